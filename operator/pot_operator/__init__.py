@@ -1,0 +1,1 @@
+"""The kopf operator: reconciles Mailbox, MailboxPool and Campaign (run as `pot-operator`)."""

@@ -1,0 +1,1 @@
+"""potctl: the operator tooling CLI (typer/rich)."""

@@ -1,0 +1,1 @@
+"""The local stack: real servers on loopback for `make up` and the tests."""

@@ -1,0 +1,1 @@
+"""The sender for one pool (run as `pot-worker`)."""
