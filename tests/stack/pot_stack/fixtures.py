@@ -1,0 +1,1 @@
+"""pytest fixtures for the local services (Postgres, Redis, OpenBao, SMTP sink, DNS)."""
