@@ -1,0 +1,429 @@
+"""An RFC 7208 SPF evaluator (check_host); used by preflight, `potctl spf-check` and the operator."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pot_operator.deliverability.dns import DnsTemporaryError, Resolver, reverse_name
+
+MAX_DNS_TERMS = 10  # RFC 7208 §4.6.4
+MAX_VOID_LOOKUPS = 2  # RFC 7208 §4.6.4
+MAX_NAMES_PER_TERM = 10  # MX exchanges (§4.6.4) and PTR names (§5.5) looked at per term
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class SpfResult(StrEnum):
+    """The seven results of RFC 7208 §2.6."""
+
+    PASS = "pass"  # noqa: S105 - an SPF result, not a password
+    FAIL = "fail"
+    SOFTFAIL = "softfail"
+    NEUTRAL = "neutral"
+    NONE = "none"
+    PERMERROR = "permerror"
+    TEMPERROR = "temperror"
+
+
+QUALIFIERS = {"+": SpfResult.PASS, "-": SpfResult.FAIL, "~": SpfResult.SOFTFAIL, "?": SpfResult.NEUTRAL}
+MECHANISMS = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"}
+DNS_TERMS = {"include", "a", "mx", "ptr", "exists", "redirect"}
+
+
+@dataclass
+class SpfOutcome:
+    """What check_host decided and why; `lookups`/`void_lookups` count the whole evaluation."""
+
+    result: SpfResult
+    reason: str
+    mechanism: str | None = None
+    domain: str = ""
+    lookups: int = 0
+    void_lookups: int = 0
+    explanation: str | None = None
+    trace: list[str] = field(default_factory=list)
+
+
+class _PermError(Exception):
+    pass
+
+
+class _TempError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Term:
+    """One parsed directive or modifier of a record."""
+
+    text: str
+    name: str
+    qualifier: SpfResult = SpfResult.PASS
+    argument: str | None = None  # the domain-spec (still with macros) or the address
+    cidr4: int | None = None
+    cidr6: int | None = None
+    modifier: bool = False
+
+
+_MECH_RE = re.compile(r"^([+\-~?]?)([a-z0-9]+)(?::(.*?))?(?:/(\d+))?(?://(\d+))?$", re.IGNORECASE)
+_MOD_RE = re.compile(r"^([a-z][a-z0-9_.\-]*)=(.*)$", re.IGNORECASE)
+
+
+def find_spf_record(texts: tuple[str, ...]) -> str | None:
+    """The single `v=spf1` record among a name's TXT records; more than one is a permerror (§4.5)."""
+    records = [t for t in texts if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
+    if len(records) > 1:
+        raise _PermError(f"{len(records)} SPF records published")
+    return records[0] if records else None
+
+
+def parse_record(record: str) -> list[Term]:
+    """Split a record into terms; any syntax error makes the whole record a permerror (§4.6)."""
+    terms: list[Term] = []
+    for text in record.split()[1:]:
+        mod = _MOD_RE.match(text)
+        if mod and ":" not in mod.group(1):
+            name = mod.group(1).lower()
+            if name in ("redirect", "exp") and any(t.modifier and t.name == name for t in terms):
+                raise _PermError(f"{name}= appears twice")
+            if name in ("redirect", "exp") and not mod.group(2):
+                raise _PermError(f"{name}= needs a domain")
+            _check_macros(mod.group(2), text)
+            terms.append(Term(text, name, argument=mod.group(2), modifier=True))
+            continue
+        m = _MECH_RE.match(text)
+        if not m:
+            raise _PermError(f"syntax error in term {text!r}")
+        qualifier, name, arg, c4, c6 = m.groups()
+        name = name.lower()
+        if name not in MECHANISMS:
+            raise _PermError(f"unknown mechanism {text!r}")
+        cidr4 = int(c4) if c4 is not None else None
+        cidr6 = int(c6) if c6 is not None else None
+        if name in ("ip4", "ip6"):
+            arg, cidr4, cidr6 = _parse_ip_term(name, text)
+        elif name == "all" and (arg is not None or cidr4 is not None or cidr6 is not None):
+            raise _PermError(f"'all' takes no argument: {text!r}")
+        elif name in ("include", "exists") and (not arg or cidr4 is not None or cidr6 is not None):
+            raise _PermError(f"{name} needs a domain and no CIDR: {text!r}")
+        elif name == "ptr" and (cidr4 is not None or cidr6 is not None):
+            raise _PermError(f"ptr takes no CIDR: {text!r}")
+        if arg is not None:
+            if arg == "":
+                raise _PermError(f"empty domain in {text!r}")
+            _check_macros(arg, text)
+        if (cidr4 is not None and cidr4 > 32) or (cidr6 is not None and cidr6 > 128):
+            raise _PermError(f"CIDR length out of range in {text!r}")
+        terms.append(Term(text, name, QUALIFIERS.get(qualifier or "+", SpfResult.PASS), arg, cidr4, cidr6))
+    return terms
+
+
+def _parse_ip_term(name: str, text: str) -> tuple[str, int | None, int | None]:
+    body = text.lstrip("+-~?")[len(name) + 1 :]
+    if not text.lstrip("+-~?")[len(name) :].startswith(":") or not body:
+        raise _PermError(f"{name} needs an address: {text!r}")
+    address, _, prefix = body.partition("/")
+    try:
+        parsed = ipaddress.ip_address(address)
+        length = int(prefix) if prefix else None
+    except ValueError:
+        raise _PermError(f"bad address in {text!r}") from None
+    if name == "ip4":
+        leading_zero = bool(prefix) and prefix[0] == "0" and prefix != "0"
+        if parsed.version != 4 or (length is not None and not 0 <= length <= 32) or leading_zero:
+            raise _PermError(f"bad ip4 term {text!r}")
+        return address, length, None
+    if parsed.version != 6 or (length is not None and not 0 <= length <= 128):
+        raise _PermError(f"bad ip6 term {text!r}")
+    return address, None, length
+
+
+_MACRO_RE = re.compile(r"%(?:\{([a-zA-Z])(\d*)(r?)([.\-+,/_=]*)\}|(.))")
+
+
+def _check_macros(spec: str, text: str) -> None:
+    for m in _MACRO_RE.finditer(spec):
+        if m.group(5) is not None and m.group(5) not in "%_-":
+            raise _PermError(f"bad macro in {text!r}")
+        if m.group(1) is not None and m.group(1).lower() not in "slodiphcrtv":
+            raise _PermError(f"unknown macro letter in {text!r}")
+    if spec.count("%") != len(_MACRO_RE.findall(spec)):
+        raise _PermError(f"bad macro in {text!r}")
+
+
+@dataclass
+class _Context:
+    ip: IPAddress
+    sender: str
+    helo: str
+    resolver: Resolver
+    lookups: int = 0
+    void_lookups: int = 0
+    trace: list[str] = field(default_factory=list)
+    now: float = field(default_factory=time.time)
+
+
+async def check_host(
+    ip: str, domain: str, sender: str, resolver: Resolver, *, helo: str = "", explain: bool = True
+) -> SpfOutcome:
+    """RFC 7208 check_host(): the result for `ip` sending as `sender` (MAIL FROM, or HELO when empty)."""
+    parsed = ipaddress.ip_address(ip)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    if not sender:
+        sender = f"postmaster@{helo}"
+    elif "@" not in sender:
+        sender = f"postmaster@{sender}"
+    elif sender.startswith("@"):
+        sender = "postmaster" + sender
+    ctx = _Context(parsed, sender, helo, resolver)
+    domain = domain.rstrip(".").lower()
+    try:
+        result, reason, mechanism, exp = await _check(ctx, domain, depth=0, explain=explain)
+    except _PermError as exc:
+        result, reason, mechanism, exp = SpfResult.PERMERROR, str(exc), None, None
+    except _TempError as exc:
+        result, reason, mechanism, exp = SpfResult.TEMPERROR, str(exc), None, None
+    return SpfOutcome(result, reason, mechanism, domain, ctx.lookups, ctx.void_lookups, exp, ctx.trace)
+
+
+def _valid_domain(domain: str) -> bool:
+    labels = domain.split(".")
+    return len(labels) >= 2 and len(domain) <= 253 and all(0 < len(label) <= 63 for label in labels)
+
+
+async def _check(
+    ctx: _Context, domain: str, depth: int, explain: bool
+) -> tuple[SpfResult, str, str | None, str | None]:
+    if not _valid_domain(domain):
+        return SpfResult.NONE, f"{domain!r} is not a valid domain", None, None
+    if depth > 20:
+        raise _PermError("include/redirect loop")
+    answer = await _lookup(ctx, domain, "TXT", count_void=False)
+    if answer is None:
+        return SpfResult.NONE, f"{domain} does not exist", None, None
+    record = find_spf_record(answer)
+    if record is None:
+        return SpfResult.NONE, f"{domain} publishes no SPF record", None, None
+    ctx.trace.append(f"{domain}: {record}")
+    terms = parse_record(record)
+    for term in terms:
+        if term.modifier:
+            continue
+        if await _matches(ctx, term, domain, depth):
+            exp = None
+            if term.qualifier is SpfResult.FAIL and explain:
+                exp = await _explanation(ctx, terms, domain)
+            return term.qualifier, f"matched {term.text} in {domain}", term.text, exp
+    redirect = next((t for t in terms if t.modifier and t.name == "redirect"), None)
+    if redirect is not None and redirect.argument is not None:
+        target = await _expand_domain(ctx, redirect.argument, domain)
+        _count(ctx, "redirect")
+        result, reason, mech, exp = await _check(ctx, target, depth + 1, explain)
+        if result is SpfResult.NONE:
+            raise _PermError(f"redirect={target}: {reason}")
+        return result, reason, mech, exp
+    return SpfResult.NEUTRAL, f"no mechanism matched in {domain} (default neutral)", None, None
+
+
+def _count(ctx: _Context, what: str) -> None:
+    ctx.lookups += 1
+    if ctx.lookups > MAX_DNS_TERMS:
+        raise _PermError(f"more than {MAX_DNS_TERMS} DNS-querying terms (at {what})")
+
+
+async def _lookup(
+    ctx: _Context, name: str, rdtype: str, *, count_void: bool = True
+) -> tuple[str, ...] | None:
+    """Records, or None for NXDOMAIN; an empty tuple for no data. Void answers count towards the limit."""
+    try:
+        answer = await ctx.resolver.lookup(name, rdtype)
+    except DnsTemporaryError as exc:
+        raise _TempError(f"DNS error: {exc}") from None
+    except ValueError as exc:
+        raise _PermError(str(exc)) from None
+    if answer.void and count_void:
+        ctx.void_lookups += 1
+        if ctx.void_lookups > MAX_VOID_LOOKUPS:
+            raise _PermError(f"more than {MAX_VOID_LOOKUPS} void lookups (at {rdtype} {name})")
+    if answer.status.value == "nxdomain":
+        return None
+    return answer.records
+
+
+async def _addresses(ctx: _Context, name: str) -> list[IPAddress]:
+    rdtype = "A" if ctx.ip.version == 4 else "AAAA"
+    records = await _lookup(ctx, name, rdtype) or ()
+    out: list[IPAddress] = []
+    for r in records:
+        try:
+            out.append(ipaddress.ip_address(r))
+        except ValueError:
+            continue
+    return out
+
+
+def _in_network(ip: IPAddress, address: IPAddress, cidr4: int | None, cidr6: int | None) -> bool:
+    if ip.version != address.version:
+        return False
+    default, given = (32, cidr4) if ip.version == 4 else (128, cidr6)
+    prefix = default if given is None else given
+    return ip in ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+
+
+async def _matches(ctx: _Context, term: Term, domain: str, depth: int) -> bool:
+    name = term.name
+    if name == "all":
+        return True
+    if name in ("ip4", "ip6"):
+        assert term.argument is not None
+        return _in_network(ctx.ip, ipaddress.ip_address(term.argument), term.cidr4, term.cidr6)
+    _count(ctx, term.text)
+    target = await _expand_domain(ctx, term.argument, domain) if term.argument else domain
+    if name == "include":
+        result, reason, _, _ = await _check(ctx, target, depth + 1, explain=False)
+        if result is SpfResult.PASS:
+            return True
+        if result is SpfResult.NONE:
+            raise _PermError(f"include:{target}: {reason}")
+        if result is SpfResult.TEMPERROR:
+            raise _TempError(reason)
+        if result is SpfResult.PERMERROR:
+            raise _PermError(reason)
+        return False
+    if name == "a":
+        return any(_in_network(ctx.ip, a, term.cidr4, term.cidr6) for a in await _addresses(ctx, target))
+    if name == "mx":
+        records = await _lookup(ctx, target, "MX") or ()
+        if len(records) > MAX_NAMES_PER_TERM:
+            raise _PermError(f"mx:{target} has more than {MAX_NAMES_PER_TERM} exchanges")
+        for record in records:
+            exchange = record.split()[-1]
+            if exchange in ("", "."):
+                continue
+            if any(_in_network(ctx.ip, a, term.cidr4, term.cidr6) for a in await _addresses(ctx, exchange)):
+                return True
+        return False
+    if name == "ptr":
+        names = await _validated_names(ctx)
+        return any(n == target or n.endswith("." + target) for n in names)
+    if name == "exists":
+        try:
+            answer = await ctx.resolver.lookup(target, "A")
+        except DnsTemporaryError as exc:
+            raise _TempError(f"DNS error: {exc}") from None
+        if answer.void:
+            ctx.void_lookups += 1
+            if ctx.void_lookups > MAX_VOID_LOOKUPS:
+                raise _PermError(f"more than {MAX_VOID_LOOKUPS} void lookups (at exists:{target})")
+        return not answer.void
+    raise _PermError(f"unknown mechanism {term.text!r}")
+
+
+async def _validated_names(ctx: _Context) -> list[str]:
+    """§5.5: PTR names of the IP whose forward lookup gives the IP back; DNS errors just fail the match."""
+    try:
+        ptrs = await _lookup(ctx, reverse_name(str(ctx.ip)), "PTR") or ()
+    except _TempError:
+        return []
+    valid: list[str] = []
+    for ptr in ptrs[:MAX_NAMES_PER_TERM]:
+        try:
+            if ctx.ip in await _addresses(ctx, ptr):
+                valid.append(ptr.lower())
+        except _TempError:
+            continue
+    return valid
+
+
+async def _explanation(ctx: _Context, terms: list[Term], domain: str) -> str | None:
+    """§6.2: the exp= text, expanded; any trouble just means no explanation."""
+    exp = next((t for t in terms if t.modifier and t.name == "exp"), None)
+    if exp is None or exp.argument is None:
+        return None
+    try:
+        target = await _expand_domain(ctx, exp.argument, domain)
+        answer = await ctx.resolver.lookup(target, "TXT")
+        if len(answer.records) != 1:
+            return None
+        return await expand(ctx, answer.records[0], domain, explanation=True)
+    except (DnsTemporaryError, _PermError, _TempError, ValueError):
+        return None
+
+
+async def _expand_domain(ctx: _Context, spec: str, domain: str) -> str:
+    expanded = (await expand(ctx, spec, domain)).rstrip(".").lower()
+    while len(expanded) > 253:  # §7.3: drop labels from the left until it fits
+        expanded = expanded.partition(".")[2]
+    if not expanded or ".." in expanded:
+        raise _PermError(f"macro expanded to an invalid domain {expanded!r}")
+    return expanded
+
+
+async def expand(ctx: _Context, spec: str, domain: str, *, explanation: bool = False) -> str:
+    """Expand RFC 7208 §7 macros in a domain-spec (or explanation string)."""
+    out: list[str] = []
+    pos = 0
+    for m in _MACRO_RE.finditer(spec):
+        out.append(spec[pos : m.start()])
+        pos = m.end()
+        literal = m.group(5)
+        if literal is not None:
+            out.append({"%": "%", "_": " ", "-": "%20"}.get(literal, ""))
+            continue
+        letter, digits, reverse, delimiters = m.group(1), m.group(2), m.group(3), m.group(4)
+        if letter.lower() in "crt" and not explanation:
+            raise _PermError(f"macro %{{{letter}}} is only allowed in explanations")
+        value = await _macro_value(ctx, letter.lower(), domain)
+        parts = re.split("[" + re.escape(delimiters or ".") + "]", value)
+        if reverse:
+            parts.reverse()
+        if digits:
+            if int(digits) == 0:
+                raise _PermError("macro digit transformer of zero")
+            parts = parts[-int(digits) :]
+        value = ".".join(parts)
+        if letter.isupper():
+            value = urllib.parse.quote(value, safe="")
+        out.append(value)
+    out.append(spec[pos:])
+    return "".join(out)
+
+
+async def _macro_value(ctx: _Context, letter: str, domain: str) -> str:
+    local, _, sender_domain = ctx.sender.rpartition("@")
+    if letter == "s":
+        return ctx.sender
+    if letter == "l":
+        return local or "postmaster"
+    if letter == "o":
+        return sender_domain
+    if letter == "d":
+        return domain
+    if letter == "i":
+        if ctx.ip.version == 4:
+            return str(ctx.ip)
+        return ".".join(ctx.ip.exploded.replace(":", ""))
+    if letter == "v":
+        return "in-addr" if ctx.ip.version == 4 else "ip6"
+    if letter == "h":
+        return ctx.helo or "unknown"
+    if letter == "c":
+        return str(ctx.ip)
+    if letter == "r":
+        return "unknown"
+    if letter == "t":
+        return str(int(ctx.now))
+    if letter == "p":
+        # §7.3 discourages %{p}; it still counts as a lookup-free best effort here.
+        names = await _validated_names(ctx)
+        if not names:
+            return "unknown"
+        exact = [n for n in names if n == domain or n.endswith("." + domain)]
+        return (exact or names)[0]
+    raise _PermError(f"unknown macro %{{{letter}}}")

@@ -1,0 +1,95 @@
+"""Warmup curves and today's effective cap of a mailbox; pure functions used by the Mailbox controller."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import math
+
+
+class CurveShape(enum.StrEnum):
+    """How the daily volume grows from the start volume to the maximum."""
+
+    LINEAR = "linear"
+    # Quadratic ease-in: the first week grows slowly, where new mailboxes are most fragile.
+    GENTLE = "gentle"
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupCurve:
+    """A pool's warmup: `days` days from `start` messages a day to `maximum`."""
+
+    days: int
+    start: int
+    maximum: int
+    shape: CurveShape = CurveShape.LINEAR
+
+    def __post_init__(self) -> None:
+        if self.days < 1:
+            raise ValueError(f"warmup days must be at least 1, got {self.days}")
+        if not 0 <= self.start <= self.maximum:
+            raise ValueError(f"warmup needs 0 <= start <= maximum, got start={self.start} max={self.maximum}")
+
+
+def warmup_cap(curve: WarmupCurve, day: int) -> int:
+    """The daily volume on warmup `day`: day 0 is the start date, `days` and later give the maximum."""
+    if day <= 0:
+        return curve.start
+    if day >= curve.days:
+        return curve.maximum
+    fraction = day / curve.days
+    if curve.shape is CurveShape.GENTLE:
+        fraction = fraction * fraction
+    # Floor keeps every day at or under the line; the curve is monotone because fraction is.
+    return curve.start + math.floor((curve.maximum - curve.start) * fraction)
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmupProgress:
+    """Where a mailbox is on its curve; kept in status so a held day survives operator restarts."""
+
+    day: int
+    held_days: int
+    evaluated_on: dt.date
+
+
+def advance_warmup(
+    start: dt.date, today: dt.date, previous: WarmupProgress | None, *, held: bool
+) -> WarmupProgress:
+    """The warmup day for `today`: days since `start` minus the days the mailbox was held.
+
+    A mailbox is held while it is paused or cooling down. Days between two evaluations count as
+    held when the mailbox is held at the later one; the operator evaluates far more often than
+    daily, so the error is at most the part of one day.
+    """
+    if today <= start:
+        return WarmupProgress(day=0, held_days=0, evaluated_on=today)
+    held_days = previous.held_days if previous is not None else 0
+    if held:
+        since = max(previous.evaluated_on, start) if previous is not None else start
+        held_days += max(0, (today - since).days)
+    elapsed = (today - start).days
+    held_days = min(held_days, elapsed)
+    return WarmupProgress(day=elapsed - held_days, held_days=held_days, evaluated_on=today)
+
+
+def effective_daily_cap(
+    curve: WarmupCurve,
+    day: int,
+    inbox_daily_cap: int,
+    *,
+    held: bool,
+    reduced_factor: float | None = None,
+) -> int:
+    """Today's cap: the curve's volume, never above the pool's per-inbox cap; 0 while held.
+
+    `reduced_factor` (0 to 1) applies after a cooldown: the mailbox resumes at a fraction of its cap,
+    at least one message a day so it can prove it recovered.
+    """
+    if held:
+        return 0
+    cap = min(warmup_cap(curve, day), max(0, inbox_daily_cap))
+    if reduced_factor is not None and cap > 0:
+        cap = max(1, math.floor(cap * min(1.0, max(0.0, reduced_factor))))
+    return cap
