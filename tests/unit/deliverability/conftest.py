@@ -1,0 +1,92 @@
+"""Unit-test helpers for the deliverability checks: a resolver that answers from the stack's zone files.
+
+The checks are pure logic over DNS answers, so the unit tier reads the same BIND files the real DNS server
+serves (tests/stack/pot_stack/zones) and answers like an authoritative server: NXDOMAIN inside a zone,
+REFUSED (a temporary error to the resolver) outside every zone. The integration tier runs the same cases
+against the real server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.name
+import dns.rdataclass
+import dns.rdatatype
+import dns.zone
+import pytest
+from pot_operator.deliverability.dns import Answer, DnsTemporaryError, Status, rdata_text
+
+ZONES_DIR = Path(__file__).resolve().parents[2] / "stack" / "pot_stack" / "zones"
+
+
+class ZoneResolver:
+    """Answers from parsed zone files; `queries` records every lookup so tests can count them."""
+
+    def __init__(self, zones: list[dns.zone.Zone]) -> None:
+        self.zones = sorted(zones, key=lambda z: len(z.origin), reverse=True)  # most specific first
+        self.queries: list[tuple[str, str]] = []
+
+    async def lookup(self, name: str, rdtype: str) -> Answer:
+        self.queries.append((name, rdtype))
+        qname = dns.name.from_text(name)
+        for zone in self.zones:
+            if qname.is_subdomain(zone.origin):
+                node = zone.get_node(qname)
+                if node is None:
+                    below = any(n.is_subdomain(qname) for n in zone.nodes)  # empty non-terminal
+                    return Answer(Status.NODATA if below else Status.NXDOMAIN)
+                rdataset = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype))
+                if rdataset is None:
+                    return Answer(Status.NODATA)
+                return Answer(Status.OK, tuple(rdata_text(r) for r in rdataset))
+        raise DnsTemporaryError(f"{rdtype} {name}: REFUSED")
+
+
+def load_zones(pattern: str = "*.zone") -> list[dns.zone.Zone]:
+    return [dns.zone.from_file(str(p), relativize=False) for p in sorted(ZONES_DIR.glob(pattern))]
+
+
+@dataclass(frozen=True)
+class SpfCase:
+    ip: str
+    sender: str
+    helo: str
+    expected: str
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rpartition("@")[2] if self.sender else self.helo
+
+    def __str__(self) -> str:
+        return f"{self.ip}-{self.sender or 'helo:' + self.helo}"
+
+
+_EXPECT = re.compile(r"^;; expect (\S+) (\S+) (\S+) (\S+)\s*$")
+
+
+def spf_cases() -> list[SpfCase]:
+    cases = []
+    for line in (ZONES_DIR / "checks-spf.zone").read_text().splitlines():
+        m = _EXPECT.match(line)
+        if m:
+            ip, sender, helo, expected = m.groups()
+            cases.append(SpfCase(ip, "" if sender == "-" else sender, "" if helo == "-" else helo, expected))
+    return cases
+
+
+@pytest.fixture
+def zone_resolver() -> ZoneResolver:
+    return ZoneResolver(load_zones("checks-*.zone"))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "spf_case" in metafunc.fixturenames:
+        metafunc.parametrize("spf_case", spf_cases(), ids=str)
+
+
+@pytest.fixture
+def zone_text() -> str:
+    return (ZONES_DIR / "checks-spf.zone").read_text()
