@@ -1,0 +1,482 @@
+"""The SMTP sink: stores what it accepts and answers by recipient; run by `make up`, the fixtures and tests.
+
+Every message it accepts is stored under the maildir (`.pot/mail/` for `make up`) as one file per
+message per recipient, written atomically by `mailbox.Maildir` (tmp/ then renamed into new/). Each
+stored file starts with the envelope: `Return-Path: <sender>`, `Delivered-To: <recipient>`,
+`X-Pot-Sink-Auth: <user>` (only when the client authenticated; never the password) and
+`X-Pot-Sink-TLS: yes|no`, followed by the message exactly as received.
+
+Replies depend on the recipient's local part (case-insensitive prefix), so any campaign can
+exercise every delivery path:
+
+| local part   | when       | reply                                                              |
+|--------------|------------|--------------------------------------------------------------------|
+| `bounce-*`   | RCPT       | 550 5.1.1 user unknown                                             |
+| `full-*`     | RCPT       | 552 5.2.2 mailbox full                                             |
+| `defer-*`    | RCPT       | 451 4.7.1 try again later                                          |
+| `throttle-*` | RCPT       | 421 4.7.0, then the server closes the connection                   |
+| `spam-*`     | RCPT       | 550 5.7.1 rejected as spam                                         |
+| `drop-*`     | after DATA | none: the message is stored, then the connection is closed, so     |
+|              |            | the client cannot know whether it was accepted                     |
+| `slow-*`     | after DATA | 250 after a delay (`--slow-delay`, default 2 s)                    |
+| anything     | RCPT, DATA | 250                                                                |
+
+A message with several recipients is stored for each accepted one; a `drop-*` or `slow-*`
+recipient applies its behaviour to the whole transaction.
+
+AUTH PLAIN and LOGIN are offered (also without TLS unless `--require-tls-for-auth`): any
+credentials are accepted, unless `--auth-file` names a file of `user:password` lines, in which case
+a mismatch gets 535 5.7.8. STARTTLS is offered with the certificate given, or a self-signed one
+generated at start; `--tls-port` adds a second port speaking implicit TLS (SMTPS).
+
+Command line: `python -m pot_stack.smtp_sink --port P --maildir D [--tls-port P2] [--tls-cert C
+--tls-key K] [--auth-file F] [--slow-delay S]`. In-process: `build_controller(SinkConfig(...))`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import email.message
+import email.parser
+import email.policy
+import hmac
+import ipaddress
+import logging
+import mailbox
+import signal
+import socket
+import ssl
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from pot_stack.service import Service, free_port, wait_until
+
+log = logging.getLogger("pot_stack.smtp_sink")
+
+# A reply the handler returns to make the server hang up without answering (drop-*).
+HANG_UP = "__pot_sink_hang_up__"
+
+RCPT_RULES: dict[str, str] = {
+    "bounce-": "550 5.1.1 Recipient address rejected: user unknown",
+    "full-": "552 5.2.2 Mailbox full",
+    "defer-": "451 4.7.1 Try again later",
+    "throttle-": "421 4.7.0 Too many messages, try again later",
+    "spam-": "550 5.7.1 Message rejected as spam",
+}
+
+
+def local_part(address: str) -> str:
+    return address.rsplit("@", 1)[0].strip("<>").lower()
+
+
+def rcpt_reply(address: str) -> str | None:
+    """The rejection for a recipient at RCPT time, or None when it is accepted."""
+    local = local_part(address)
+    for prefix, reply in RCPT_RULES.items():
+        if local.startswith(prefix):
+            return reply
+    return None
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """How a sink behaves; `auth_users` None means any credentials are accepted."""
+
+    maildir: Path
+    slow_delay: float = 2.0
+    auth_users: dict[str, str] | None = None
+    require_tls_for_auth: bool = False
+    hostname: str = "sink.pot.test"
+    extra_smtp_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def read_auth_file(path: Path) -> dict[str, str]:
+    """`user:password` lines (blank lines and `#` comments ignored)."""
+    users: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            user, _, password = line.partition(":")
+            users[user] = password
+    return users
+
+
+class Authenticator:
+    """aiosmtpd authenticator for PLAIN and LOGIN; the result carries the user name only."""
+
+    def __init__(self, users: dict[str, str] | None) -> None:
+        self.users = users
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user = auth_data.login.decode("utf-8", "replace")
+        if self.users is not None:
+            expected = self.users.get(user)
+            given = auth_data.password.decode("utf-8", "replace")
+            if expected is None or not hmac.compare_digest(expected.encode(), given.encode()):
+                log.info("Refused authentication user=%s mechanism=%s", user, mechanism)
+                return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=user)
+
+
+class SinkHandler:
+    """aiosmtpd handler: the reply rules and the storage."""
+
+    def __init__(self, config: SinkConfig) -> None:
+        self.config = config
+        # Maildir(create=True) makes tmp/new/cur only when the folder itself is new.
+        for sub in ("tmp", "new", "cur"):
+            (config.maildir / sub).mkdir(parents=True, exist_ok=True)
+        self.maildir = mailbox.Maildir(config.maildir, create=True)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        reply = rcpt_reply(address)
+        if reply is not None:
+            log.info("Refused recipient rcpt=%s reply=%r", address, reply[:9])
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        kinds = {local_part(rcpt).split("-", 1)[0] for rcpt in envelope.rcpt_tos}
+        if "slow" in kinds:
+            await asyncio.sleep(self.config.slow_delay)
+        queue_id = uuid.uuid4().hex[:16]
+        self.store(server, session, envelope)
+        if "drop" in kinds:
+            log.info("Dropped connection after DATA id=%s", queue_id)
+            return HANG_UP
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def store(self, server: SMTP, session: Session, envelope: Envelope) -> None:
+        content = envelope.original_content or envelope.content or b""
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        tls = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
+        user = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
+        for rcpt in envelope.rcpt_tos:
+            head = f"Return-Path: <{envelope.mail_from or ''}>\r\nDelivered-To: {rcpt}\r\n"
+            if user is not None:
+                head += f"X-Pot-Sink-Auth: {user}\r\n"
+            head += f"X-Pot-Sink-TLS: {'yes' if tls else 'no'}\r\n"
+            self.maildir.add(head.encode("utf-8") + content)
+            log.info("Stored message from=%s rcpt=%s bytes=%d", envelope.mail_from, rcpt, len(content))
+
+
+class SinkSMTP(SMTP):
+    """aiosmtpd's SMTP, able to hang up: after a 421, or silently when the handler says HANG_UP."""
+
+    async def push(self, status: Any) -> None:
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if self.transport is None:
+            return
+        if text == HANG_UP:
+            self.transport.close()
+            return
+        await super().push(status)
+        if text.startswith("421") and self.transport is not None:
+            self.transport.close()
+
+
+def smtp_kwargs(config: SinkConfig, tls_context: ssl.SSLContext | None) -> dict[str, Any]:
+    return {
+        "hostname": config.hostname,
+        "authenticator": Authenticator(config.auth_users),
+        "auth_require_tls": config.require_tls_for_auth,
+        "tls_context": tls_context,
+        **config.extra_smtp_kwargs,
+    }
+
+
+def make_self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for localhost/127.0.0.1 (EC P-256: quick to make) in `directory`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / "sink-cert.pem", directory / "sink-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class SinkController(Controller):
+    """aiosmtpd's threaded Controller serving the sink (for tests that want it in-process)."""
+
+    def __init__(
+        self,
+        config: SinkConfig,
+        *,
+        host: str,
+        port: int,
+        tls_context: ssl.SSLContext | None,
+        implicit_tls: bool,
+    ) -> None:
+        self.config = config
+        self._tls_context = tls_context
+        super().__init__(
+            SinkHandler(config),
+            hostname=host,
+            port=port,
+            ssl_context=tls_context if implicit_tls else None,
+            **smtp_kwargs(config, None if implicit_tls else tls_context),
+        )
+
+    def factory(self) -> SMTP:
+        return SinkSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def build_controller(
+    config: SinkConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    tls_context: ssl.SSLContext | None = None,
+    implicit_tls: bool = False,
+) -> SinkController:
+    """An unstarted in-process sink; call `.start()` / `.stop()`. `port` defaults to a free one."""
+    return SinkController(
+        config, host=host, port=port or free_port(), tls_context=tls_context, implicit_tls=implicit_tls
+    )
+
+
+async def serve(
+    config: SinkConfig, *, host: str, port: int, tls_port: int | None, tls_context: ssl.SSLContext
+) -> None:
+    """Serve the plain (STARTTLS) port and the optional implicit-TLS port until SIGTERM/SIGINT."""
+    loop = asyncio.get_running_loop()
+    handler = SinkHandler(config)
+    servers = [
+        await loop.create_server(
+            lambda: SinkSMTP(handler, **smtp_kwargs(config, tls_context)), host, port, backlog=512
+        )
+    ]
+    if tls_port:
+        servers.append(
+            await loop.create_server(
+                lambda: SinkSMTP(handler, **smtp_kwargs(config, None)),
+                host,
+                tls_port,
+                ssl=tls_context,
+                backlog=512,
+            )
+        )
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info("Started SMTP sink port=%d tls_port=%s maildir=%s", port, tls_port, config.maildir)
+    await stop.wait()
+    for server in servers:
+        server.close()
+    log.info("Stopped SMTP sink")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m pot_stack.smtp_sink", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tls-port", type=int, default=0, help="also serve implicit TLS on this port")
+    parser.add_argument("--maildir", type=Path, required=True)
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate (default: self-signed, made at start)")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
+    parser.add_argument("--auth-file", type=Path, help="user:password lines; without it any credentials pass")
+    parser.add_argument("--require-tls-for-auth", action="store_true")
+    parser.add_argument("--slow-delay", type=float, default=2.0, help="seconds slow-* waits before answering")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # aiosmtpd's own INFO lines (one per connection) would drown ours under load.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+    config = SinkConfig(
+        maildir=args.maildir,
+        slow_delay=args.slow_delay,
+        auth_users=read_auth_file(args.auth_file) if args.auth_file else None,
+        require_tls_for_auth=args.require_tls_for_auth,
+    )
+    with contextlib.ExitStack() as stack:
+        if args.tls_cert:
+            cert, key = args.tls_cert, args.tls_key or args.tls_cert
+        else:
+            cert, key = make_self_signed(Path(stack.enter_context(tempfile.TemporaryDirectory())))
+        asyncio.run(
+            serve(
+                config,
+                host=args.host,
+                port=args.port,
+                tls_port=args.tls_port or None,
+                tls_context=server_tls_context(cert, key),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class StoredMail:
+    """One stored file: the envelope the sink recorded and the parsed message."""
+
+    path: Path
+    mail_from: str
+    rcpt_to: str
+    auth_user: str | None
+    tls: bool
+    message: email.message.EmailMessage
+
+
+def read_maildir(maildir: Path) -> list[StoredMail]:
+    """Every stored message, oldest first."""
+    files = [p for p in (maildir / "new").glob("*") if p.is_file()] if (maildir / "new").is_dir() else []
+    files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
+    parser = email.parser.BytesParser(policy=email.policy.default)
+    mails = []
+    for path in files:
+        message = parser.parsebytes(path.read_bytes())
+        assert isinstance(message, email.message.EmailMessage)
+        mails.append(
+            StoredMail(
+                path=path,
+                mail_from=str(message["Return-Path"] or "").strip("<>"),
+                rcpt_to=str(message["Delivered-To"] or ""),
+                auth_user=message["X-Pot-Sink-Auth"],
+                tls=message["X-Pot-Sink-TLS"] == "yes",
+                message=message,
+            )
+        )
+    return mails
+
+
+class SmtpSink(Service):
+    """The sink as a detached process (`make up`, fixtures): plain/STARTTLS port and implicit-TLS port."""
+
+    name = "smtp-sink"
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        root: Path,
+        maildir: Path | None = None,
+        *,
+        port: int | None = None,
+        tls_port: int | None = None,
+        slow_delay: float = 2.0,
+        auth_file: Path | None = None,
+    ) -> None:
+        super().__init__(root)
+        self.maildir = maildir or root / "mail"
+        self.port = port or 0
+        self.tls_port = tls_port or 0
+        self.slow_delay = slow_delay
+        self.auth_file = auth_file
+        self.cert_path = self.dir / "sink-cert.pem"
+        self.key_path = self.dir / "sink-key.pem"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "POT_SMTP_HOST": self.host,
+            "POT_SMTP_PORT": str(self.port),
+            "POT_SMTP_TLS_PORT": str(self.tls_port),
+            "POT_SMTP_CA_FILE": str(self.cert_path),
+        }
+
+    def start(self) -> None:
+        self.port = self.port or free_port()
+        self.tls_port = self.tls_port or free_port()
+        if not self.cert_path.exists():
+            make_self_signed(self.dir)
+        argv = [
+            sys.executable,
+            "-m",
+            "pot_stack.smtp_sink",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--tls-port",
+            str(self.tls_port),
+            "--maildir",
+            str(self.maildir),
+            "--tls-cert",
+            str(self.cert_path),
+            "--tls-key",
+            str(self.key_path),
+            "--slow-delay",
+            str(self.slow_delay),
+        ]
+        if self.auth_file is not None:
+            argv += ["--auth-file", str(self.auth_file)]
+        proc = self.spawn(argv)
+        wait_until(
+            lambda: proc.poll() is None and _greets(self.host, self.port),
+            timeout=30,
+            what=f"smtp sink on port {self.port}",
+            log=self.log_path,
+        )
+
+    def messages(self) -> list[StoredMail]:
+        return read_maildir(self.maildir)
+
+    def clear(self) -> None:
+        """Forget every stored message (between tests)."""
+        for sub in ("new", "cur", "tmp"):
+            for path in (self.maildir / sub).glob("*"):
+                path.unlink(missing_ok=True)
+
+
+def _greets(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=2) as conn:
+        return conn.recv(64).startswith(b"220")
+
+
+if __name__ == "__main__":
+    main()
