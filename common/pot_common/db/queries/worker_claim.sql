@@ -1,0 +1,38 @@
+-- Claim up to $5 due jobs of the pool's running campaigns, in one round trip.
+-- $1 pool id, $2 worker id, $3 now, $4 lease until, $5 batch size.
+-- SKIP LOCKED lets many workers claim side by side without waiting on each other's rows. A job whose
+-- address was suppressed after it was queued becomes 'suppressed' (with its event) instead of claimed.
+WITH candidates AS (
+    SELECT j.id, c.tenant, lower(j.recipient) AS address
+    FROM send_jobs j
+    JOIN campaigns c ON c.id = j.campaign_id
+    WHERE c.pool_id = $1
+      AND c.state = 'running'
+      AND j.state IN ('queued', 'deferred')
+      AND j.next_attempt_at <= $3
+    ORDER BY j.next_attempt_at
+    LIMIT $5
+    FOR UPDATE OF j SKIP LOCKED
+), flagged AS (
+    SELECT cand.id,
+           EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant = cand.tenant AND s.address = cand.address)
+               AS suppressed
+    FROM candidates cand
+), claimed AS (
+    UPDATE send_jobs j
+    SET state       = CASE WHEN f.suppressed THEN 'suppressed'::job_state ELSE 'claimed'::job_state END,
+        claimed_by  = CASE WHEN f.suppressed THEN NULL ELSE $2 END,
+        lease_until = CASE WHEN f.suppressed THEN NULL ELSE $4::timestamptz END,
+        updated_at  = $3
+    FROM flagged f
+    WHERE j.id = f.id
+    RETURNING j.id, j.campaign_id, j.recipient, j.recipient_domain, j.variables, j.attempts, j.state,
+              j.next_attempt_at
+), suppressed_events AS (
+    INSERT INTO delivery_events (job_id, attempt, campaign_id, recipient, outcome, at)
+    SELECT id, attempts, campaign_id, recipient, 'suppressed', $3 FROM claimed WHERE state = 'suppressed'
+    ON CONFLICT DO NOTHING
+)
+SELECT id, campaign_id, recipient, recipient_domain, variables::text AS variables, attempts, next_attempt_at
+FROM claimed
+WHERE state = 'claimed'

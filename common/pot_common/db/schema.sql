@@ -1,0 +1,179 @@
+-- POT's Postgres schema, shared by the operator (writes pools, mailboxes, campaigns, send jobs),
+-- the worker (claims send jobs, writes delivery events, suppressions, heartbeats) and potctl.
+-- Applied by pot_common.db.apply_schema(); every statement is idempotent so any process may apply it
+-- at start-up. Documented in docs/worker.md ("Schema").
+--
+-- Time: every timestamp is timestamptz. Limits count in UTC calendar days and hours (the worker's
+-- Redis buckets and its reconciliation use the same boundaries), so the operator's "sent today"
+-- must aggregate over the UTC day too.
+
+-- One row per MailboxPool. Written by the operator.
+CREATE TABLE IF NOT EXISTS pools (
+    id                      bigserial PRIMARY KEY,
+    namespace               text        NOT NULL,
+    name                    text        NOT NULL,
+    -- Per recipient domain (e.g. gmail.com) per UTC hour, across the whole pool; NULL = no limit.
+    domain_hourly_limit     integer     CHECK (domain_hourly_limit >= 0),
+    -- Sending window in the pool's own time zone; start > end means it spans midnight.
+    -- NULL start/end = always open. window_days are ISO weekdays (1 = Monday ... 7 = Sunday).
+    window_start            time,
+    window_end              time,
+    time_zone               text        NOT NULL DEFAULT 'UTC',
+    window_days             smallint[]  NOT NULL DEFAULT '{1,2,3,4,5,6,7}',
+    paused                  boolean     NOT NULL DEFAULT false,
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (namespace, name)
+);
+
+-- One row per Mailbox. Written by the operator (effective caps after warmup/cooldown); the worker only
+-- flips state to 'credentials_bad' when AUTH is refused.
+CREATE TABLE IF NOT EXISTS mailboxes (
+    id                      bigserial PRIMARY KEY,
+    pool_id                 bigint      NOT NULL REFERENCES pools (id) ON DELETE CASCADE,
+    namespace               text        NOT NULL,
+    name                    text        NOT NULL,
+    address                 text        NOT NULL,
+    display_name            text        NOT NULL DEFAULT '',
+    smtp_host               text        NOT NULL,
+    smtp_port               integer     NOT NULL,
+    -- 'starttls' (submission, 587), 'implicit' (SMTPS, 465) or 'none' (plain; local relays and tests).
+    smtp_tls                text        NOT NULL DEFAULT 'starttls' CHECK (smtp_tls IN ('starttls', 'implicit', 'none')),
+    -- Where the SMTP credentials live, never the credentials themselves:
+    -- 'vault:<path under the KV v2 mount>' (keys: username, password) or 'secret:<namespace>/<name>'.
+    -- NULL = no AUTH (a relay that trusts the worker's network).
+    credentials_ref         text,
+    -- Today's effective caps (after warmup and cooldown), maintained by the operator.
+    daily_cap               integer     NOT NULL DEFAULT 0 CHECK (daily_cap >= 0),
+    hourly_cap              integer     NOT NULL DEFAULT 0 CHECK (hourly_cap >= 0),
+    min_spacing_seconds     integer     NOT NULL DEFAULT 0 CHECK (min_spacing_seconds >= 0),
+    state                   text        NOT NULL DEFAULT 'active'
+                                        CHECK (state IN ('active', 'paused', 'cooling', 'credentials_bad')),
+    state_reason            text        NOT NULL DEFAULT '',
+    cooldown_until          timestamptz,
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (namespace, name)
+);
+CREATE INDEX IF NOT EXISTS mailboxes_pool ON mailboxes (pool_id);
+
+-- One row per Campaign. Written by the operator.
+CREATE TABLE IF NOT EXISTS campaigns (
+    id                      bigserial PRIMARY KEY,
+    pool_id                 bigint      NOT NULL REFERENCES pools (id),
+    namespace               text        NOT NULL,
+    name                    text        NOT NULL,
+    -- Suppressions are per tenant (client): one client's unsubscribe never blocks another client.
+    tenant                  text        NOT NULL,
+    -- Templates use {{ variable }} placeholders filled from send_jobs.variables (plus `email`).
+    subject_template        text        NOT NULL,
+    text_template           text        NOT NULL,
+    html_template           text,
+    daily_limit             integer     CHECK (daily_limit >= 0),   -- per UTC day; NULL = no limit
+    hourly_limit            integer     CHECK (hourly_limit >= 0),  -- per UTC hour; NULL = no limit
+    unsubscribe_url         text,        -- RFC 8058 one-click HTTPS endpoint; may contain {{ token }}
+    unsubscribe_mailto      text,
+    state                   text        NOT NULL DEFAULT 'pending'
+                                        CHECK (state IN ('pending', 'running', 'paused', 'completed', 'failed')),
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (namespace, name)
+);
+
+-- Imported recipient lists (potctl import, or a Campaign's CSV). The operator copies them into send_jobs.
+CREATE TABLE IF NOT EXISTS recipients (
+    id                      bigserial PRIMARY KEY,
+    tenant                  text        NOT NULL,
+    list_name               text        NOT NULL,
+    address                 text        NOT NULL,
+    variables               jsonb       NOT NULL DEFAULT '{}',
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tenant, list_name, address)
+);
+
+DO $$ BEGIN
+    -- queued   : due at next_attempt_at, never attempted
+    -- claimed  : leased by a worker (claimed_by, lease_until), nothing sent yet
+    -- sending  : the worker is about to send or sending DATA; if its lease ends in this state the
+    --            server may have accepted the message, so the job becomes 'unknown', never resent
+    -- deferred : a temporary failure; due again at next_attempt_at
+    -- sent / bounced / failed / suppressed / unknown : final
+    CREATE TYPE job_state AS ENUM
+        ('queued', 'claimed', 'sending', 'sent', 'deferred', 'bounced', 'failed', 'suppressed', 'unknown');
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+
+-- The queue. The operator materialises one row per (campaign, recipient) with COPY into a staging
+-- table then INSERT ... ON CONFLICT DO NOTHING, so re-running never duplicates.
+CREATE TABLE IF NOT EXISTS send_jobs (
+    id                      bigserial PRIMARY KEY,
+    campaign_id             bigint      NOT NULL REFERENCES campaigns (id) ON DELETE CASCADE,
+    recipient               text        NOT NULL,
+    recipient_domain        text        GENERATED ALWAYS AS (lower(split_part(recipient, '@', 2))) STORED,
+    variables               jsonb       NOT NULL DEFAULT '{}',
+    state                   job_state   NOT NULL DEFAULT 'queued',
+    attempts                integer     NOT NULL DEFAULT 0,
+    next_attempt_at         timestamptz NOT NULL DEFAULT now(),
+    lease_until             timestamptz,
+    claimed_by              text,
+    mailbox_id              bigint      REFERENCES mailboxes (id),
+    -- When the limits were reserved for the current attempt: the reconciliation after a Redis restart
+    -- counts sending/sent/unknown jobs by this time.
+    reserved_at             timestamptz,
+    message_id              text,
+    last_code               integer,
+    last_enhanced           text,
+    last_reply              text,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (campaign_id, recipient)
+);
+-- The claim scans only due work; the partial index stays small however many jobs are final.
+CREATE INDEX IF NOT EXISTS send_jobs_due ON send_jobs (campaign_id, next_attempt_at)
+    WHERE state IN ('queued', 'deferred');
+CREATE INDEX IF NOT EXISTS send_jobs_leased ON send_jobs (lease_until)
+    WHERE state IN ('claimed', 'sending');
+CREATE INDEX IF NOT EXISTS send_jobs_claimed_by ON send_jobs (claimed_by)
+    WHERE state IN ('claimed', 'sending');
+CREATE INDEX IF NOT EXISTS send_jobs_reserved ON send_jobs (reserved_at)
+    WHERE state IN ('sending', 'sent', 'unknown');
+
+-- One row per attempt outcome, written by the worker in batches. The operator aggregates these into
+-- health (bounce/complaint/deferral rates per mailbox and pool over a window).
+-- outcome: sent, deferred, bounced (hard, 5.1.x), soft_bounced (5.2.2), policy (5.7.x), failed,
+-- unknown (connection lost after DATA), auth_failed, suppressed, complaint (reported by feedback loops).
+CREATE TABLE IF NOT EXISTS delivery_events (
+    id                      bigserial PRIMARY KEY,
+    job_id                  bigint      REFERENCES send_jobs (id) ON DELETE SET NULL,
+    attempt                 integer     NOT NULL DEFAULT 0,
+    campaign_id             bigint,
+    mailbox_id              bigint,
+    recipient               text        NOT NULL,
+    outcome                 text        NOT NULL,
+    smtp_code               integer,
+    enhanced_code           text,
+    reply                   text,
+    at                      timestamptz NOT NULL DEFAULT now()
+);
+-- A batch re-sent after a lost commit acknowledgement must not count an attempt twice.
+CREATE UNIQUE INDEX IF NOT EXISTS delivery_events_once ON delivery_events (job_id, attempt, outcome);
+CREATE INDEX IF NOT EXISTS delivery_events_mailbox_at ON delivery_events (mailbox_id, at);
+CREATE INDEX IF NOT EXISTS delivery_events_campaign_at ON delivery_events (campaign_id, at);
+
+-- Addresses never to send to again, per tenant.
+CREATE TABLE IF NOT EXISTS suppressions (
+    tenant                  text        NOT NULL,
+    address                 text        NOT NULL,  -- stored lower-case
+    reason                  text        NOT NULL CHECK (reason IN ('hard_bounce', 'complaint', 'unsubscribe', 'manual')),
+    source                  text        NOT NULL DEFAULT '',
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, address)
+);
+
+-- Live workers. The operator may read these to see who is sending for a pool.
+CREATE TABLE IF NOT EXISTS worker_heartbeats (
+    worker_id               text        PRIMARY KEY,
+    pool_id                 bigint      NOT NULL,
+    hostname                text        NOT NULL,
+    pid                     integer     NOT NULL,
+    started_at              timestamptz NOT NULL,
+    seen_at                 timestamptz NOT NULL,
+    in_flight               integer     NOT NULL DEFAULT 0
+);

@@ -1,0 +1,80 @@
+"""The worker's settings, one typed place (STYLE.md 8); read by pot_worker.cli from POT_* variables."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from pot_common.config import load_settings
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class WorkerSettings(BaseModel):
+    """Every knob of `pot-worker`; the env variable is POT_ + the field name in upper case."""
+
+    pool: str = Field(description="The pool to send for, `namespace/name` (POT_POOL).")
+    database_url: str = Field(description="asyncpg DSN (POT_DATABASE_URL).")
+    redis_url: str = Field(description="Redis URL holding the limit counters (POT_REDIS_URL).")
+    vault_addr: str | None = Field(None, description="OpenBao/Vault address for SMTP credentials.")
+    vault_token: SecretStr | None = Field(None, description="Vault token (token auth).")
+    vault_mount: str = Field("secret", description="KV v2 mount holding `vault:` credential paths.")
+    dns_resolver: str | None = Field(
+        None, description="`host:port` for MX lookups; system resolver if unset."
+    )
+    metrics_port: int = Field(9100, description="Prometheus port; 0 disables the HTTP server.")
+    worker_id: str = Field(default_factory=_default_worker_id, description="Unique per process.")
+    smtp_ca_file: str | None = Field(None, description="Extra CA bundle for SMTP TLS (a private CA).")
+    helo_name: str = Field("pot-worker.local", description="EHLO name; avoids a slow getfqdn() per connect.")
+
+    batch_size: int = Field(50, ge=1, le=1000, description="Jobs claimed per round trip.")
+    lanes: int = Field(2, ge=1, le=64, description="Batches in flight at once, so SQL overlaps SMTP.")
+    lease_seconds: float = Field(
+        60.0, gt=0, description="Claim lease (clock seconds); extended by heartbeats."
+    )
+    heartbeat_seconds: float = Field(5.0, gt=0, description="Heartbeat, lease extension and reaper period.")
+    refresh_seconds: float = Field(5.0, gt=0, description="How often pool, mailboxes and campaigns reload.")
+    idle_seconds: float = Field(0.5, gt=0, description="Sleep when nothing is due.")
+    drain_seconds: float = Field(30.0, gt=0, description="SIGTERM: time allowed for in-flight sends.")
+
+    retry_base_seconds: float = Field(300.0, gt=0, description="First retry's upper bound (full jitter).")
+    retry_cap_seconds: float = Field(6 * 3600.0, gt=0, description="Largest retry delay.")
+    max_attempts: int = Field(6, ge=1, description="Attempts before a temporary failure becomes final.")
+    breaker_threshold: int = Field(5, ge=1, description="Consecutive temporary failures that open a circuit.")
+    breaker_cooloff_seconds: float = Field(300.0, gt=0, description="Open time before a half-open probe.")
+    smtp_timeout_seconds: float = Field(30.0, gt=0, description="Per SMTP command.")
+    credentials_ttl_seconds: float = Field(
+        300.0, gt=0, description="How long fetched credentials are cached."
+    )
+    mailbox_candidates: int = Field(8, ge=1, le=64, description="Mailboxes offered to one limit reservation.")
+
+    clock_speed: float = Field(1.0, gt=0, description="Tests only: clock seconds per real second.")
+    clock_origin: float | None = Field(
+        None, description="Tests only: real epoch second where the scaled clock starts."
+    )
+    log_json: bool = Field(False, description="JSON log lines.")
+
+    @field_validator("pool")
+    @classmethod
+    def _pool_is_namespaced(cls, value: str) -> str:
+        namespace, sep, name = value.partition("/")
+        if not sep or not namespace or not name:
+            raise ValueError("POT_POOL must be namespace/name")
+        return value
+
+    @property
+    def pool_namespace(self) -> str:
+        return self.pool.partition("/")[0]
+
+    @property
+    def pool_name(self) -> str:
+        return self.pool.partition("/")[2]
+
+
+def settings_from_env() -> WorkerSettings:
+    """Settings from the process environment."""
+    return load_settings(WorkerSettings)

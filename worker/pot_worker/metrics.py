@@ -1,0 +1,21 @@
+"""The worker's Prometheus metrics, named as docs/contracts.md says; updated by pot_worker.worker."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SENDS = Counter("pot_sends", "Send attempts by outcome.", ["pool", "mailbox", "outcome"])
+SMTP_LATENCY = Histogram(
+    "pot_smtp_latency_seconds",
+    "Time from MAIL FROM (or connect) to the server's final reply, per message.",
+    ["pool"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+QUEUE_LAG = Gauge("pot_queue_lag_seconds", "Age of the oldest due, unclaimed job.", ["pool"])
+LIMIT_REFUSALS = Counter(
+    "pot_limit_refusals", "Reservations refused, by the refusing level.", ["pool", "level"]
+)
+CIRCUIT_OPEN = Gauge(
+    "pot_circuit_open", "1 while the provider's circuit is open or half-open.", ["pool", "provider"]
+)
+WORKER_ERRORS = Counter("pot_worker_errors", "Errors the worker recovered from, by kind.", ["pool", "kind"])

@@ -1,0 +1,118 @@
+"""Builds each outgoing message from the campaign template and the recipient's variables.
+
+Recipient data can never add a header: values placed in headers lose CR, LF and other control
+characters, addresses are parsed as one addr-spec, and the message is assembled by
+email.message.EmailMessage, whose policy refuses raw line breaks in header values as a second guard.
+Called by pot_worker.worker for every job.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from urllib.parse import quote
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class InvalidRecipient(ValueError):
+    """The address cannot be used in an envelope or a To header."""
+
+
+def header_safe(value: str) -> str:
+    """A header value with every control character (CR and LF included) turned into one space."""
+    return _CONTROL.sub(" ", value).strip()
+
+
+def render(template: str, variables: Mapping[str, object], escape: bool = False) -> str:
+    """Fill `{{ name }}` placeholders; unknown names become empty. No expressions, no attribute access."""
+
+    def value(match: re.Match[str]) -> str:
+        raw = variables.get(match.group(1))
+        text = "" if raw is None else str(raw)
+        return html.escape(text) if escape else text
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def parse_recipient(address: str) -> Address:
+    """The recipient as a single ASCII addr-spec, or InvalidRecipient."""
+    if _CONTROL.search(address) or any(c.isspace() for c in address) or not address.isascii():
+        raise InvalidRecipient("address contains whitespace, control or non-ASCII characters")
+    try:
+        parsed = Address(addr_spec=address)
+    except (ValueError, IndexError) as exc:
+        raise InvalidRecipient(str(exc)) from exc
+    if not parsed.username or not parsed.domain or parsed.addr_spec != address:
+        raise InvalidRecipient("not a single addr-spec")
+    return parsed
+
+
+@dataclass(frozen=True)
+class Template:
+    """The parts of a campaign the message is built from."""
+
+    subject: str
+    text: str
+    html: str | None
+    unsubscribe_url: str | None
+    unsubscribe_mailto: str | None
+
+
+@dataclass(frozen=True)
+class Sender:
+    address: str
+    display_name: str
+
+
+def message_id(campaign_id: int, job_id: int, attempt: int, sender_address: str) -> str:
+    """Deterministic per attempt, so a receiver or the sink can recognise a duplicate."""
+    domain = sender_address.rpartition("@")[2] or "pot.invalid"
+    return f"<pot.{campaign_id}.{job_id}.{attempt}@{header_safe(domain)}>"
+
+
+def _unsubscribe_header(template: Template, variables: Mapping[str, object]) -> str | None:
+    links = []
+    quoted = {k: quote(str(v), safe="") for k, v in variables.items()}
+    if template.unsubscribe_url:
+        links.append(f"<{header_safe(render(template.unsubscribe_url, quoted))}>")
+    if template.unsubscribe_mailto:
+        links.append(f"<mailto:{header_safe(render(template.unsubscribe_mailto, quoted))}>")
+    return ", ".join(links) if links else None
+
+
+def build_message(
+    template: Template,
+    sender: Sender,
+    recipient: str,
+    variables: Mapping[str, object],
+    msg_id: str,
+    now: datetime,
+) -> EmailMessage:
+    """The full message for one job. Raises InvalidRecipient for an unusable address."""
+    to = parse_recipient(recipient)
+    values: dict[str, object] = {**variables, "email": recipient}
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = Address(display_name=header_safe(sender.display_name), addr_spec=sender.address)
+    msg["To"] = to
+    msg["Subject"] = header_safe(render(template.subject, values))
+    msg["Date"] = format_datetime(now)
+    msg["Message-ID"] = msg_id
+    unsubscribe = _unsubscribe_header(template, values)
+    if unsubscribe:
+        msg["List-Unsubscribe"] = unsubscribe
+        if template.unsubscribe_url:
+            # RFC 8058 one-click: only meaningful with an HTTPS link.
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(render(template.text, values))
+    if template.html:
+        msg.add_alternative(render(template.html, values, escape=True), subtype="html")
+    return msg

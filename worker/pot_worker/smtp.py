@@ -1,0 +1,153 @@
+"""One reused SMTP connection per mailbox (aiosmtplib), reporting each attempt as (phase, code, text).
+
+The worker sends a mailbox's messages through its MailboxConnection one at a time; the connection is
+opened lazily (STARTTLS or implicit TLS, AUTH) and kept for the next message. Exceptions become
+results here so the pure classifier sees every case, including "connection lost after DATA".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from pot_worker.classify import Phase, enhanced_code
+from pot_worker.credentials import Credentials
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    tls: str  # starttls | implicit | none
+
+
+@dataclass(frozen=True)
+class Attempt:
+    phase: Phase
+    code: int | None
+    reply: str
+
+    @property
+    def enhanced(self) -> str | None:
+        return enhanced_code(self.reply)
+
+
+def _reply(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return str(text)[:500]
+
+
+class MailboxConnection:
+    """A mailbox's connection. Not re-entrant: the caller serialises sends (the worker holds a lock)."""
+
+    def __init__(
+        self, endpoint: Endpoint, helo_name: str, timeout: float, tls_context: ssl.SSLContext
+    ) -> None:
+        self.endpoint = endpoint
+        self._helo = helo_name
+        self._timeout = timeout
+        self._tls_context = tls_context
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._smtp is not None and self._smtp.is_connected
+
+    async def _connect(self, creds: Credentials | None) -> Attempt | None:
+        """Open and authenticate; an Attempt when that failed."""
+        ep = self.endpoint
+        smtp = aiosmtplib.SMTP(
+            hostname=ep.host,
+            port=ep.port,
+            local_hostname=self._helo,
+            timeout=self._timeout,
+            use_tls=ep.tls == "implicit",
+            start_tls=ep.tls == "starttls",
+            tls_context=self._tls_context if ep.tls != "none" else None,
+        )
+        try:
+            await smtp.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            smtp.close()
+            return Attempt(Phase.CONNECT, None, f"{exc.code} {_reply(exc)}")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            smtp.close()
+            return Attempt(Phase.CONNECT, None, _reply(exc))
+        if creds is not None:
+            try:
+                await smtp.login(creds.username, creds.password.get_secret_value())
+            except aiosmtplib.SMTPResponseException as exc:
+                smtp.close()
+                return Attempt(Phase.AUTH, exc.code, _reply(exc))
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                smtp.close()
+                return Attempt(Phase.CONNECT, None, _reply(exc))
+        self._smtp = smtp
+        return None
+
+    async def send(self, sender: str, recipient: str, message: bytes, creds: Credentials | None) -> Attempt:
+        """One message to one recipient. Never raises for SMTP or network trouble."""
+        reused = self.connected
+        if not reused:
+            failed = await self._connect(creds)
+            if failed is not None:
+                return failed
+        attempt = await self._envelope(sender, recipient)
+        if attempt is not None and attempt.phase is Phase.CONNECT and reused:
+            # The server closed an idle connection before MAIL: nothing was sent, so reconnecting is safe.
+            failed = await self._connect(creds)
+            if failed is not None:
+                return failed
+            attempt = await self._envelope(sender, recipient)
+        if attempt is not None:
+            return attempt
+        assert self._smtp is not None
+        try:
+            response = await self._smtp.data(message)
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset()
+            return Attempt(Phase.DATA, exc.code, _reply(exc))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            self.close()
+            return Attempt(Phase.DATA_LOST, None, _reply(exc))
+        return Attempt(Phase.DATA, response.code, response.message[:500])
+
+    async def _envelope(self, sender: str, recipient: str) -> Attempt | None:
+        assert self._smtp is not None
+        phase = Phase.MAIL
+        try:
+            await self._smtp.mail(sender)
+            phase = Phase.RCPT
+            await self._smtp.rcpt(recipient)
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code == 421:
+                self.close()  # 421 means the server is closing the channel
+            else:
+                await self._reset()
+            return Attempt(phase, exc.code, _reply(exc))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            self.close()
+            return Attempt(Phase.CONNECT, None, _reply(exc))
+        return None
+
+    async def _reset(self) -> None:
+        if self._smtp is None:
+            return
+        try:
+            await self._smtp.rset()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            self.close()
+
+    def close(self) -> None:
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
+
+    async def quit(self) -> None:
+        if self._smtp is not None and self._smtp.is_connected:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await self._smtp.quit()
+        self.close()
