@@ -1,0 +1,203 @@
+"""The Helm chart offline: lint, every ci scenario renders, the strict schema, CRD sync and pod security."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+if TYPE_CHECKING:  # conftest is pytest's, not importable at run time under --import-mode=importlib
+    from conftest import Tools
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "pot"
+KUBE_VERSION = "1.35.4"
+
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+
+
+def render(tools: Tools, *args: str, namespace: str = "pot-system") -> list[dict[str, Any]]:
+    out = tools.run(
+        tools.helm, "template", "pot", str(CHART), "-n", namespace, "--kube-version", KUBE_VERSION, *args
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def test_helm_lint_is_clean(tools: Tools) -> None:
+    out = tools.run(tools.helm, "lint", str(CHART), "--strict", "--kube-version", KUBE_VERSION).stdout
+    assert "0 chart(s) failed" in out
+
+
+def test_every_scenario_has_a_values_file() -> None:
+    names = {p.name for p in CI_VALUES}
+    assert {
+        "default-values.yaml",
+        "cluster-wide-values.yaml",
+        "multi-namespace-values.yaml",
+        "monitoring-values.yaml",
+        "standalone-values.yaml",
+        "networkpolicy-values.yaml",
+    } <= names
+
+
+@pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
+def test_ci_scenario_renders_with_restricted_pods(tools: Tools, values: Path) -> None:
+    docs = render(tools, "-f", str(values))
+    (deployment,) = by_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        # Connection URLs carry passwords: they come from a Secret, never as a plain value.
+        for env in container["env"]:
+            if env["name"] in {"POT_DATABASE_URL", "POT_REDIS_URL", "POT_VAULT_TOKEN"}:
+                assert "value" not in env and "secretKeyRef" in env["valueFrom"], env
+    # The operator and the workers never share an identity.
+    accounts = {d["metadata"]["name"] for d in by_kind(docs, "ServiceAccount")}
+    assert pod["serviceAccountName"] in accounts
+    worker_sa = next(
+        e["value"] for e in pod["containers"][0]["env"] if e["name"] == "POT_WORKER_SERVICE_ACCOUNT"
+    )
+    assert worker_sa in accounts and worker_sa != pod["serviceAccountName"]
+
+
+def test_default_install_is_namespaced_with_a_standby(tools: Tools) -> None:
+    docs = render(tools)
+    (deployment,) = by_kind(docs, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert deployment["spec"]["replicas"] == 2
+    assert env["POT_PEERING"] == "default"
+    assert env["POT_NAMESPACE"] == "pot-system"
+    assert [d["metadata"]["namespace"] for d in by_kind(docs, "KopfPeering")] == ["pot-system"]
+    # Namespaced: the pot.dev rules come in a Role, and no ClusterRole grants them.
+    assert [r["metadata"]["namespace"] for r in by_kind(docs, "Role")] == ["pot-system"]
+    for cluster_role in by_kind(docs, "ClusterRole"):
+        groups = {g for rule in cluster_role["rules"] for g in rule["apiGroups"]}
+        assert groups <= {"apiextensions.k8s.io", "kopf.dev"}, cluster_role["metadata"]["name"]
+
+
+def test_multi_namespace_install_grants_each_namespace_and_no_other(tools: Tools) -> None:
+    docs = render(tools, "-f", str(CHART / "ci" / "multi-namespace-values.yaml"))
+    assert sorted(r["metadata"]["namespace"] for r in by_kind(docs, "Role")) == ["clients-a", "clients-b"]
+    assert sorted(r["metadata"]["namespace"] for r in by_kind(docs, "RoleBinding")) == [
+        "clients-a",
+        "clients-b",
+    ]
+    worker_accounts = [d for d in by_kind(docs, "ServiceAccount") if d["metadata"]["name"] == "pot-worker"]
+    assert sorted(d["metadata"]["namespace"] for d in worker_accounts) == [
+        "clients-a",
+        "clients-b",
+        "pot-system",
+    ]
+    (deployment,) = by_kind(docs, "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POT_NAMESPACE"] == "clients-a,clients-b"
+    assert env["POT_VAULT_MOUNT"] == "kv/pot"
+
+
+def test_cluster_wide_install_uses_cluster_peering(tools: Tools) -> None:
+    docs = render(tools, "-f", str(CHART / "ci" / "cluster-wide-values.yaml"))
+    assert [d["metadata"]["name"] for d in by_kind(docs, "ClusterKopfPeering")] == ["pot-cluster"]
+    assert by_kind(docs, "KopfPeering") == [] and by_kind(docs, "Role") == []
+    names = {d["metadata"]["name"] for d in by_kind(docs, "ClusterRole")}
+    assert names == {"pot-operator", "pot-operator-cluster"}
+
+
+def test_monitoring_scenario_renders_rule_and_dashboard(tools: Tools) -> None:
+    docs = render(tools, "-f", str(CHART / "ci" / "monitoring-values.yaml"))
+    kinds = {d["kind"] for d in docs}
+    assert {"ServiceMonitor", "PodMonitor", "PrometheusRule", "ConfigMap"} <= kinds
+    (configmap,) = by_kind(docs, "ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert set(configmap["data"]) == {"pot-fleet.json"}
+
+
+def test_several_replicas_without_peering_are_refused(tools: Tools) -> None:
+    done = tools.run_unchecked(
+        tools.helm, "template", "pot", str(CHART), "--set", "operator.peering.enabled=false"
+    )
+    assert done.returncode != 0
+    assert "needs operator.peering.enabled" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "unknownTopLevel=1",
+        "operator.replica=3",  # a typo of replicas
+        "vault.token=s.secret",  # secrets have no place in values
+        "metrics.serviceMonitor.scrapeTimeout=10s",
+        "networkPolicy.metricsFrom[0].ipBlock.cidr=10.0.0.0/8",
+    ],
+)
+def test_schema_rejects_unknown_keys(tools: Tools, override: str) -> None:
+    done = tools.run_unchecked(tools.helm, "template", "pot", str(CHART), "--set", override)
+    assert done.returncode != 0
+    assert "additional properties" in done.stderr.lower() or "additionalproperties" in done.stderr.lower(), (
+        done.stderr
+    )
+
+
+def test_schema_forbids_additional_properties_on_every_object() -> None:
+    import json
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    open_objects: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            # A map of strings (labels, annotations) is closed by its value type; `global` is Helm's.
+            closed = "additionalProperties" in node or "$ref" in node or where.endswith("/global")
+            if node.get("type") == "object" and not closed:
+                open_objects.append(where)
+            for key, child in node.items():
+                walk(child, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, child in enumerate(node):
+                walk(child, f"{where}/{i}")
+
+    walk(schema, "")
+    assert open_objects == []
+
+
+def test_chart_crds_equal_the_generated_ones() -> None:
+    generated = {p.name: p.read_text() for p in (REPO / "crds").glob("*.yaml")}
+    in_chart = {
+        p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml") if p.name != "kopf-peerings.yaml"
+    }
+    assert generated, "crds/ is empty: run `make crds`"
+    assert in_chart == generated, "charts/pot/crds drifted from crds/: run charts/sync-crds.sh"
+
+
+def test_every_rbac_rule_says_why() -> None:
+    lines = (CHART / "templates" / "rbac.yaml").read_text().splitlines()
+    rules = [i for i, line in enumerate(lines) if line.lstrip().startswith("- apiGroups:")]
+    assert len(rules) >= 8
+    for i in rules:
+        above = lines[i - 1].strip()
+        if above.startswith("{{"):  # a conditional rule: its comment sits above the condition
+            above = lines[i - 2].strip()
+        assert above.startswith("#"), f"rbac.yaml line {i + 1} has no comment saying why"
+
+
+def test_operator_env_names_are_documented() -> None:
+    template = (CHART / "templates" / "operator-deployment.yaml").read_text()
+    names = set(re.findall(r"\bPOT_[A-Z0-9_]+", template))
+    documented = set(re.findall(r"\bPOT_[A-Z0-9_]+", (REPO / "docs" / "contracts.md").read_text()))
+    config = set(
+        re.findall(r"\bPOT_[A-Z0-9_]+", (REPO / "operator" / "pot_operator" / "config.py").read_text())
+    )
+    # POT_PEERING is the chart's request to the operator (see the chart README); all else exists.
+    assert names - documented - config <= {"POT_PEERING"}
