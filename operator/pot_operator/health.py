@@ -26,6 +26,8 @@ class WindowCounts:
     bounced: int = 0
     complained: int = 0
     deferred: int = 0
+    # Accepted by the recipient's server; shown in status, not part of any rate.
+    sent: int = 0
 
     def __add__(self, other: WindowCounts) -> WindowCounts:
         return WindowCounts(
@@ -33,6 +35,7 @@ class WindowCounts:
             bounced=self.bounced + other.bounced,
             complained=self.complained + other.complained,
             deferred=self.deferred + other.deferred,
+            sent=self.sent + other.sent,
         )
 
 

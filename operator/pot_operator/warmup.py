@@ -33,12 +33,17 @@ class WarmupCurve:
 
 
 def warmup_cap(curve: WarmupCurve, day: int) -> int:
-    """The daily volume on warmup `day`: day 0 is the start date, `days` and later give the maximum."""
+    """The daily volume on warmup `day`: 1 is the start date (start volume), `days` and later the maximum.
+
+    Day 0 means warmup has not started: nothing may be sent yet.
+    """
     if day <= 0:
-        return curve.start
+        return 0
+    if day == 1 or curve.days == 1:
+        return curve.start if day == 1 else curve.maximum
     if day >= curve.days:
         return curve.maximum
-    fraction = day / curve.days
+    fraction = (day - 1) / (curve.days - 1)
     if curve.shape is CurveShape.GENTLE:
         fraction = fraction * fraction
     # Floor keeps every day at or under the line; the curve is monotone because fraction is.
@@ -57,13 +62,13 @@ class WarmupProgress:
 def advance_warmup(
     start: dt.date, today: dt.date, previous: WarmupProgress | None, *, held: bool
 ) -> WarmupProgress:
-    """The warmup day for `today`: days since `start` minus the days the mailbox was held.
+    """The warmup day for `today`: 1 on the start date, plus the days since, minus the days held.
 
     A mailbox is held while it is paused or cooling down. Days between two evaluations count as
     held when the mailbox is held at the later one; the operator evaluates far more often than
-    daily, so the error is at most the part of one day.
+    daily, so the error is at most the part of one day. Before the start date the day is 0.
     """
-    if today <= start:
+    if today < start:
         return WarmupProgress(day=0, held_days=0, evaluated_on=today)
     held_days = previous.held_days if previous is not None else 0
     if held:
@@ -71,7 +76,7 @@ def advance_warmup(
         held_days += max(0, (today - since).days)
     elapsed = (today - start).days
     held_days = min(held_days, elapsed)
-    return WarmupProgress(day=elapsed - held_days, held_days=held_days, evaluated_on=today)
+    return WarmupProgress(day=elapsed - held_days + 1, held_days=held_days, evaluated_on=today)
 
 
 def effective_daily_cap(

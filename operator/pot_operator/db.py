@@ -1,0 +1,223 @@
+"""The operator's Postgres access: schema, limit projection, health counts, send-job materialisation.
+
+Called by the pool and campaign controllers; SQL lives in `sql/*.sql` (STYLE.md 10).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import asyncpg
+from pot_common.db import apply_schema
+
+from pot_operator.health import WindowCounts
+
+
+@cache
+def sql(name: str) -> str:
+    return resources.files(__package__).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+
+
+async def connect(dsn: str) -> asyncpg.Pool:
+    """A small pool: the operator makes a few batched queries per pool scan, never one per mailbox."""
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4, command_timeout=30)
+    async with pool.acquire() as conn:
+        await apply_schema(conn)
+        await conn.execute(sql("schema"))
+    return pool
+
+
+async def load_object_states(db: asyncpg.Pool, kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = await db.fetch(sql("load_object_state"), kind)
+    return {(r["namespace"], r["name"]): json.loads(r["data"]) for r in rows}
+
+
+async def save_object_state(
+    db: asyncpg.Pool, kind: str, namespace: str, name: str, data: dict[str, Any]
+) -> None:
+    await db.execute(sql("save_object_state"), kind, namespace, name, json.dumps(data, sort_keys=True))
+
+
+async def delete_object_state(db: asyncpg.Pool, kind: str, namespace: str, name: str) -> None:
+    await db.execute(sql("delete_object_state"), kind, namespace, name)
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    namespace: str
+    name: str
+    domain_hourly_limit: int | None
+    window_start: dt.time | None
+    window_end: dt.time | None
+    time_zone: str
+    window_days: list[int]
+    paused: bool
+
+
+async def upsert_pool(db: asyncpg.Pool, row: PoolRow) -> int:
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            sql("upsert_pool"),
+            row.namespace,
+            row.name,
+            row.domain_hourly_limit,
+            row.window_start,
+            row.window_end,
+            row.time_zone,
+            row.window_days,
+            row.paused,
+        )
+        pool_id: int = await conn.fetchval(sql("pool_id"), row.namespace, row.name)
+        return pool_id
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    """The effective limits the workers read; equality decides whether to write."""
+
+    name: str
+    address: str
+    display_name: str
+    smtp_host: str
+    smtp_port: int
+    smtp_tls: str
+    credentials_ref: str | None
+    daily_cap: int
+    hourly_cap: int
+    min_spacing_seconds: int
+    state: str
+    state_reason: str
+    cooldown_until: dt.datetime | None
+
+
+async def mailbox_ids(db: asyncpg.Pool, pool_id: int) -> dict[str, tuple[int, str]]:
+    rows = await db.fetch(sql("mailbox_ids"), pool_id)
+    return {r["name"]: (r["id"], r["state"]) for r in rows}
+
+
+async def upsert_mailboxes(
+    db: asyncpg.Pool, pool_id: int, namespace: str, rows: Sequence[MailboxRow]
+) -> None:
+    if not rows:
+        return
+    columns = list(zip(*[_mailbox_tuple(r) for r in rows], strict=True))
+    await db.execute(sql("upsert_mailboxes"), pool_id, namespace, *[list(c) for c in columns])
+
+
+def _mailbox_tuple(r: MailboxRow) -> tuple[Any, ...]:
+    return (
+        r.name,
+        r.address,
+        r.display_name,
+        r.smtp_host,
+        r.smtp_port,
+        r.smtp_tls,
+        r.credentials_ref,
+        r.daily_cap,
+        r.hourly_cap,
+        r.min_spacing_seconds,
+        r.state,
+        r.state_reason,
+        r.cooldown_until,
+    )
+
+
+async def window_counts(
+    db: asyncpg.Pool, since_by_id: dict[int, dt.datetime]
+) -> dict[int, tuple[WindowCounts, int]]:
+    """Per mailbox id: the window counts since its own start, and what it sent today (UTC)."""
+    if not since_by_id:
+        return {}
+    ids = list(since_by_id)
+    rows = await db.fetch(sql("mailbox_window_counts"), ids, [since_by_id[i] for i in ids])
+    return {
+        r["mailbox_id"]: (
+            WindowCounts(
+                attempted=r["attempted"],
+                bounced=r["bounced"],
+                complained=r["complained"],
+                deferred=r["deferred"],
+                sent=r["sent"],
+            ),
+            int(r["sent_today"]),
+        )
+        for r in rows
+    }
+
+
+async def due_backlog(db: asyncpg.Pool, pool_id: int) -> int:
+    return int(await db.fetchval(sql("pool_due_backlog"), pool_id))
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    namespace: str
+    name: str
+    tenant: str
+    subject: str
+    text: str
+    html: str | None
+    daily_limit: int | None
+    hourly_limit: int | None
+    unsubscribe_url: str | None
+    unsubscribe_mailto: str | None
+    state: str
+
+
+async def upsert_campaign(db: asyncpg.Pool, pool_id: int, row: CampaignRow) -> tuple[int, str, int]:
+    """Project the campaign; returns (id, state in Postgres, number of jobs already materialised)."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(
+            sql("upsert_campaign"),
+            pool_id,
+            row.namespace,
+            row.name,
+            row.tenant,
+            row.subject,
+            row.text,
+            row.html,
+            row.daily_limit,
+            row.hourly_limit,
+            row.unsubscribe_url,
+            row.unsubscribe_mailto,
+            row.state,
+        )
+        rec = await conn.fetchrow(sql("campaign_row"), row.namespace, row.name)
+        return int(rec["id"]), str(rec["state"]), int(rec["jobs"])
+
+
+async def materialise_send_jobs(
+    db: asyncpg.Pool,
+    campaign_id: int,
+    tenant: str,
+    recipients: Iterable[tuple[str, dict[str, str]]] | None,
+    import_name: str | None,
+) -> tuple[int, int]:
+    """COPY the recipients into staging and insert their send jobs once; returns (inserted, suppressed)."""
+    async with db.acquire() as conn, conn.transaction():
+        await conn.execute(sql("create_recipient_staging"))
+        if recipients is not None:
+            await conn.copy_records_to_table(
+                "recipient_staging",
+                records=[(address, json.dumps(variables)) for address, variables in recipients],
+                columns=["address", "variables"],
+            )
+        if import_name is not None:
+            await conn.execute(sql("stage_imported_recipients"), tenant, import_name)
+        suppressed = int(await conn.fetchval(sql("count_suppressed"), tenant))
+        inserted = int(await conn.fetchval(sql("materialise_send_jobs"), campaign_id, tenant))
+        return inserted, suppressed
+
+
+async def campaign_counts(db: asyncpg.Pool, campaign_id: int) -> asyncpg.Record:
+    return await db.fetchrow(sql("campaign_counts"), campaign_id)
+
+
+async def set_campaign_state(db: asyncpg.Pool, campaign_id: int, state: str) -> None:
+    await db.execute(sql("set_campaign_state"), campaign_id, state)

@@ -1,0 +1,300 @@
+"""The Mailbox controller: a pure plan of one mailbox's status, limits and events from what was observed.
+
+Called by the pool controller on every scan (for the mailboxes it selects) and by the Mailbox event
+handler for mailboxes no pool selects. No I/O here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from pot_common.api.mailbox import MailboxSpec
+
+from pot_operator.conditions import rfc3339, set_condition, with_ready
+from pot_operator.credentials import CredentialCheck, credentials_ref
+from pot_operator.db import MailboxRow
+from pot_operator.health import (
+    CooldownState,
+    WindowCounts,
+    decide_cooldown,
+    health_score,
+    reduced_cap_factor,
+    window_start,
+)
+from pot_operator.policy import PoolPolicy
+from pot_operator.warmup import WarmupProgress, advance_warmup, effective_daily_cap
+
+
+@dataclasses.dataclass(frozen=True)
+class MailboxMemory:
+    """What must survive a restart and has no status field yet (kept in Postgres by the operator)."""
+
+    held_days: int = 0
+    evaluated_on: dt.date | None = None
+    cooldown_until: dt.datetime | None = None
+    cooldown_reason: str | None = None
+    resumed_at: dt.datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "heldDays": self.held_days,
+            "evaluatedOn": self.evaluated_on.isoformat() if self.evaluated_on else None,
+            "cooldownUntil": self.cooldown_until.isoformat() if self.cooldown_until else None,
+            "cooldownReason": self.cooldown_reason,
+            "resumedAt": self.resumed_at.isoformat() if self.resumed_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MailboxMemory:
+        def moment(key: str) -> dt.datetime | None:
+            v = data.get(key)
+            return dt.datetime.fromisoformat(v) if v else None
+
+        day = data.get("evaluatedOn")
+        return cls(
+            held_days=int(data.get("heldDays") or 0),
+            evaluated_on=dt.date.fromisoformat(day) if day else None,
+            cooldown_until=moment("cooldownUntil"),
+            cooldown_reason=data.get("cooldownReason"),
+            resumed_at=moment("resumedAt"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """Everything observed about one mailbox for one scan."""
+
+    namespace: str
+    name: str
+    generation: int | None
+    spec: MailboxSpec
+    created: dt.date
+    status: Mapping[str, Any]
+    counts: WindowCounts
+    sent_today: int
+    credentials: CredentialCheck | None
+    worker_rejected_credentials: bool
+    memory: MailboxMemory
+
+
+@dataclasses.dataclass(frozen=True)
+class MailboxPlan:
+    status: dict[str, Any]
+    row: MailboxRow
+    memory: MailboxMemory
+    events: list[tuple[str, str, str]]  # (type, reason, message)
+    state: str
+    cooling: bool
+    health_score: int
+    window_counts: WindowCounts
+
+
+def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan:
+    """Status, projected limits, remembered state and events of one mailbox at `now`."""
+    t = pool.thresholds
+    events: list[tuple[str, str, str]] = []
+    memory = o.memory
+    cooldown = CooldownState(memory.cooldown_until, memory.cooldown_reason, memory.resumed_at)
+
+    if o.spec.paused and cooldown.until is not None:
+        # A person took over: their pause replaces the cooldown; unpausing resumes at the reduced cap.
+        cooldown = CooldownState(None, None, now)
+    if pool.cooldowns_enabled and not o.spec.paused:
+        stays_until_resumed = not pool.resume_after_cooldown and cooldown.until is not None
+        if not stays_until_resumed:
+            decision = decide_cooldown(o.counts, t, cooldown, now)
+            cooldown = decision.state
+            if decision.started:
+                events.append(
+                    (
+                        "Warning",
+                        "CooldownStarted",
+                        f"{cooldown.reason}: cooling down until {rfc3339(cooldown.until or now)}",
+                    )
+                )
+            if decision.ended:
+                events.append(("Normal", "CooldownEnded", f"Resumed at {t.resume_cap_factor:.0%} of its cap"))
+    cooling = cooldown.until is not None
+    paused = o.spec.paused or pool.paused
+    held = paused or cooling
+
+    start = o.spec.warmup_start or o.created
+    previous = WarmupProgress(0, memory.held_days, memory.evaluated_on) if memory.evaluated_on else None
+    progress = advance_warmup(start, now.date(), previous, held=held)
+    factor = reduced_cap_factor(t, cooldown.resumed_at, now)
+    cap = effective_daily_cap(
+        pool.curve, progress.day, pool.per_inbox_per_day, held=held, reduced_factor=factor
+    )
+    health = health_score(o.counts, t)
+
+    creds = o.credentials
+    generation = o.generation
+    conditions = list(o.status.get("conditions") or [])
+    conditions = set_condition(
+        conditions,
+        "PoolSelected",
+        True,
+        "Selected",
+        f"Selected by MailboxPool {pool.name}",
+        generation=generation,
+        now=now,
+    )
+    if o.worker_rejected_credentials:
+        creds_ok, reason, message = (
+            False,
+            "AuthenticationRejected",
+            "The SMTP server refused these credentials",
+        )
+    elif creds is None:
+        creds_ok, reason, message = False, "Checking", "Credentials not checked yet"
+    else:
+        creds_ok, reason, message = creds.ok, creds.reason, creds.message
+    conditions = set_condition(
+        conditions, "CredentialsReady", creds_ok, reason, message, generation=generation, now=now
+    )
+    if cooling:
+        conditions = set_condition(
+            conditions,
+            "Healthy",
+            False,
+            cooldown.reason or "CoolingDown",
+            f"Cooling down until {rfc3339(cooldown.until or now)}",
+            generation=generation,
+            now=now,
+        )
+    else:
+        conditions = set_condition(
+            conditions,
+            "Healthy",
+            True,
+            "WithinThresholds" if health.sample_sufficient else "SampleTooSmall",
+            f"Health score {health.score}",
+            generation=generation,
+            now=now,
+        )
+    blocked = None
+    if o.spec.paused:
+        blocked = ("Paused", o.spec.pause_reason or "Paused by spec")
+    elif pool.paused:
+        blocked = ("PoolPaused", f"MailboxPool {pool.name} is paused")
+    elif cooling:
+        blocked = ("CoolingDown", f"Cooling down until {rfc3339(cooldown.until or now)}")
+    elif progress.day == 0:
+        blocked = ("WarmupNotStarted", f"Warmup starts on {start.isoformat()}")
+    conditions = with_ready(
+        conditions, ["PoolSelected", "CredentialsReady"], generation=generation, now=now, blocked=blocked
+    )
+
+    if not creds_ok and not (creds is not None and creds.temporary):
+        state = "Failed"
+    elif paused:
+        state = "Paused"
+    elif cooling:
+        state = "Cooling"
+    elif progress.day == 0:
+        state = "Pending"
+    elif progress.day < pool.curve.days:
+        state = "Warming"
+    else:
+        state = "Active"
+
+    pause_reason = None
+    if o.spec.paused:
+        pause_reason = o.spec.pause_reason or "Paused by spec"
+    elif pool.paused:
+        pause_reason = f"MailboxPool {pool.name} is paused"
+
+    r = health.rates
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "state": state,
+        "pool": pool.name,
+        "warmupDay": progress.day,
+        "capToday": cap,
+        "sentToday": o.sent_today,
+        "healthScore": health.score,
+        "health": {
+            "windowSeconds": t.window_seconds,
+            "sent": o.counts.sent,
+            "bounced": o.counts.bounced,
+            "complained": o.counts.complained,
+            "deferred": o.counts.deferred,
+            "bounceRateBasisPoints": round(r.bounce * 10000),
+            "complaintRateBasisPoints": round(r.complaint * 10000),
+            "deferralRateBasisPoints": round(r.deferral * 10000),
+        },
+        "cooldownUntil": rfc3339(cooldown.until) if cooldown.until else None,
+        "pauseReason": pause_reason,
+        "conditions": conditions,
+    }
+    if o.worker_rejected_credentials:
+        db_state, db_reason = "credentials_bad", "The SMTP server refused the credentials"
+    elif not creds_ok and not (creds is not None and creds.temporary):
+        db_state, db_reason = "credentials_bad", reason
+    elif paused:
+        db_state, db_reason = "paused", pause_reason or ""
+    elif cooling:
+        db_state, db_reason = "cooling", cooldown.reason or ""
+    else:
+        db_state, db_reason = "active", ""
+    sending = db_state == "active"
+    row = MailboxRow(
+        name=o.name,
+        address=o.spec.address,
+        display_name=o.spec.display_name or "",
+        smtp_host=o.spec.smtp.host,
+        smtp_port=o.spec.smtp.port,
+        smtp_tls=o.spec.smtp.tls_mode,
+        credentials_ref=credentials_ref(o.spec.credentials, o.namespace),
+        daily_cap=cap if sending else 0,
+        hourly_cap=min(pool.per_inbox_per_hour, cap) if sending else 0,
+        min_spacing_seconds=pool.min_spacing_seconds,
+        state=db_state,
+        state_reason=db_reason,
+        cooldown_until=cooldown.until,
+    )
+    new_memory = MailboxMemory(
+        held_days=progress.held_days,
+        evaluated_on=progress.evaluated_on,
+        cooldown_until=cooldown.until,
+        cooldown_reason=cooldown.reason,
+        resumed_at=cooldown.resumed_at,
+    )
+    return MailboxPlan(
+        status=status,
+        row=row,
+        memory=new_memory,
+        events=events,
+        state=state,
+        cooling=cooling,
+        health_score=health.score,
+        window_counts=o.counts,
+    )
+
+
+def plan_unselected(generation: int | None, status: Mapping[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """Status of a mailbox no pool selects: it cannot send, and says how to fix that."""
+    conditions = set_condition(
+        list(status.get("conditions") or []),
+        "PoolSelected",
+        False,
+        "NoPoolSelects",
+        "No MailboxPool in this namespace selects this Mailbox's labels",
+        generation=generation,
+        now=now,
+    )
+    conditions = with_ready(conditions, ["PoolSelected"], generation=generation, now=now)
+    return {
+        "observedGeneration": generation,
+        "state": "Pending",
+        "pool": None,
+        "capToday": 0,
+        "conditions": conditions,
+    }
+
+
+def window_since(memory: MailboxMemory, pool: PoolPolicy, now: dt.datetime) -> dt.datetime:
+    return window_start(now, pool.thresholds, memory.resumed_at)

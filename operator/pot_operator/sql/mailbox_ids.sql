@@ -1,0 +1,1 @@
+SELECT name, id, state FROM mailboxes WHERE pool_id = $1;

@@ -1,0 +1,1 @@
+SELECT id FROM pools WHERE namespace = $1 AND name = $2;

@@ -1,0 +1,34 @@
+-- Project effective limits of many mailboxes at once (one round trip per pool scan). Rows whose
+-- values are unchanged are not rewritten. The caller keeps a worker-set 'credentials_bad' state.
+INSERT INTO mailboxes (pool_id, namespace, name, address, display_name, smtp_host, smtp_port, smtp_tls,
+                       credentials_ref, daily_cap, hourly_cap, min_spacing_seconds, state, state_reason,
+                       cooldown_until)
+SELECT $1, $2, m.name, m.address, m.display_name, m.smtp_host, m.smtp_port, m.smtp_tls, m.credentials_ref,
+       m.daily_cap, m.hourly_cap, m.min_spacing_seconds, m.state, m.state_reason, m.cooldown_until
+FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::int[],
+            $11::int[], $12::int[], $13::text[], $14::text[], $15::timestamptz[])
+     AS m(name, address, display_name, smtp_host, smtp_port, smtp_tls, credentials_ref, daily_cap, hourly_cap,
+          min_spacing_seconds, state, state_reason, cooldown_until)
+ON CONFLICT (namespace, name) DO UPDATE SET
+    pool_id = EXCLUDED.pool_id,
+    address = EXCLUDED.address,
+    display_name = EXCLUDED.display_name,
+    smtp_host = EXCLUDED.smtp_host,
+    smtp_port = EXCLUDED.smtp_port,
+    smtp_tls = EXCLUDED.smtp_tls,
+    credentials_ref = EXCLUDED.credentials_ref,
+    daily_cap = EXCLUDED.daily_cap,
+    hourly_cap = EXCLUDED.hourly_cap,
+    min_spacing_seconds = EXCLUDED.min_spacing_seconds,
+    state = EXCLUDED.state,
+    state_reason = EXCLUDED.state_reason,
+    cooldown_until = EXCLUDED.cooldown_until,
+    updated_at = now()
+WHERE (mailboxes.pool_id, mailboxes.address, mailboxes.display_name, mailboxes.smtp_host, mailboxes.smtp_port,
+       mailboxes.smtp_tls, mailboxes.credentials_ref, mailboxes.daily_cap, mailboxes.hourly_cap,
+       mailboxes.min_spacing_seconds, mailboxes.state, mailboxes.state_reason, mailboxes.cooldown_until)
+      IS DISTINCT FROM
+      (EXCLUDED.pool_id, EXCLUDED.address, EXCLUDED.display_name, EXCLUDED.smtp_host, EXCLUDED.smtp_port,
+       EXCLUDED.smtp_tls, EXCLUDED.credentials_ref, EXCLUDED.daily_cap, EXCLUDED.hourly_cap,
+       EXCLUDED.min_spacing_seconds, EXCLUDED.state, EXCLUDED.state_reason, EXCLUDED.cooldown_until)
+RETURNING name, id;
