@@ -75,6 +75,7 @@ class WorkerSettings(BaseModel):
         return self.pool.partition("/")[2]
 
 
-def settings_from_env() -> WorkerSettings:
-    """Settings from the process environment."""
-    return load_settings(WorkerSettings)
+def settings_from_env(**overrides: str) -> WorkerSettings:
+    """Settings from the process environment; command-line flags come in as `overrides`."""
+    env = {**os.environ, **{"POT_" + key.upper(): value for key, value in overrides.items()}}
+    return load_settings(WorkerSettings, env)

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -49,7 +50,7 @@ def parse_recipient(address: str) -> Address:
         raise InvalidRecipient("address contains whitespace, control or non-ASCII characters")
     try:
         parsed = Address(addr_spec=address)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, HeaderParseError) as exc:
         raise InvalidRecipient(str(exc)) from exc
     if not parsed.username or not parsed.domain or parsed.addr_spec != address:
         raise InvalidRecipient("not a single addr-spec")

@@ -1,0 +1,48 @@
+"""Pure parts of the limits: key buckets, rotation, retry times for refusals (pot_worker.limits)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from pot_worker.limits import Keys, MailboxLimits, day_bucket, hour_bucket, refusal_retry_at, rotation
+
+T = datetime(2026, 3, 2, 10, 42, 7, tzinfo=UTC)
+
+
+def test_buckets_are_utc_calendar_day_and_hour() -> None:
+    local = T.astimezone(timezone(timedelta(hours=-11)))  # the previous day in that zone
+    assert day_bucket(local) == "20260302"
+    assert hour_bucket(local) == "2026030210"
+
+
+def test_keys_of_a_pool_share_its_prefix_and_separate_levels() -> None:
+    k = Keys(7)
+    names = {
+        k.campaign_day(1, T),
+        k.campaign_hour(1, T),
+        k.domain_hour("Gmail.com", T),
+        k.mailbox_day(1, T),
+        k.mailbox_hour(1, T),
+        k.mailbox_last(1),
+        k.epoch,
+    }
+    assert len(names) == 7
+    assert all(n.startswith("pot:7:") for n in names)
+    assert k.domain_hour("Gmail.com", T) == k.domain_hour("gmail.com", T)
+
+
+def test_rotation_round_robins_and_wraps() -> None:
+    boxes = [MailboxLimits(i, 10, 5, 0) for i in range(4)]
+    assert [m.id for m in rotation(boxes, 0, 2)] == [0, 1]
+    assert [m.id for m in rotation(boxes, 3, 3)] == [3, 0, 1]
+    assert [m.id for m in rotation(boxes, 9, 10)] == [1, 2, 3, 0]
+    assert rotation([], 5, 3) == []
+
+
+def test_refusal_retry_times() -> None:
+    assert refusal_retry_at("campaign", "day", T) == datetime(2026, 3, 3, tzinfo=UTC)
+    assert refusal_retry_at("campaign", "hour", T) == datetime(2026, 3, 2, 11, tzinfo=UTC)
+    assert refusal_retry_at("domain", "hour", T) == datetime(2026, 3, 2, 11, tzinfo=UTC)
+    assert refusal_retry_at("inbox", "1500", T) == T + timedelta(milliseconds=1500)
+    # every candidate at its cap: look again soon (another mailbox may have room), at the latest next hour
+    assert refusal_retry_at("inbox", "-1", T) == T + timedelta(minutes=5)

@@ -1,0 +1,142 @@
+"""Message rendering and header-injection safety (pot_worker.render)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+
+import pytest
+from pot_worker.render import (
+    InvalidRecipient,
+    Sender,
+    Template,
+    build_message,
+    header_safe,
+    message_id,
+    parse_recipient,
+    render,
+)
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+TEMPLATE = Template(
+    subject="Hello {{ first_name }}",
+    text="Hi {{first_name}}, about {{ company }}.\nUnsubscribe: {{ missing }}",
+    html="<p>Hi {{ first_name }}</p>",
+    unsubscribe_url="https://unsub.example/u?e={{ email }}",
+    unsubscribe_mailto="unsub@example.com?subject={{ email }}",
+)
+SENDER = Sender("alice@acme-outreach.test", "Alice from Acme")
+
+
+def parse(raw: bytes) -> email.message.EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    return msg
+
+
+def build(recipient: str = "bob@good.test", **variables: object) -> email.message.EmailMessage:
+    msg = build_message(TEMPLATE, SENDER, recipient, variables, "<pot.1.2.1@acme-outreach.test>", NOW)
+    return parse(msg.as_bytes())
+
+
+def test_render_fills_placeholders_and_blanks_unknown_ones() -> None:
+    assert render("a {{ x }} b {{y}} c {{ z }}", {"x": 1, "y": "two"}) == "a 1 b two c "
+
+
+def test_render_has_no_expressions_or_attribute_access() -> None:
+    assert render("{{ x.__class__ }} {x} {{ x }}", {"x": "v"}) == "{{ x.__class__ }} {x} v"
+
+
+def test_html_values_are_escaped() -> None:
+    assert render("<p>{{ n }}</p>", {"n": "<script>"}, escape=True) == "<p>&lt;script&gt;</p>"
+
+
+def test_message_has_the_required_headers() -> None:
+    msg = build(first_name="Bob", company="Globex")
+    assert msg["Subject"] == "Hello Bob"
+    assert msg["To"] == "bob@good.test"
+    assert msg["From"] == "Alice from Acme <alice@acme-outreach.test>"
+    assert msg["Message-ID"] == "<pot.1.2.1@acme-outreach.test>"
+    assert msg["List-Unsubscribe"] == (
+        "<https://unsub.example/u?e=bob%40good.test>, <mailto:unsub@example.com?subject=bob%40good.test>"
+    )
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = msg.get_body(("plain",))
+    assert text is not None and "Hi Bob, about Globex." in text.get_content()
+
+
+def test_one_click_header_only_with_an_https_link() -> None:
+    template = Template("s", "t", None, None, "unsub@example.com")
+    msg = build_message(template, SENDER, "bob@good.test", {}, "<id@x>", NOW)
+    assert msg["List-Unsubscribe"] == "<mailto:unsub@example.com>"
+    assert msg["List-Unsubscribe-Post"] is None
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "Bob\r\nBcc: victim@evil.test",
+        "Bob\nBcc: victim@evil.test",
+        "Bob\rBcc: victim@evil.test",
+        "Bob\r\n\r\nInjected body",
+        "Bob\x00\x0bBcc: victim@evil.test",
+    ],
+)
+def test_recipient_variables_cannot_add_headers(evil: str) -> None:
+    msg = build(first_name=evil, company=evil)
+    assert msg["Bcc"] is None
+    assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"]
+    assert msg["Subject"].startswith("Hello Bob")
+    assert sorted(set(msg.keys())) == sorted(
+        {
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "List-Unsubscribe",
+            "List-Unsubscribe-Post",
+            "Content-Type",
+            "MIME-Version",
+        }
+    )
+
+
+def test_unsubscribe_link_values_are_url_quoted() -> None:
+    template = Template("s", "t", None, "https://u.example/?n={{ first_name }}", None)
+    msg = build_message(template, SENDER, "bob@good.test", {"first_name": "a>\r\nBcc: x"}, "<id@x>", NOW)
+    parsed = parse(msg.as_bytes())
+    assert parsed["Bcc"] is None
+    assert parsed["List-Unsubscribe"] == "<https://u.example/?n=a%3E%0D%0ABcc%3A%20x>"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "bob@good.test\r\nBcc: victim@evil.test",
+        "bob@good.test, eve@evil.test",
+        "Bob <bob@good.test>",
+        "bob@good.test>",
+        "no-at-sign",
+        "bob @good.test",
+        "bøb@good.test",
+        "@good.test",
+    ],
+)
+def test_unusable_recipient_addresses_are_refused(address: str) -> None:
+    with pytest.raises(InvalidRecipient):
+        parse_recipient(address)
+
+
+def test_plain_address_is_accepted() -> None:
+    assert parse_recipient("first.last+tag@sub.good.test").domain == "sub.good.test"
+
+
+def test_header_safe_removes_every_control_character() -> None:
+    assert header_safe(" a\r\nb\tc\x7f ") == "a b c"
+
+
+def test_message_id_is_deterministic_per_attempt() -> None:
+    assert message_id(3, 17, 2, "a@acme.test") == "<pot.3.17.2@acme.test>"
+    assert message_id(3, 17, 2, "a@acme.test") != message_id(3, 17, 3, "a@acme.test")
