@@ -382,6 +382,45 @@ BAD_INPUT = [
 ]
 
 
+# Edge values the rules must still accept, so the bad-input table cannot pass by refusing everything.
+GOOD_INPUT = [
+    BadInput(
+        "mbx-secret-ref-only", "Mailbox", {"spec.credentials": {"secretRef": {"name": "carol-smtp"}}}, ""
+    ),
+    BadInput("mbx-paused-with-reason", "Mailbox", {"spec.paused": True, "spec.pauseReason": "holiday"}, ""),
+    BadInput("pool-warmup-start-equals-max", "MailboxPool", {"spec.warmup.startVolume": 30}, ""),
+    BadInput("pool-warmup-28-days", "MailboxPool", {"spec.warmup.days": 28}, ""),
+    BadInput("pool-equal-replicas", "MailboxPool", {"spec.workers.minReplicas": 2}, ""),
+    BadInput(
+        "pool-exists-expression",
+        "MailboxPool",
+        {"spec.selector": {"matchExpressions": [{"key": "pot.dev/pool", "operator": "Exists"}]}},
+        "",
+    ),
+    BadInput("pool-name-52-chars", "MailboxPool", {"metadata.name": "p" * 52}, ""),
+    BadInput(
+        "camp-schedule-in-order",
+        "Campaign",
+        {"spec.schedule": {"start": "2026-12-01T09:00:00Z", "end": "2026-12-01T09:00:01Z"}},
+        "",
+    ),
+    BadInput("camp-import-only", "Campaign", {"spec.recipients": {"importName": "welcome-list"}}, ""),
+    BadInput(
+        "camp-mailto-only",
+        "Campaign",
+        {"spec.unsubscribe": {"mailto": "unsubscribe@acme-mail.test", "oneClick": False}},
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", GOOD_INPUT, ids=lambda c: c.id)
+def test_edge_values_are_accepted(crds: ControlPlane, bad_input_namespace: str, case: BadInput) -> None:
+    manifest = _manifest(case, case.edits)
+    crds.kubectl("apply", "--server-side", "--dry-run=server", "-n", bad_input_namespace, "-f", "-",
+                 input=json.dumps(manifest))  # fmt: skip
+
+
 def _manifest(case: BadInput, edits: dict[str, Any] | None) -> dict[str, Any]:
     obj = copy.deepcopy(BASES[case.kind])
     obj["metadata"] = {"name": case.id}
