@@ -1,0 +1,36 @@
+"""Fixtures for the deliverability integration tests: RCPT probe server, fake chat APIs, a resolver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pot_operator.deliverability.dns import DnsResolver
+from pot_stack.probe_server import ProbeServer
+
+# Who exists on the probe server (see tests/stack/pot_stack/zones/checks-probe.zone for the domains).
+USERS = {"acme.probe.test": {"alice", "bob", "info", "grey"}, "globex.probe.test": {"carol"}}
+
+
+@pytest.fixture
+def probe_server() -> Iterator[ProbeServer]:
+    server = ProbeServer(
+        users=USERS, catch_all_domains={"catchall.probe.test"}, greylist={"grey@acme.probe.test"}
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def resolver(dns_server: Any) -> DnsResolver:
+    return DnsResolver(dns_server.resolver)
+
+
+@pytest.fixture
+def fake_chat() -> Iterator[Any]:
+    from pot_stack.fake_chat import FakeChat
+
+    chat = FakeChat(telegram_tokens={"123:test-token"}, slack_hooks={"/services/T000/B000/XXXX"}).start()
+    yield chat
+    chat.stop()
