@@ -33,6 +33,8 @@ def provider_for(domain: str, mx_hosts: Sequence[tuple[int, str]]) -> str:
     if not mx_hosts:
         return domain.lower()
     host = min(mx_hosts)[1].lower().rstrip(".")
+    if not host:  # null MX (RFC 7505): the domain takes no mail; group it by itself
+        return domain.lower()
     for suffix, name in _KNOWN_SUFFIXES:
         if host == suffix or host.endswith("." + suffix):
             return name

@@ -28,7 +28,7 @@ import redis.exceptions
 from pot_common.db import apply_schema, query
 
 from pot_worker import metrics
-from pot_worker.breaker import Breakers, CircuitBreaker
+from pot_worker.breaker import Breakers, BreakerState, CircuitBreaker
 from pot_worker.classify import Decision, JobState, Outcome, classify, decide, returned_state
 from pot_worker.clock import Clock, SystemClock
 from pot_worker.config import WorkerSettings
@@ -638,6 +638,19 @@ class Worker:
                     self.breakers.get(p.provider).release_probe()
                     results.append(
                         Result(p.job.id, returned_state(p.job.attempts), p.job.attempts, self.clock.now())
+                    )
+                    continue
+                breaker = self.breakers.get(p.provider)
+                if breaker.state is BreakerState.OPEN:
+                    # Opened by an earlier reply in this same batch: hold the rest back now.
+                    unsent.append(p.reservation)
+                    results.append(
+                        Result(
+                            p.job.id,
+                            returned_state(p.job.attempts),
+                            p.job.attempts,
+                            breaker.retry_at(self.clock.now()),
+                        )
                     )
                     continue
                 started = time.perf_counter()

@@ -22,6 +22,7 @@ from pot_worker.providers import provider_for
         ("good.test", [(10, "mx.good.test.")], "good.test"),
         ("a.test", [(20, "mx2.hoster.net."), (10, "mx1.hoster.net.")], "hoster.net"),
         ("nomx.test", [], "nomx.test"),
+        ("nullmx.test", [(0, ".")], "nullmx.test"),
         ("Upper.TEST", [], "upper.test"),
     ],
 )
