@@ -1,1 +1,152 @@
-"""pytest fixtures for the local services (Postgres, Redis, OpenBao, SMTP sink, DNS)."""
+"""pytest fixtures for Postgres, Redis, OpenBao, the SMTP sink and DNS; a plugin loaded by tests/conftest.py.
+
+Each server starts once per session, only when a test asks for it, and stops at the end of the
+session. The fixtures yield the service objects themselves, so a test can `restart()` Postgres or
+Redis. When any test failed, the servers' logs stay on disk and their folder is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import uuid
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from pot_stack.dns_server import DnsServer
+from pot_stack.openbao import OpenBao
+from pot_stack.postgres import Postgres
+from pot_stack.redis_server import RedisServer
+from pot_stack.smtp_sink import SmtpSink
+
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync fixture code, in its own thread and loop.
+
+    A fixture may run while pytest-asyncio's loop is set for the thread; asyncio.run() there
+    would unset that loop when it finishes.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _tell(request: pytest.FixtureRequest, line: str) -> None:
+    # Session teardown output is captured and dropped for passing tests; the terminal reporter is not.
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line, yellow=True)
+    else:
+        print(line)
+
+
+@pytest.fixture(scope="session")
+def stack_root(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The session's folder for the services' data and logs (outside pytest's 0700 tmp folder,
+    which Postgres, running as another user when we are root, could not enter)."""
+    root = Path(tempfile.mkdtemp(prefix="pot-stack-"))
+    root.chmod(0o755)
+    yield root
+    if request.session.testsfailed:
+        for child in root.iterdir():
+            if child.name != "logs":
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
+        _tell(request, f"local stack logs kept in {root / 'logs'}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres(stack_root: Path) -> Iterator[Postgres]:
+    """PostgreSQL: `.url` (superuser, database `postgres`), `.url_for(db)`, `.restart()`."""
+    server = Postgres(stack_root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_database(postgres: Postgres) -> Iterator[str]:
+    """The URL of a new, empty database for this test; dropped afterwards."""
+    import asyncpg
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(postgres.url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    run_sync(execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield postgres.url_for(name)
+    finally:
+        run_sync(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_server(stack_root: Path) -> Iterator[RedisServer]:
+    """Redis (Valkey): `.url`, `.restart()` (same port, data gone)."""
+    server = RedisServer(stack_root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_redis(redis_server: RedisServer) -> str:
+    """The Redis URL, after FLUSHALL."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def vault(stack_root: Path) -> Iterator[OpenBao]:
+    """OpenBao in dev mode: `.addr`, `.token`, `.mount` (KV v2), `.client()` -> hvac.Client."""
+    server = OpenBao(stack_root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(stack_root: Path) -> Iterator[SmtpSink]:
+    """The SMTP sink: `.host`, `.port` (STARTTLS), `.tls_port` (implicit TLS), `.cert_path`,
+    `.maildir`, `.messages()`, `.clear()`; any credentials accepted, slow-* waits `.slow_delay`."""
+    server = SmtpSink(stack_root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dns_server(stack_root: Path) -> Iterator[DnsServer]:
+    """The authoritative DNS server for the zones folder: `.host`, `.port`, `.resolver` ("host:port")."""
+    server = DnsServer(stack_root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

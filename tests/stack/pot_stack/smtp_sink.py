@@ -4,7 +4,8 @@ Every message it accepts is stored under the maildir (`.pot/mail/` for `make up`
 message per recipient, written atomically by `mailbox.Maildir` (tmp/ then renamed into new/). Each
 stored file starts with the envelope: `Return-Path: <sender>`, `Delivered-To: <recipient>`,
 `X-Pot-Sink-Auth: <user>` (only when the client authenticated; never the password) and
-`X-Pot-Sink-TLS: yes|no`, followed by the message exactly as received.
+`X-Pot-Sink-TLS: yes|no`, followed by the message as received (with LF line endings, as an MDA
+writes a maildir).
 
 Replies depend on the recipient's local part (case-insensitive prefix), so any campaign can
 exercise every delivery path:
@@ -167,13 +168,15 @@ class SinkHandler:
         content = envelope.original_content or envelope.content or b""
         if isinstance(content, str):
             content = content.encode("utf-8")
+        # Maildir files use the local line ending, as any MDA writes them; CRLF is SMTP's wire form only.
+        content = content.replace(b"\r\n", b"\n")
         tls = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
         user = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
         for rcpt in envelope.rcpt_tos:
-            head = f"Return-Path: <{envelope.mail_from or ''}>\r\nDelivered-To: {rcpt}\r\n"
+            head = f"Return-Path: <{envelope.mail_from or ''}>\nDelivered-To: {rcpt}\n"
             if user is not None:
-                head += f"X-Pot-Sink-Auth: {user}\r\n"
-            head += f"X-Pot-Sink-TLS: {'yes' if tls else 'no'}\r\n"
+                head += f"X-Pot-Sink-Auth: {user}\n"
+            head += f"X-Pot-Sink-TLS: {'yes' if tls else 'no'}\n"
             self.maildir.add(head.encode("utf-8") + content)
             log.info("Stored message from=%s rcpt=%s bytes=%d", envelope.mail_from, rcpt, len(content))
 
@@ -270,7 +273,12 @@ class SinkController(Controller):
             hostname=host,
             port=port,
             ssl_context=tls_context if implicit_tls else None,
-            **smtp_kwargs(config, None if implicit_tls else tls_context),
+            server_hostname=config.hostname,
+            **{
+                k: v
+                for k, v in smtp_kwargs(config, None if implicit_tls else tls_context).items()
+                if k != "hostname"
+            },
         )
 
     def factory(self) -> SMTP:
@@ -339,6 +347,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # aiosmtpd's own INFO lines (one per connection) would drown ours under load.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # aiosmtpd 1.4 warns about its own legacy attribute on every successful AUTH.
+    logging.getLogger("mail.log").addFilter(
+        lambda record: "login_data is deprecated" not in record.getMessage()
+    )
 
     config = SinkConfig(
         maildir=args.maildir,
