@@ -22,10 +22,12 @@ venv: $(STAMP) ## Create .venv and install POT with its pinned dependencies
 controlplane: ## Build (or reuse) kube-apiserver, kube-controller-manager and etcd in ~/.cache/pot
 	@bash tests/stack/build-controlplane.sh >/dev/null
 
-tools: venv controlplane ## Everything the tests need, built or reused
+tools: venv controlplane ## Everything the tests need, built or reused (helm, promtool, the Argo CD Lua harness too)
+	@bash charts/tools/install-tools.sh
 
-crds: venv ## Regenerate crds/ from the typed source (pot_common.api)
+crds: venv ## Regenerate crds/ (and the chart's copy) from the typed source (pot_common.api)
 	$(PY) -m pot_common.api.generate crds
+	bash charts/sync-crds.sh
 
 lint: venv ## ruff, mypy --strict, import-linter
 	$(VENV)/bin/ruff check .
@@ -34,7 +36,7 @@ lint: venv ## ruff, mypy --strict, import-linter
 	$(VENV)/bin/lint-imports
 
 test: tools lint ## Every test tier against the real local stack (what CI runs)
-	$(PY) -m pytest tests/unit tests/integration tests/e2e
+	$(PY) -m pytest tests/unit tests/integration tests/e2e tests/charts
 
 test-unit: venv ## Fast unit tests only
 	$(PY) -m pytest tests/unit
@@ -42,8 +44,8 @@ test-unit: venv ## Fast unit tests only
 test-integration: tools ## Real Postgres, Redis, OpenBao, SMTP and DNS
 	$(PY) -m pytest tests/integration
 
-test-e2e: tools ## Real kube-apiserver with the operator running
-	$(PY) -m pytest tests/e2e
+test-e2e: tools ## Real kube-apiserver with the operator running, and the Helm chart
+	$(PY) -m pytest tests/e2e tests/charts
 
 up: tools ## Start the local stack in .pot/ (writes .pot/kubeconfig and .pot/env)
 	$(PY) -m pot_stack up
