@@ -288,26 +288,31 @@ def leftover_processes(root: Path) -> list[str]:
 
 
 def down(root: Path = DEFAULT_ROOT, *, console: Console | None = None) -> list[str]:
-    """Stop everything in state.json (apps first); returns what is still running (empty: all gone)."""
+    """Stop everything in state.json (apps first); returns the recorded groups still alive (none: done)."""
     console = console or _console()
     root = root.resolve()
     state = read_state(root)
     if state is None:
         console.print(f"Nothing recorded in {root / STATE_FILE}: the stack is not up.")
-        return leftover_processes(root)
+        return []
     for entry in reversed(state["services"]):
         first = signal.Signals[entry.get("stop_signal", "SIGTERM")]
         for pgid in reversed(entry["pgids"]):
             _stop_group(pgid, first)
         console.print(f"  [green]✓[/green] stopped {entry['name']}")
-    groups = [pgid for entry in state["services"] for pgid in entry["pgids"] if _alive(pgid)]
-    left = [f"process group {pgid}" for pgid in groups] + leftover_processes(root)
+    left = [f"process group {pgid}" for entry in state["services"] for pgid in entry["pgids"] if _alive(pgid)]
     if left:
         console.print("[red]Still running after down:[/red]\n  " + "\n  ".join(left))
-    else:
-        (root / STATE_FILE).unlink(missing_ok=True)
-        (root / ENV_FILE).unlink(missing_ok=True)
-        console.print("Stack down: no process left.")
+        return left
+    (root / STATE_FILE).unlink(missing_ok=True)
+    (root / ENV_FILE).unlink(missing_ok=True)
+    # Not ours to stop (say a `kubectl --kubeconfig .pot/kubeconfig -w` elsewhere), but worth a word.
+    strangers = leftover_processes(root)
+    if strangers:
+        console.print(
+            "[yellow]Other processes still mention this stack:[/yellow]\n  " + "\n  ".join(strangers)
+        )
+    console.print("Stack down: every process it started is gone.")
     return left
 
 
