@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench clean
+.PHONY: help venv controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -56,8 +56,16 @@ down: ## Stop everything `make up` started
 demo: up ## POT end to end on the local stack
 	$(PY) -m pot_stack demo
 
-bench: tools ## Benchmarks; each prints name=value lines
-	$(PY) -m pot_stack bench
+bench: bench-pipeline bench-checker bench-operator ## Every benchmark; each prints name=value lines
+
+bench-pipeline: tools ## Worker pipeline vs bare aiosmtplib on loopback (issue 4)
+	$(PY) bench/pipeline.py
+
+bench-checker: tools ## Email checker against a 500 ms RCPT probe server (issue 5)
+	$(PY) bench/checker.py
+
+bench-operator: tools ## 12,000 Mailboxes on the local control plane (issue 3)
+	$(PY) bench/operator.py
 
 clean: down ## Remove the virtualenv and local state (the control-plane cache stays)
 	rm -rf $(VENV) .pot
