@@ -1,8 +1,10 @@
 """Builds each outgoing message from the campaign template and the recipient's variables.
 
-Recipient data can never add a header: values placed in headers lose CR, LF and other control
-characters, addresses are parsed as one addr-spec, and the message is assembled by
-email.message.EmailMessage, whose policy refuses raw line breaks in header values as a second guard.
+Recipient data can never add a header: values placed in headers lose CR, LF and every other control
+character, the recipient is parsed as exactly one addr-spec, and the email package's generator refuses
+a header value that embeds another header as a second guard. The message is assembled with the
+compat32 MIME classes: EmailMessage with the modern policy cost 0.59 ms per message against 0.11 ms,
+the largest cost of the whole pipeline (bench/pipeline.py), for no gain on these simple messages.
 Called by pot_worker.worker for every job.
 """
 
@@ -13,15 +15,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from email.charset import QP, Charset
 from email.errors import HeaderParseError
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import format_datetime, formataddr
 from urllib.parse import quote
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Quoted-printable keeps bodies readable on the wire; SMTP wants CRLF line ends.
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+WIRE_POLICY = compat32.clone(linesep="\r\n")
 
 
 class InvalidRecipient(ValueError):
@@ -97,13 +106,20 @@ def build_message(
     variables: Mapping[str, object],
     msg_id: str,
     now: datetime,
-) -> EmailMessage:
+) -> Message:
     """The full message for one job. Raises InvalidRecipient for an unusable address."""
     to = parse_recipient(recipient)
     values: dict[str, object] = {**variables, "email": recipient}
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = Address(display_name=header_safe(sender.display_name), addr_spec=sender.address)
-    msg["To"] = to
+    text = MIMEText(render(template.text, values), "plain", _UTF8_QP)
+    msg: Message
+    if template.html:
+        msg = MIMEMultipart("alternative")
+        msg.attach(text)
+        msg.attach(MIMEText(render(template.html, values, escape=True), "html", _UTF8_QP))
+    else:
+        msg = text
+    msg["From"] = formataddr((header_safe(sender.display_name), sender.address), charset="utf-8")
+    msg["To"] = to.addr_spec
     msg["Subject"] = header_safe(render(template.subject, values))
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = msg_id
@@ -113,7 +129,9 @@ def build_message(
         if template.unsubscribe_url:
             # RFC 8058 one-click: only meaningful with an HTTPS link.
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(render(template.text, values))
-    if template.html:
-        msg.add_alternative(render(template.html, values, escape=True), subtype="html")
     return msg
+
+
+def message_bytes(msg: Message) -> bytes:
+    """The message as sent: CRLF line ends, headers folded and checked by the generator."""
+    return msg.as_bytes(policy=WIRE_POLICY)

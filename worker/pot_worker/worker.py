@@ -26,6 +26,8 @@ import asyncpg
 import redis.asyncio as aioredis
 import redis.exceptions
 from pot_common.db import apply_schema, query
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from pot_worker import metrics
 from pot_worker.breaker import Breakers, BreakerState, CircuitBreaker
@@ -35,7 +37,7 @@ from pot_worker.config import WorkerSettings
 from pot_worker.credentials import Credentials, CredentialsError, CredentialStore
 from pot_worker.limits import Limiter, MailboxLimits, ReconcileNeeded, Refusal, Reservation, rotation
 from pot_worker.providers import ProviderResolver
-from pot_worker.render import InvalidRecipient, Sender, Template, build_message, message_id
+from pot_worker.render import InvalidRecipient, Sender, Template, build_message, message_bytes, message_id
 from pot_worker.retry import RetryPolicy
 from pot_worker.smtp import Attempt, Endpoint, MailboxConnection
 from pot_worker.window import in_window
@@ -171,6 +173,7 @@ class Worker:
         self._inflight: set[int] = set()
         self._rr = int.from_bytes(os.urandom(2), "big")  # workers start their rotation at different mailboxes
         self._stopping = asyncio.Event()
+        self._redis_slots = asyncio.Semaphore(32)  # below the client's 64 connections, whatever the lanes do
         self._drain_deadline: float | None = None
         self._started_at = self.clock.now()
         self._tls = ssl.create_default_context(cafile=settings.smtp_ca_file)
@@ -185,7 +188,15 @@ class Worker:
         )
         async with self._db.acquire() as conn:
             await apply_schema(conn)
-        self._redis = aioredis.from_url(self.settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+        # Retrying a reservation whose reply was lost can only count it twice (too strict, never over a cap).
+        self._redis = aioredis.from_url(
+            self.settings.redis_url,
+            socket_timeout=10,
+            socket_connect_timeout=5,
+            max_connections=64,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+            retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+        )
         await self.refresh()
         assert self.pool is not None
         self._limiter = Limiter(self._redis, self.pool.id)
@@ -247,7 +258,9 @@ class Worker:
                 failures += 1
                 kind = "redis" if isinstance(exc, REDIS_ERRORS) else "postgres"
                 metrics.WORKER_ERRORS.labels(self._label, kind).inc()
-                log.warning("Lane failed lane=%d kind=%s error=%s", index, kind, type(exc).__name__)
+                log.warning(
+                    "Lane failed lane=%d kind=%s error=%s detail=%s", index, kind, type(exc).__name__, exc
+                )
                 await self._sleep(min(5.0, 0.2 * 2**failures))
                 continue
             if claimed == 0:
@@ -429,29 +442,32 @@ class Worker:
         try:
             if any(j.campaign_id not in self.campaigns for j in jobs):
                 await self.refresh()
-            for i, job in enumerate(jobs):
-                try:
-                    outcome = await self._plan(job, now)
-                except REDIS_ERRORS:
-                    # Redis is away: hand every job not yet planned back, and what was reserved too.
-                    for rest in jobs[i:]:
-                        results.append(
-                            Result(
-                                rest.id,
-                                returned_state(rest.attempts),
-                                rest.attempts,
-                                now + timedelta(seconds=5),
-                            )
-                        )
-                    for p in planned:
-                        results.append(Result(p.job.id, returned_state(p.job.attempts), p.job.attempts, now))
-                    unsent.extend(p.reservation for p in planned)
-                    planned = []
-                    raise
-                if isinstance(outcome, Planned):
-                    planned.append(outcome)
+            # Reservations go out together: each is its own atomic script call, so they may overlap.
+            plans = await asyncio.gather(*(self._plan(job, now) for job in jobs), return_exceptions=True)
+            redis_down = False
+            for job, plan in zip(jobs, plans, strict=True):
+                if isinstance(plan, Planned):
+                    planned.append(plan)
+                elif isinstance(plan, Result):
+                    results.append(plan)
+                elif isinstance(plan, REDIS_ERRORS):
+                    if not redis_down:
+                        log.warning("Limit reservation failed error=%s detail=%s", type(plan).__name__, plan)
+                    redis_down = True
+                    results.append(
+                        Result(job.id, returned_state(job.attempts), job.attempts, now + timedelta(seconds=5))
+                    )
                 else:
-                    results.append(outcome)
+                    assert isinstance(plan, BaseException)
+                    raise plan
+            if redis_down:
+                # Redis is away: hand back what was reserved too, and let the lane back off.
+                results.extend(
+                    Result(p.job.id, returned_state(p.job.attempts), p.job.attempts, now) for p in planned
+                )
+                unsent.extend(p.reservation for p in planned)
+                planned = []
+                raise redis.exceptions.ConnectionError("limits unavailable")
             if planned:
                 sendable, held, lost = await self._mark_sending(planned, now)
                 unsent.extend(p.reservation for p in [*held, *lost])
@@ -514,7 +530,7 @@ class Worker:
                 Outcome.FAILED.value,
                 None,
             )
-        return Planned(job, mailbox, reserved, msg_id, provider, msg.as_bytes())
+        return Planned(job, mailbox, reserved, msg_id, provider, message_bytes(msg))
 
     async def _reserve(
         self, job: Job, campaign: Campaign, candidates: list[MailboxLimits], now: datetime
@@ -522,15 +538,16 @@ class Worker:
         assert self.pool is not None
         for _ in range(50):
             try:
-                return await self.limiter.reserve(
-                    campaign_id=campaign.id,
-                    campaign_daily=campaign.daily_limit,
-                    campaign_hourly=campaign.hourly_limit,
-                    domain=job.domain,
-                    domain_hourly=self.pool.domain_hourly_limit,
-                    candidates=candidates,
-                    now=now,
-                )
+                async with self._redis_slots:
+                    return await self.limiter.reserve(
+                        campaign_id=campaign.id,
+                        campaign_daily=campaign.daily_limit,
+                        campaign_hourly=campaign.hourly_limit,
+                        domain=job.domain,
+                        domain_hourly=self.pool.domain_hourly_limit,
+                        candidates=candidates,
+                        now=now,
+                    )
             except ReconcileNeeded:
                 await self.reconcile(now)
         raise redis.exceptions.ConnectionError("limit counters could not be reconciled")
@@ -561,6 +578,7 @@ class Worker:
         Returns (send these, hand these back unsent, forget these: their claim went to another worker).
         """
         lease = now + timedelta(seconds=self.settings.lease_seconds)
+        planned = sorted(planned, key=lambda p: p.job.id)
 
         async def mark() -> set[int]:
             rows = await self.db.fetch(
@@ -704,6 +722,8 @@ class Worker:
         )
 
     async def _write_results(self, results: list[Result]) -> None:
+        # One lock order (by id) for every batch write, or two workers' batches can deadlock.
+        results = sorted(results, key=lambda r: r.job_id)
         await self.db.fetchval(
             query("worker_finish"),
             self.settings.worker_id,

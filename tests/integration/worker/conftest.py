@@ -66,7 +66,8 @@ async def seed_pool(
 ) -> Seed:
     await apply_schema(conn)
     pool_id = await conn.fetchval(
-        "INSERT INTO pools (namespace, name, domain_hourly_limit, paused, window_start, window_end, time_zone)"
+        "INSERT INTO pools (namespace, name, domain_hourly_limit, paused, window_start, window_end,"
+        " time_zone)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         namespace,
         name,
@@ -94,7 +95,8 @@ async def add_mailbox(
 ) -> int:
     port = sink.tls_port if tls == "implicit" else sink.port
     mid = await conn.fetchval(
-        "INSERT INTO mailboxes (pool_id, namespace, name, address, display_name, smtp_host, smtp_port, smtp_tls,"
+        "INSERT INTO mailboxes (pool_id, namespace, name, address, display_name, smtp_host, smtp_port,"
+        " smtp_tls,"
         " credentials_ref, daily_cap, hourly_cap, min_spacing_seconds, state)"
         " VALUES ($1, 'acme', $2, $3, 'Acme', $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         seed.pool_id,

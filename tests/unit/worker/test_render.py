@@ -13,6 +13,7 @@ from pot_worker.render import (
     Template,
     build_message,
     header_safe,
+    message_bytes,
     message_id,
     parse_recipient,
     render,
@@ -37,7 +38,7 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 def build(recipient: str = "bob@good.test", **variables: object) -> email.message.EmailMessage:
     msg = build_message(TEMPLATE, SENDER, recipient, variables, "<pot.1.2.1@acme-outreach.test>", NOW)
-    return parse(msg.as_bytes())
+    return parse(message_bytes(msg))
 
 
 def test_render_fills_placeholders_and_blanks_unknown_ones() -> None:
@@ -106,7 +107,7 @@ def test_recipient_variables_cannot_add_headers(evil: str) -> None:
 def test_unsubscribe_link_values_are_url_quoted() -> None:
     template = Template("s", "t", None, "https://u.example/?n={{ first_name }}", None)
     msg = build_message(template, SENDER, "bob@good.test", {"first_name": "a>\r\nBcc: x"}, "<id@x>", NOW)
-    parsed = parse(msg.as_bytes())
+    parsed = parse(message_bytes(msg))
     assert parsed["Bcc"] is None
     assert parsed["List-Unsubscribe"] == "<https://u.example/?n=a%3E%0D%0ABcc%3A%20x>"
 
@@ -140,3 +141,25 @@ def test_header_safe_removes_every_control_character() -> None:
 def test_message_id_is_deterministic_per_attempt() -> None:
     assert message_id(3, 17, 2, "a@acme.test") == "<pot.3.17.2@acme.test>"
     assert message_id(3, 17, 2, "a@acme.test") != message_id(3, 17, 3, "a@acme.test")
+
+
+def test_the_generator_refuses_an_embedded_header_as_a_second_guard() -> None:
+    from email.errors import HeaderParseError
+
+    msg = build_message(TEMPLATE, SENDER, "bob@good.test", {}, "<id@x>", NOW)
+    msg["X-Raw"] = "value\r\nBcc: victim@evil.test"  # bypassing header_safe on purpose
+    with pytest.raises(HeaderParseError):
+        message_bytes(msg)
+
+
+def test_non_ascii_values_are_encoded_not_mangled() -> None:
+    msg = build(first_name="Jürgen", company="Größe")
+    assert msg["Subject"] == "Hello Jürgen"
+    text = msg.get_body(("plain",))
+    assert text is not None and "Jürgen, about Größe." in text.get_content()
+    assert all(
+        b < 128
+        for b in message_bytes(
+            build_message(TEMPLATE, SENDER, "b@good.test", {"first_name": "Jö"}, "<id@x>", NOW)
+        )
+    )

@@ -1,0 +1,180 @@
+"""The three-level limit script against a real Redis, and recovery from a Redis restart (limits.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from pot_stack.smtp_sink import SmtpSink
+from pot_worker.clock import ManualClock
+from pot_worker.limits import Limiter, MailboxLimits, ReconcileNeeded, Refusal, Reservation
+from pot_worker.worker import Worker
+
+from .conftest import START, add_campaign, add_jobs, add_mailbox, drain, seed_pool, settings
+
+
+@pytest.fixture
+async def limiter(fresh_redis: str):  # type: ignore[no-untyped-def]
+    client = aioredis.from_url(fresh_redis)
+    lim = Limiter(client, pool_id=1)
+    await client.set(lim.keys.epoch, "e1")
+    yield lim
+    await client.aclose()
+
+
+def box(mid: int, daily: int = 100, hourly: int = 100, spacing: int = 0) -> MailboxLimits:
+    return MailboxLimits(mid, daily, hourly, spacing)
+
+
+async def reserve(
+    lim: Limiter,
+    candidates: list[MailboxLimits],
+    *,
+    cd: int | None = None,
+    ch: int | None = None,
+    dh: int | None = None,
+    domain: str = "good.test",
+    now=START,
+):  # type: ignore[no-untyped-def]
+    return await lim.reserve(
+        campaign_id=1,
+        campaign_daily=cd,
+        campaign_hourly=ch,
+        domain=domain,
+        domain_hourly=dh,
+        candidates=candidates,
+        now=now,
+    )
+
+
+async def counters(lim: Limiter, now=START) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    k = lim.keys
+    names = {
+        "c_day": k.campaign_day(1, now),
+        "c_hour": k.campaign_hour(1, now),
+        "dom": k.domain_hour("good.test", now),
+        "mb1_day": k.mailbox_day(1, now),
+        "mb1_hour": k.mailbox_hour(1, now),
+        "mb2_day": k.mailbox_day(2, now),
+    }
+    return {n: int(await lim.client.get(key) or 0) for n, key in names.items()}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "level"),
+    [({"cd": 1}, "campaign"), ({"ch": 1}, "campaign"), ({"dh": 1}, "domain")],
+)
+async def test_each_level_refuses_by_name_and_nothing_is_counted(limiter: Limiter, kwargs, level) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(await reserve(limiter, [box(1)], **kwargs), Reservation)
+    before = await counters(limiter)
+    refused = await reserve(limiter, [box(1)], **kwargs)
+    assert isinstance(refused, Refusal) and refused.level == level
+    assert await counters(limiter) == before  # all or nothing
+
+
+async def test_inbox_caps_and_rotation_to_the_next_mailbox(limiter: Limiter) -> None:
+    boxes = [box(1, daily=2, hourly=1), box(2, daily=5, hourly=5)]
+    first = await reserve(limiter, boxes)
+    second = await reserve(limiter, boxes)  # mailbox 1 is at its hourly cap: the script takes mailbox 2
+    assert isinstance(first, Reservation) and isinstance(second, Reservation)
+    assert (first.mailbox_id, second.mailbox_id) == (1, 2)
+    refused = await reserve(limiter, [box(1, daily=2, hourly=1)])
+    assert isinstance(refused, Refusal) and refused.level == "inbox"
+    next_hour = START + timedelta(hours=1)
+    assert isinstance(await reserve(limiter, [box(1, daily=2, hourly=1)], now=next_hour), Reservation)
+    refused = await reserve(limiter, [box(1, daily=2, hourly=1)], now=next_hour + timedelta(hours=1))
+    assert isinstance(refused, Refusal) and refused.level == "inbox"  # the daily cap of 2 is reached
+
+
+async def test_min_spacing_between_reservations(limiter: Limiter) -> None:
+    spaced = [box(1, spacing=60)]
+    assert isinstance(await reserve(limiter, spaced), Reservation)
+    refused = await reserve(limiter, spaced, now=START + timedelta(seconds=30))
+    assert isinstance(refused, Refusal) and refused.level == "inbox"
+    assert refused.retry_at == START + timedelta(seconds=60)
+    assert isinstance(await reserve(limiter, spaced, now=START + timedelta(seconds=60)), Reservation)
+
+
+async def test_release_gives_every_level_back_but_not_across_epochs(limiter: Limiter) -> None:
+    granted = await reserve(limiter, [box(1)], cd=5, ch=5, dh=5)
+    assert isinstance(granted, Reservation) and granted.epoch == "e1"
+    assert (await counters(limiter))["c_day"] == 1
+    await limiter.release_many([granted])
+    assert set((await counters(limiter)).values()) == {0}
+    again = await reserve(limiter, [box(1)])
+    assert isinstance(again, Reservation)
+    await limiter.client.set(
+        limiter.keys.epoch, "e2"
+    )  # counters were rebuilt since: releasing would undercount
+    await limiter.release_many([again])
+    assert (await counters(limiter))["mb1_day"] == 1
+
+
+async def test_missing_epoch_refuses_until_reconciled(limiter: Limiter) -> None:
+    await limiter.client.delete(limiter.keys.epoch)
+    with pytest.raises(ReconcileNeeded):
+        await reserve(limiter, [box(1)])
+
+    async def rows():  # type: ignore[no-untyped-def]
+        return [
+            ("mailbox", "1", 3, 1, START),
+            ("campaign", "1", 4, 2, START),
+            ("domain", "good.test", 2, 2, START),
+        ]
+
+    assert await limiter.try_reconcile(rows, START)
+    assert not await limiter.try_reconcile(rows, START)  # the epoch exists again: nobody rebuilds twice
+    counted = await counters(limiter)
+    assert (counted["mb1_day"], counted["mb1_hour"], counted["c_day"], counted["c_hour"], counted["dom"]) == (
+        3,
+        1,
+        4,
+        2,
+        2,
+    )
+    refused = await reserve(limiter, [box(1)], dh=2)
+    assert isinstance(refused, Refusal) and refused.level == "domain"
+
+
+async def test_redis_restart_mid_hour_does_not_overshoot(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    redis_server,
+    sink: SmtpSink,  # type: ignore[no-untyped-def]
+) -> None:
+    sink.clear()
+    seed = await seed_pool(db, domain_hourly=1000)
+    await add_mailbox(db, seed, sink, name="a", tls="none", daily=8, hourly=6)
+    await add_mailbox(db, seed, sink, name="b", tls="none", daily=1000, hourly=1000)
+    cid = await add_campaign(db, seed, hourly=10, daily=14)
+    await add_jobs(db, cid, [f"r{i}@nomx.test" for i in range(40)])
+    clock = ManualClock(START)
+    worker = Worker(settings(fresh_database, fresh_redis, batch_size=4), clock=clock)
+    await worker.start()
+    try:
+        await worker.run_once()
+        await worker.run_once()  # 8 sent in the first hour
+        redis_server.restart()  # every counter is gone
+        while await worker.run_once():
+            pass
+        sent_hour1 = await db.fetchval("SELECT count(*) FROM send_jobs WHERE state = 'sent'")
+        assert sent_hour1 == 10  # the campaign's hourly cap, not 10 + 10
+        clock.advance(3600)
+        redis_server.restart()
+        while await worker.run_once():
+            pass
+        await drain(worker, clock, rounds=1)
+    finally:
+        await worker.close()
+    per_mailbox = dict(
+        await db.fetch(
+            "SELECT m.name, count(*) FROM send_jobs j JOIN mailboxes m ON m.id = j.mailbox_id"
+            " WHERE j.state = 'sent' GROUP BY m.name"
+        )
+    )
+    assert await db.fetchval("SELECT count(*) FROM send_jobs WHERE state = 'sent'") == 14  # the daily cap
+    assert per_mailbox.get("a", 0) <= 8
+    assert len(sink.messages()) == 14
