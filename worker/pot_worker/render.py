@@ -23,13 +23,16 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
+from typing import cast
 from urllib.parse import quote
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 # Quoted-printable keeps bodies readable on the wire; SMTP wants CRLF line ends.
-_UTF8_QP = Charset("utf-8")
-_UTF8_QP.body_encoding = QP
+_QP_CHARSET = Charset("utf-8")
+_QP_CHARSET.body_encoding = QP
+# MIMEText hands its charset to set_payload, which takes a Charset; typeshed only allows str.
+_UTF8_QP = cast(str, _QP_CHARSET)
 WIRE_POLICY = compat32.clone(linesep="\r\n")
 
 
