@@ -49,6 +49,17 @@ class KubeApi:
             if e.status != 404:
                 raise
 
+    async def list_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        result: Any
+        if namespace:
+            result = await asyncio.to_thread(
+                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
+            )
+        else:
+            result = await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, plural)
+        items: list[dict[str, Any]] = result.get("items") or []
+        return items
+
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             obj = await asyncio.to_thread(self.apps.read_namespaced_deployment, name, namespace)

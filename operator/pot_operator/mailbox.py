@@ -190,10 +190,13 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
 
     if not creds_ok and not (creds is not None and creds.temporary):
         state = "Failed"
-    elif paused:
+    elif o.spec.paused:
         state = "Paused"
     elif cooling:
+        # Its own cooldown is the more specific news than its pool's pause.
         state = "Cooling"
+    elif pool.paused:
+        state = "Paused"
     elif progress.day == 0:
         state = "Pending"
     elif progress.day < pool.curve.days:
@@ -233,7 +236,8 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
     if o.worker_rejected_credentials:
         db_state, db_reason = "credentials_bad", "The SMTP server refused the credentials"
     elif not creds_ok and not (creds is not None and creds.temporary):
-        db_state, db_reason = "credentials_bad", reason
+        # 'credentials_bad' is the worker's verdict (AUTH refused); ours is a pause with the reason.
+        db_state, db_reason = "paused", f"{reason}: {message}"
     elif paused:
         db_state, db_reason = "paused", pause_reason or ""
     elif cooling:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -44,22 +45,23 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _snapshot(body: kopf.Body) -> dict[str, Any]:
+def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
     """A plain copy of what the controllers read; kopf's body view changes under our feet."""
+    meta = body.get("metadata") or {}
     return {
         "apiVersion": body.get("apiVersion"),
         "kind": body.get("kind"),
         "metadata": {
-            "name": body.metadata.name,
-            "namespace": body.metadata.namespace,
-            "uid": body.metadata.uid,
-            "generation": body.get("metadata", {}).get("generation"),
-            "labels": dict(body.metadata.labels),
-            "annotations": dict(body.metadata.annotations),
-            "creationTimestamp": body.get("metadata", {}).get("creationTimestamp"),
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "generation": meta.get("generation"),
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": dict(meta.get("annotations") or {}),
+            "creationTimestamp": meta.get("creationTimestamp"),
         },
-        "spec": dict(body.spec),
-        "status": dict(body.status),
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
     }
 
 
@@ -79,7 +81,13 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 600
     settings.watching.client_timeout = 660
     settings.networking.request_timeout = 60
-    _runtime = Runtime(settings=config, kube=KubeApi(), vault=VaultClient(config))
+    rt = Runtime(settings=config, kube=KubeApi(), vault=VaultClient(config))
+    # Know every pool before the first mailbox or campaign event: otherwise a restart would briefly
+    # judge selected mailboxes "unselected" and write that (a write per object on every restart).
+    for item in await rt.kube.list_objects("mailboxpools", config.namespace or None):
+        meta = item.get("metadata", {})
+        rt.pools[(meta.get("namespace", ""), meta.get("name", ""))] = _snapshot(item)
+    _runtime = rt
     if config.metrics_port:
         from prometheus_client import start_http_server
 
@@ -132,11 +140,18 @@ async def pool_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     if event.get("type") == "DELETED":
         rt.pools.pop(key, None)
         metrics.forget_pool(*key)
-        # Its mailboxes may now belong to another pool or to none: let their handlers decide.
-        for mkey, mbody in rt.mailboxes.items():
-            if mkey[0] == key[0]:
-                for pool in pools_selecting(rt, key[0], mbody["metadata"]["labels"]):
-                    rt.mark_dirty((key[0], pool))
+        # Its mailboxes may now belong to another pool, or to none and must say so.
+        for mkey, mbody in list(rt.mailboxes.items()):
+            if mkey[0] != key[0]:
+                continue
+            owners = pools_selecting(rt, key[0], mbody["metadata"]["labels"])
+            for pool in owners:
+                rt.mark_dirty((key[0], pool))
+            if not owners and mbody["status"].get("pool") == key[1]:
+                desired = plan_unselected(mbody["metadata"]["generation"], mbody["status"], _now())
+                diff = status_patch(mbody["status"], desired)
+                if diff is not None:
+                    await rt.kube.patch_status("mailboxes", mkey[0], mkey[1], diff)
         return
     snapshot = _snapshot(body)
     previous = rt.pools.get(key)
@@ -178,7 +193,7 @@ async def pool_daemon(stopped: kopf.DaemonStopped, name: str, namespace: str | N
 
 @kopf.daemon(GROUP, VERSION, "campaigns", cancellation_timeout=10)
 async def campaign_daemon(
-    stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str, **_: Any
+    stopped: kopf.DaemonStopped, body: kopf.Body, name: str, namespace: str | None, **_: Any
 ) -> None:
     """One loop per campaign: load recipients once, then refresh counts and phase on a timer."""
     rt = runtime()

@@ -1,0 +1,71 @@
+"""Fixtures for the operator e2e tests: CRDs installed and `pot-operator` running as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class OperatorProcess:
+    """`pot-operator --standalone` against the test control plane; restartable, log kept on disk."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pot_operator.cli", "--standalone", "--verbose"],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        out.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def crds_installed(kube):  # type: ignore[no-untyped-def]
+    kube.apply_crds(REPO / "crds")
+    return kube
+
+
+@pytest.fixture
+def operator(crds_installed, fresh_database, vault, tmp_path) -> Iterator[OperatorProcess]:  # type: ignore[no-untyped-def]
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(crds_installed.admin_kubeconfig),
+        "POT_DATABASE_URL": fresh_database,
+        **vault.env(),
+        "POT_RECONCILE_INTERVAL": "1",
+        "POT_CAMPAIGN_INTERVAL": "1",
+        "POT_CREDENTIALS_RECHECK": "600",
+    }
+    proc = OperatorProcess(env, tmp_path / "operator.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
