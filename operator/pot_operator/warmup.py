@@ -66,13 +66,15 @@ def advance_warmup(
 
     A mailbox is held while it is paused or cooling down. Days between two evaluations count as
     held when the mailbox is held at the later one; the operator evaluates far more often than
-    daily, so the error is at most the part of one day. Before the start date the day is 0.
+    daily, so the error is at most the part of one day. Before the start date the day is 0; days
+    before the first evaluation count as warming.
     """
     if today < start:
         return WarmupProgress(day=0, held_days=0, evaluated_on=today)
     held_days = previous.held_days if previous is not None else 0
     if held:
-        since = max(previous.evaluated_on, start) if previous is not None else start
+        # Nothing is known about the days before the first evaluation: they count as warming.
+        since = max(previous.evaluated_on, start) if previous is not None else today
         held_days += max(0, (today - since).days)
     elapsed = (today - start).days
     held_days = min(held_days, elapsed)

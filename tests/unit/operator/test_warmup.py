@@ -76,9 +76,11 @@ def test_day_does_not_advance_while_held_and_resumes_afterwards() -> None:
     assert (p.day, p.held_days) == (7, 3)
 
 
-def test_held_from_the_first_evaluation_counts_from_the_start() -> None:
+def test_days_before_the_first_evaluation_count_as_warming() -> None:
     p = advance_warmup(dt.date(2026, 3, 1), dt.date(2026, 3, 4), None, held=True)
-    assert (p.day, p.held_days) == (1, 3)
+    assert (p.day, p.held_days) == (4, 0)
+    p = advance_warmup(dt.date(2026, 3, 1), dt.date(2026, 3, 6), p, held=True)
+    assert (p.day, p.held_days) == (4, 2)
 
 
 def test_effective_cap_is_bounded_by_the_inbox_cap_and_zero_while_held() -> None:
