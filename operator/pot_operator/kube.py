@@ -50,15 +50,34 @@ class KubeApi:
                 raise
 
     async def list_objects(self, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        result: Any
-        if namespace:
-            result = await asyncio.to_thread(
-                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, plural
-            )
-        else:
-            result = await asyncio.to_thread(self.custom.list_cluster_custom_object, GROUP, VERSION, plural)
-        items: list[dict[str, Any]] = result.get("items") or []
-        return items
+        """Every object of a kind, in pages (12,000 mailboxes in one response would be one huge body)."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page: Any
+            if namespace:
+                page = await asyncio.to_thread(
+                    self.custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    plural,
+                    limit=1000,
+                    _continue=token,
+                )
+            else:
+                page = await asyncio.to_thread(
+                    self.custom.list_cluster_custom_object,
+                    GROUP,
+                    VERSION,
+                    plural,
+                    limit=1000,
+                    _continue=token,
+                )
+            items += page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
 
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -82,11 +82,12 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 660
     settings.networking.request_timeout = 60
     rt = Runtime(settings=config, kube=KubeApi(), vault=VaultClient(config))
-    # Know every pool before the first mailbox or campaign event: otherwise a restart would briefly
-    # judge selected mailboxes "unselected" and write that (a write per object on every restart).
-    for item in await rt.kube.list_objects("mailboxpools", config.namespace or None):
-        meta = item.get("metadata", {})
-        rt.pools[(meta.get("namespace", ""), meta.get("name", ""))] = _snapshot(item)
+    # Know every pool and mailbox before the first event or scan: otherwise a restart would briefly
+    # judge selected mailboxes "unselected", or count a pool's mailboxes short, and write that.
+    for plural, registry in (("mailboxpools", rt.pools), ("mailboxes", rt.mailboxes)):
+        for item in await rt.kube.list_objects(plural, config.namespace or None):
+            meta = item.get("metadata", {})
+            registry[(meta.get("namespace", ""), meta.get("name", ""))] = _snapshot(item)
     _runtime = rt
     if config.metrics_port:
         from prometheus_client import start_http_server
