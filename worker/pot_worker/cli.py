@@ -43,7 +43,7 @@ def _clock(settings: WorkerSettings) -> Clock:
     if settings.clock_speed != 1.0 or settings.clock_origin is not None:
         import time
 
-        return ScaledClock(settings.clock_speed, settings.clock_origin or time.time())
+        return ScaledClock(settings.clock_speed, settings.clock_origin or time.time(), settings.clock_start)
     return SystemClock()
 
 

@@ -27,13 +27,14 @@ class ScaledClock:
     rate-limit windows pass in seconds.
     """
 
-    def __init__(self, speed: float, origin: float) -> None:
+    def __init__(self, speed: float, origin: float, start: float | None = None) -> None:
         self.speed = speed
         self.origin = origin
+        self.start = origin if start is None else start
 
     def now(self) -> datetime:
         elapsed = (time.time() - self.origin) * self.speed
-        return datetime.fromtimestamp(self.origin + elapsed, UTC)
+        return datetime.fromtimestamp(self.start + elapsed, UTC)
 
 
 class ManualClock:

@@ -53,6 +53,7 @@ class WorkerSettings(BaseModel):
     mailbox_candidates: int = Field(8, ge=1, le=64, description="Mailboxes offered to one limit reservation.")
 
     clock_speed: float = Field(1.0, gt=0, description="Tests only: clock seconds per real second.")
+    clock_start: float | None = Field(None, description="Tests only: the clock's epoch second at the origin.")
     clock_origin: float | None = Field(
         None, description="Tests only: real epoch second where the scaled clock starts."
     )

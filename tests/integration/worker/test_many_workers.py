@@ -21,7 +21,7 @@ from .fleet import FINAL, Fleet, delivered, limit_report, spacing_violations, wa
 
 pytestmark = pytest.mark.slow
 
-SPEED = 240.0  # one clock hour = 15 real seconds
+SPEED = 360.0  # one clock hour = 10 real seconds
 
 
 def fleet_env(db_url: str, redis_url: str, origin: float, **extra: str) -> dict[str, str]:
@@ -60,24 +60,39 @@ async def seed_tight(
     jobs: int,
     *,
     mailboxes: int,
-    mb_daily: int,
     mb_hourly: int,
     spacing: int,
     domain_hourly: int,
-    camp_daily: int,
-    camp_hourly: int,
+    north_hourly: int,
 ) -> Seed:
+    """Caps chosen so every level is the one refusing somewhere during the run, yet all jobs finish:
+
+    the pool's domain cap limits the whole flow; campaign "north" has an hourly cap below its share;
+    campaign "tiny" (300 jobs, 150 a day) fills its day before the clock passes midnight; mailbox
+    "small" (3 an hour, 5 a day) fills its hour and its day; every mailbox keeps a minimum spacing.
+    """
     seed = await seed_pool(db, domain_hourly=domain_hourly)
-    for i in range(mailboxes):
+    await add_mailbox(db, seed, sink, name="small", tls="none", daily=5, hourly=3, spacing=spacing)
+    for i in range(mailboxes - 1):
         await add_mailbox(
-            db, seed, sink, name=f"mb{i:03d}", tls="none", daily=mb_daily, hourly=mb_hourly, spacing=spacing
+            db, seed, sink, name=f"mb{i:03d}", tls="none", daily=1000, hourly=mb_hourly, spacing=spacing
         )
     rng = random.Random(4)
-    half = jobs // 2
-    for name in ("north", "south"):
-        cid = await add_campaign(db, seed, name=name, daily=camp_daily, hourly=camp_hourly)
-        await add_jobs(db, cid, recipients(half, rng), due=datetime(2000, 1, 1, tzinfo=UTC))
+    due = datetime(2000, 1, 1, tzinfo=UTC)
+    tiny = await add_campaign(db, seed, name="tiny", daily=150)
+    await add_jobs(db, tiny, [f"ok-t{i}@good.test" for i in range(300)], due=due)
+    half = (jobs - 300) // 2
+    north = await add_campaign(db, seed, name="north", hourly=north_hourly)
+    await add_jobs(db, north, recipients(half, rng), due=due)
+    south = await add_campaign(db, seed, name="south")
+    await add_jobs(db, south, recipients(jobs - 300 - half, rng), due=due)
     return seed
+
+
+def clock_start(origin: float) -> str:
+    """70 clock minutes before a UTC midnight, so the run crosses into a new day early on."""
+    midnight = datetime.fromtimestamp(origin, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return str(midnight.timestamp() + 86400 - 70 * 60)
 
 
 async def check_invariants(db: asyncpg.Connection, sink: SmtpSink, total: int) -> dict[str, Any]:
@@ -107,26 +122,70 @@ async def test_sixteen_workers_twenty_thousand_jobs_no_overshoot(
     sink.clear()
     total = 20_000
     await seed_tight(
-        db,
-        sink,
-        total,
-        mailboxes=60,
-        mb_daily=1000,
-        mb_hourly=90,
-        spacing=20,
-        domain_hourly=1000,
-        camp_daily=20_000,
-        camp_hourly=2200,
+        db, sink, total, mailboxes=60, mb_hourly=80, spacing=20, domain_hourly=700, north_hourly=1500
     )
     origin = time.time()
-    fleet = Fleet.start(
-        16, fleet_env(fresh_database, fresh_redis, origin, POT_DNS_RESOLVER=dns_server.resolver), tmp_path
+    env = fleet_env(
+        fresh_database,
+        fresh_redis,
+        origin,
+        POT_DNS_RESOLVER=dns_server.resolver,
+        POT_CLOCK_START=clock_start(origin),
     )
+    fleet = Fleet.start(16, env, tmp_path)
     try:
-        counts = await wait_final(db, total, within=150)
+        counts = await wait_final(db, total, within=170)
     finally:
         fleet.stop()
     assert sum(v for k, v in counts.items() if k in FINAL) == total, counts
     result = await check_invariants(db, sink, total)
     # The caps were actually reached at every level, so "no overshoot" means something.
     assert all(full > 0 for _, full in result["report"].values()), result["report"]
+
+
+async def test_kill_nine_and_restarts_lose_nothing_and_send_nothing_twice(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    sink: SmtpSink,
+    dns_server,
+    postgres,  # type: ignore[no-untyped-def]
+    redis_server,
+    tmp_path: Path,
+) -> None:
+    sink.clear()
+    total = 6000
+    await seed_tight(
+        db, sink, total, mailboxes=30, mb_hourly=60, spacing=20, domain_hourly=500, north_hourly=700
+    )
+    origin = time.time()
+    env = fleet_env(
+        fresh_database,
+        fresh_redis,
+        origin,
+        POT_DNS_RESOLVER=dns_server.resolver,
+        POT_CLOCK_START=clock_start(origin),
+    )
+    fleet = Fleet.start(8, env, tmp_path)
+    rng = random.Random(11)
+    try:
+        await asyncio.sleep(4)
+        for victim in rng.sample(fleet.alive(), 3):
+            victim.kill()  # SIGKILL: no drain, claims and 'sending' rows left behind
+            fleet.spawn()
+        await asyncio.sleep(3)
+        redis_server.restart()  # every limit counter is gone
+        await asyncio.sleep(3)
+        await db.close()
+        postgres.restart()  # every connection breaks
+        db = await asyncpg.connect(fresh_database)
+        await asyncio.sleep(3)
+        for victim in rng.sample(fleet.alive(), 2):
+            victim.kill()
+            fleet.spawn()
+        counts = await wait_final(db, total, within=120)
+    finally:
+        fleet.stop()
+    assert sum(v for k, v in counts.items() if k in FINAL) == total, counts
+    await check_invariants(db, sink, total)
+    await db.close()

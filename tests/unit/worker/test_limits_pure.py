@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from pot_worker.limits import Keys, MailboxLimits, day_bucket, hour_bucket, refusal_retry_at, rotation
+from pot_worker.limits import (
+    Keys,
+    MailboxLimits,
+    day_bucket,
+    epoch_us,
+    hour_bucket,
+    refusal_retry_at,
+    rotation,
+)
 
 T = datetime(2026, 3, 2, 10, 42, 7, tzinfo=UTC)
 
@@ -31,6 +39,12 @@ def test_keys_of_a_pool_share_its_prefix_and_separate_levels() -> None:
     assert k.domain_hour("Gmail.com", T) == k.domain_hour("gmail.com", T)
 
 
+def test_epoch_microseconds_are_exact() -> None:
+    when = datetime(2026, 3, 2, 10, 42, 7, 123456, tzinfo=UTC)
+    assert epoch_us(when) % 1_000_000 == 123456
+    assert float(epoch_us(when)) == epoch_us(when)  # survives Lua's doubles
+
+
 def test_rotation_round_robins_and_wraps() -> None:
     boxes = [MailboxLimits(i, 10, 5, 0) for i in range(4)]
     assert [m.id for m in rotation(boxes, 0, 2)] == [0, 1]
@@ -43,6 +57,6 @@ def test_refusal_retry_times() -> None:
     assert refusal_retry_at("campaign", "day", T) == datetime(2026, 3, 3, tzinfo=UTC)
     assert refusal_retry_at("campaign", "hour", T) == datetime(2026, 3, 2, 11, tzinfo=UTC)
     assert refusal_retry_at("domain", "hour", T) == datetime(2026, 3, 2, 11, tzinfo=UTC)
-    assert refusal_retry_at("inbox", "1500", T) == T + timedelta(milliseconds=1500)
+    assert refusal_retry_at("inbox", "1500", T) == T + timedelta(microseconds=1500)
     # every candidate at its cap: look again soon (another mailbox may have room), at the latest next hour
     assert refusal_retry_at("inbox", "-1", T) == T + timedelta(minutes=5)
