@@ -6,6 +6,7 @@ seconds; every invariant is checked from Postgres and from what the sink actuall
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from datetime import UTC, datetime
