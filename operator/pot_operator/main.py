@@ -23,7 +23,7 @@ from pot_operator.config import Settings
 from pot_operator.credentials import VaultClient
 from pot_operator.kube import GROUP, VERSION, KubeApi
 from pot_operator.mailbox import plan_unselected
-from pot_operator.pool import pools_selecting, reconcile_pool
+from pot_operator.pool import forget_mailbox, pools_selecting, reconcile_pool
 from pot_operator.runtime import Runtime
 from pot_operator.statusdiff import status_patch
 
@@ -111,6 +111,7 @@ async def mailbox_event(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch
     if event.get("type") == "DELETED":
         rt.mailboxes.pop(key, None)
         rt.credentials.pop(key, None)
+        forget_mailbox(key)
         for pool in pools_selecting(rt, key[0], body.metadata.labels):
             rt.mark_dirty((key[0], pool))
         return
