@@ -223,7 +223,8 @@ class DnsServer(Service):
         return f"{self.host}:{self.port}"
 
     def env(self) -> dict[str, str]:
-        return {"POT_DNS_RESOLVER": self.resolver}
+        # The test zones' blocklists: bl.test lists IPs, dbl.test lists domains (RFC 5782).
+        return {"POT_DNS_RESOLVER": self.resolver, "POT_DNSBL_ZONES": "bl.test,domain:dbl.test"}
 
     def start(self) -> None:
         load_records(self.zones_dir)  # a broken zone file fails here, with its name, not in a log

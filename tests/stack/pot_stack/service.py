@@ -52,13 +52,24 @@ class Service:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self, argv: Sequence[str], *, env: dict[str, str] | None = None, log: Path | None = None,
-              cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
         """Start a detached child in its own session, output appended to the log."""
         out = open(log or self.log_path, "ab")  # noqa: SIM115 - the child owns the handle
         proc = subprocess.Popen(
-            list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            list(argv),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
         )
         out.close()
         self.procs.append(proc)

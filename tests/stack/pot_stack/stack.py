@@ -39,16 +39,12 @@ STATE_FILE = "state.json"
 ENV_FILE = "env"
 
 # ---------------------------------------------------------------------------------------------
-# EXTENSION POINT: apps started after the services are up and the CRDs are installed, in this
-# order (e.g. the operator, then the local worker runner). Each entry is a factory taking the stack
-# root and the environment of everything started before it (POT_* and KUBECONFIG) and returning an
-# unstarted Service; `up` starts it, records its process groups and adds its env() to `.pot/env`,
-# and `down` stops it first. Example:
-#
-#     def operator_app(root: Path, env: dict[str, str]) -> Service:
-#         return OperatorProcess(root, env)     # a Service subclass that spawns `pot-operator`
-#
-#     APPS.append(AppSpec("operator", operator_app))
+# Apps started after the services are up and the CRDs are installed, in this order: the operator,
+# then the local runner that plays the kubelet for the worker Deployments the operator creates.
+# Each factory takes the stack root and the environment of everything started before it (POT_* and
+# KUBECONFIG) and returns an unstarted Service; `up` starts it, records its process groups and adds
+# its env() to `.pot/env`, and `down` stops it first. Apps need the control plane, so
+# `--without-controlplane` skips them.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -58,7 +54,19 @@ class AppSpec:
     factory: Callable[[Path, dict[str, str]], Service]
 
 
-APPS: list[AppSpec] = []
+def _operator_app(root: Path, env: dict[str, str]) -> Service:
+    from pot_stack.local_runner import OperatorService
+
+    return OperatorService(root, env)
+
+
+def _runner_app(root: Path, env: dict[str, str]) -> Service:
+    from pot_stack.local_runner import LocalRunnerService
+
+    return LocalRunnerService(root, env)
+
+
+APPS: list[AppSpec] = [AppSpec("operator", _operator_app), AppSpec("local-runner", _runner_app)]
 
 
 def _console() -> Console:
@@ -219,7 +227,7 @@ def up(
             env.update(service.env())
         if with_controlplane:
             _install_crds(services[0], crds_dir, console)
-        for app in APPS:
+        for app in APPS if with_controlplane else []:
             console.print(f"Starting {app.name} …")
             service = app.factory(root, dict(env))
             service.start()
