@@ -123,6 +123,8 @@ async def limit_report(db: asyncpg.Connection) -> dict[str, tuple[int, int]]:
     """For each level: (buckets over their cap, buckets exactly at their cap)."""
     report: dict[str, tuple[int, int]] = {}
     for r in await db.fetch(OVERSHOOT_SQL):
+        if r["cap"] is None:  # no limit at this level for this campaign
+            continue
         over, full = report.get(r["level"], (0, 0))
         report[r["level"]] = (over + (r["n"] > r["cap"]), full + (r["n"] == r["cap"]))
     return report
