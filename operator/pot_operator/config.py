@@ -25,10 +25,12 @@ class Settings:
     vault_k8s_auth_path: str = "kubernetes"
     # POT_METRICS_PORT: Prometheus metrics port; 0 disables the endpoint.
     metrics_port: int = 0
-    # POT_WORKER_IMAGE: default worker image when a pool names none.
-    worker_image: str = "ghcr.io/pot-dev/pot-worker:0.1.0"
-    # POT_WORKER_SECRET: the Secret holding POT_DATABASE_URL and POT_REDIS_URL for worker pods.
-    worker_secret: str = "pot-worker-env"  # noqa: S105 - a Secret name, not a secret
+    # POT_WORKER_IMAGE: worker image when a pool names none. One image holds both programs (the
+    # chart passes its own image here); the worker Deployment runs it with args [pot-worker].
+    worker_image: str = "ghcr.io/pot-dev/pot:0.1.0"
+    # POT_WORKER_SECRET: the Secret (in each pool's namespace) holding POT_DATABASE_URL and
+    # POT_REDIS_URL for worker pods; `pot-env`, the chart's config.secretName default.
+    worker_secret: str = "pot-env"  # noqa: S105 - a Secret name, not a secret
     # POT_WORKER_SERVICE_ACCOUNT: the worker pods' service account (for Vault kubernetes auth).
     worker_service_account: str = "pot-worker"
     # POT_RECONCILE_INTERVAL: seconds between pool scans (health, cooldown, limits, scaling).
@@ -39,8 +41,23 @@ class Settings:
     credentials_recheck: float = 600.0
     # POT_WORKER_LIMIT: concurrent object workers in kopf (bounds memory and API pressure at 12,000 objects).
     worker_limit: int = 200
-    # POT_NAMESPACE: watch one namespace; empty watches all namespaces.
-    namespace: str = ""
+    # POT_NAMESPACE: comma-separated namespaces to serve; empty serves the whole cluster.
+    namespaces: tuple[str, ...] = ()
+    # POT_DNS_RESOLVER: host:port of the resolver for DNS preflight; empty uses the system's.
+    dns_resolver: str = ""
+    # POT_DNSBL_ZONES: blocklist zones for preflight and mailbox rechecks, e.g. `bl.test,domain:dbl.test`.
+    dnsbl_zones: str = ""
+    # POT_PREFLIGHT_CACHE: seconds a domain's preflight result is reused (12,000 mailboxes share few domains).
+    preflight_cache: float = 3600.0
+    # POT_DOMAIN_RECHECK: seconds between periodic DNS/blocklist rechecks of the mailboxes' domains.
+    domain_recheck: float = 3600.0
+    # POT_TELEGRAM_API_URL: Bot API base for alerts; empty uses api.telegram.org.
+    telegram_api_url: str = ""
+    # POT_SLACK_WEBHOOK_URL: when set, the scheme and host of every Slack webhook read from Vault are
+    # replaced by this base (a proxy or a local fake); the path from Vault is kept.
+    slack_webhook_url: str = dataclasses.field(default="", repr=False)
+    # POT_ALERT_DEDUP: seconds during which the same alert (route, pool, kind) is not repeated.
+    alert_dedup: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,5 +77,17 @@ class Settings:
             campaign_interval=float(e.get("POT_CAMPAIGN_INTERVAL", "10") or 10),
             credentials_recheck=float(e.get("POT_CREDENTIALS_RECHECK", "600") or 600),
             worker_limit=int(e.get("POT_WORKER_LIMIT", "200") or 200),
-            namespace=e.get("POT_NAMESPACE", ""),
+            namespaces=split_namespaces(e.get("POT_NAMESPACE", "")),
+            dns_resolver=e.get("POT_DNS_RESOLVER", ""),
+            dnsbl_zones=e.get("POT_DNSBL_ZONES", ""),
+            preflight_cache=float(e.get("POT_PREFLIGHT_CACHE", "3600") or 3600),
+            domain_recheck=float(e.get("POT_DOMAIN_RECHECK", "3600") or 3600),
+            telegram_api_url=e.get("POT_TELEGRAM_API_URL", ""),
+            slack_webhook_url=e.get("POT_SLACK_WEBHOOK_URL", ""),
+            alert_dedup=float(e.get("POT_ALERT_DEDUP", "3600") or 3600),
         )
+
+
+def split_namespaces(value: str) -> tuple[str, ...]:
+    """`a, b,,c` -> ("a", "b", "c"): the chart joins the served namespaces with commas."""
+    return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))

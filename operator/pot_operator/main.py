@@ -85,16 +85,19 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Know every pool and mailbox before the first event or scan: otherwise a restart would briefly
     # judge selected mailboxes "unselected", or count a pool's mailboxes short, and write that.
     for plural, registry in (("mailboxpools", rt.pools), ("mailboxes", rt.mailboxes)):
-        for item in await rt.kube.list_objects(plural, config.namespace or None):
-            meta = item.get("metadata", {})
-            registry[(meta.get("namespace", ""), meta.get("name", ""))] = _snapshot(item)
+        for served in config.namespaces or (None,):
+            for item in await rt.kube.list_objects(plural, served):
+                meta = item.get("metadata", {})
+                registry[(meta.get("namespace", ""), meta.get("name", ""))] = _snapshot(item)
     _runtime = rt
     if config.metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(config.metrics_port)
     log.info(
-        "Started pot-operator: metrics_port=%s namespace=%s", config.metrics_port, config.namespace or "*"
+        "Started pot-operator: metrics_port=%s namespaces=%s",
+        config.metrics_port,
+        ",".join(config.namespaces) or "*",
     )
 
 
