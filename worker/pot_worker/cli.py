@@ -91,3 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     sys.exit(asyncio.run(_serve(settings)))
+
+
+if __name__ == "__main__":
+    main()
