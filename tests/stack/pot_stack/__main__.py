@@ -1,4 +1,4 @@
-"""`python -m pot_stack up|down|status`: the command line behind `make up` and `make down`."""
+"""`python -m pot_stack up|down|status|demo`: the command line behind `make up` and `make down`."""
 
 from __future__ import annotations
 
@@ -42,6 +42,25 @@ def down(root: Path = ROOT_OPTION) -> None:
     """Stop everything `up` started; fails if any process is left."""
     if stack.down(root):
         raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    root: Path = ROOT_OPTION,
+    timeout: float = typer.Option(
+        600.0, help="Give up when the campaign has not completed after this many seconds."
+    ),
+) -> None:
+    """Apply examples/ to the running stack and watch the example campaign send until it completes."""
+    from pot_stack import demo as demo_module
+
+    try:
+        code = demo_module.run(root, timeout=timeout)
+    except Exception as error:
+        Console(stderr=True).print(f"[red]make demo failed:[/red] {error}")
+        Console(stderr=True).print(f"Logs: {root.resolve() / 'logs'}")
+        raise typer.Exit(1) from error
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pot_stack.service import Service, kill_group
+from pot_stack.service import Service, free_port, kill_group
 
 log = logging.getLogger("pot_stack.local_runner")
 SELECTOR = "app.kubernetes.io/name=pot-worker"
@@ -91,9 +91,10 @@ class Runner:
     def _start(self, key: tuple[str, str], index: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         log_path = self.logs / f"{key[0]}-{key[1]}-{index}.log"
         out = log_path.open("ab")
+        # Each pod would have its own IP; local processes share one, so each gets its own metrics port.
         proc = subprocess.Popen(
             self.command,
-            env={**os.environ, **env},
+            env={**os.environ, **env, "POT_METRICS_PORT": str(free_port())},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -153,14 +154,25 @@ def run(root: Path, interval: float, command: list[str]) -> None:
         runner.shutdown()
 
 
+# The local stack retries temporary failures within seconds, not minutes, and half-opens circuits
+# quickly, so a campaign with deferrals completes while a person watches (`make demo`). Production
+# defaults live in pot_worker.config; a Deployment's own env still wins over these.
+LOCAL_WORKER_DEFAULTS = {
+    "POT_RETRY_BASE_SECONDS": "3",
+    "POT_RETRY_CAP_SECONDS": "20",
+    "POT_MAX_ATTEMPTS": "3",
+    "POT_BREAKER_COOLOFF_SECONDS": "10",
+}
+
+
 class LocalRunnerService(Service):
-    """The runner as a stack app (register it in pot_stack.stack.APPS after the operator)."""
+    """The runner as a stack app (registered in pot_stack.stack.APPS after the operator)."""
 
     name = "local-runner"
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         super().__init__(root)
-        self.app_env = env
+        self.app_env = {**LOCAL_WORKER_DEFAULTS, **env}
 
     def start(self) -> None:
         self.spawn(
@@ -172,19 +184,20 @@ class LocalRunnerService(Service):
 
 
 class OperatorService(Service):
-    """`pot-operator --standalone` as a stack app (register it in pot_stack.stack.APPS)."""
+    """`pot-operator --standalone` as a stack app (registered in pot_stack.stack.APPS)."""
 
     name = "operator"
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         super().__init__(root)
-        self.app_env = env
+        self.metrics_port = free_port()
+        self.app_env = {**env, "POT_METRICS_PORT": str(self.metrics_port)}
 
     def start(self) -> None:
         self.spawn([sys.executable, "-m", "pot_operator.cli", "--standalone"], env=self.app_env)
 
     def env(self) -> dict[str, str]:
-        return {}
+        return {"POT_OPERATOR_METRICS_URL": f"http://127.0.0.1:{self.metrics_port}/metrics"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,77 @@
+"""`make demo` end to end: the whole local stack, the operator, the local runner and its workers send the
+example campaign into the sink; then `down` leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pot_stack.smtp_sink import read_maildir
+
+REFUSED_PREFIXES = ("bounce-", "full-", "spam-", "defer-", "throttle-")
+
+
+def _stack(root: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pot_stack", *args, "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def stack_dir() -> Iterator[Path]:
+    # Under /tmp, world-traversable: the Postgres server runs as its own user (see pot_stack.postgres).
+    root = Path(tempfile.mkdtemp(prefix="pot-demo-"))
+    root.chmod(0o755)
+    yield root
+    _stack(root, "down", timeout=120)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_demo_sends_the_example_campaign_into_the_sink_and_down_stops_everything(stack_dir: Path) -> None:
+    up = _stack(stack_dir, "up", timeout=180)
+    assert up.returncode == 0, up.stdout + up.stderr
+    state = json.loads((stack_dir / "state.json").read_text())
+    assert {s["name"] for s in state["services"]} >= {"operator", "local-runner", "controlplane", "smtp-sink"}
+
+    demo = _stack(stack_dir, "demo", "--timeout", "300", timeout=360)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    summary = json.loads((stack_dir / "demo.json").read_text())
+    counts = summary["counts"]
+    assert summary["phase"] == "Completed"
+    # The example list: five ordinary recipients, one hard bounce, and four refused or deferred until
+    # the retries run out (mailbox full, policy, deferral, throttling).
+    assert counts["total"] == 10
+    assert counts["sent"] == 5
+    assert counts["bounced"] == 1
+    assert counts["queued"] == 0 and counts["deferred"] == 0
+
+    stored = read_maildir(stack_dir / "mail")
+    recipients = [mail.rcpt_to for mail in stored]
+    assert len(recipients) == counts["sent"], "every accepted message is in the sink exactly once"
+    assert len(set(recipients)) == len(recipients)
+    assert not any(r.split("@")[0].startswith(REFUSED_PREFIXES) for r in recipients)
+    # Sent the way a real mailbox sends: over STARTTLS, authenticated as the mailbox's Vault username.
+    assert all(mail.tls for mail in stored)
+    assert {mail.auth_user for mail in stored} <= {
+        "alice@acme-mail.test",
+        "bob@acme-mail.test",
+        "carol@acme-outreach.test",
+    }
+    assert all(mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for mail in stored)
+
+    down = _stack(stack_dir, "down", timeout=120)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert (
+        not (stack_dir / "state.json").exists()
+        or "running" not in _stack(stack_dir, "status", timeout=30).stdout
+    )

@@ -1,0 +1,255 @@
+"""`make demo`: POT end to end on the local stack; called by `python -m pot_stack demo` after `make up`.
+
+It applies `examples/` into the `pot-demo` namespace, writes the example mailboxes' credentials
+into the local OpenBao, and watches the example campaign send through the operator and its
+workers into the SMTP sink until it completes. Three demo-only overrides, each printed, make that
+take a minute instead of a week: the mailboxes point at the local sink, the pool's sending window
+is lifted (the demo must run at any hour), and the spacing between two sends of one mailbox is two
+seconds instead of ten minutes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from pot_stack.stack import REPO_ROOT
+
+NAMESPACE = "pot-demo"
+EXAMPLES = REPO_ROOT / "examples"
+GROUP, VERSION = "pot.dev", "v1alpha1"
+FINAL_PHASES = ("Completed", "Failed")
+DEMO_SPACING_SECONDS = 2
+SETTLE_SECONDS = 30.0  # after the campaign ends, how long to wait for the mailboxes' counts to follow
+
+
+def load_env(root: Path) -> dict[str, str]:
+    """The `export NAME=value` lines `make up` wrote to `<root>/env`."""
+    path = root / "env"
+    if not path.exists():
+        raise RuntimeError(f"{path} does not exist: run `make up` first")
+    env: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        parts = shlex.split(line)
+        if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
+            name, value = parts[1].split("=", 1)
+            env[name] = value
+    return env
+
+
+def example_documents() -> list[dict[str, Any]]:
+    """Every manifest under examples/ (the Argo CD folder is for Argo CD, not for kubectl)."""
+    docs: list[dict[str, Any]] = []
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def demo_overrides(docs: list[dict[str, Any]], smtp_host: str, smtp_port: int) -> list[str]:
+    """Change the documents in place for the demo; return one line per change, for the person watching."""
+    said: list[str] = []
+    for doc in docs:
+        kind, name, spec = doc.get("kind"), doc["metadata"]["name"], doc.get("spec", {})
+        if kind == "Mailbox":
+            spec["smtp"] = {"host": smtp_host, "port": smtp_port, "tlsMode": "starttls"}
+            said.append(
+                f"Mailbox {name}: sends through the local SMTP sink {smtp_host}:{smtp_port} (STARTTLS)"
+            )
+        elif kind == "MailboxPool":
+            if spec.pop("sendingWindow", None) is not None:
+                said.append(f"MailboxPool {name}: sending window lifted so the demo runs at any hour")
+            limits = spec.setdefault("limits", {})
+            limits["minSpacingSeconds"] = DEMO_SPACING_SECONDS
+            limits["perInboxPerHour"] = limits.get("perInboxPerDay", 30)
+            said.append(
+                f"MailboxPool {name}: {DEMO_SPACING_SECONDS}s between two sends of a mailbox "
+                "(instead of 10 minutes), the hourly cap raised to the daily cap"
+            )
+    return said
+
+
+def mailbox_credential_paths(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Vault path → mailbox address for every example mailbox with a Vault credentials source."""
+    paths = {}
+    for doc in docs:
+        if doc.get("kind") == "Mailbox":
+            vault_path = doc["spec"].get("credentials", {}).get("vaultPath")
+            if vault_path:
+                paths[vault_path] = doc["spec"]["address"]
+    return paths
+
+
+def seed_vault(env: dict[str, str], paths: dict[str, str]) -> None:
+    """Write a fresh random password per example mailbox (the sink accepts any; none is printed)."""
+    import hvac
+
+    client = hvac.Client(url=env["POT_VAULT_ADDR"], token=env["POT_VAULT_TOKEN"])
+    mount = env.get("POT_VAULT_MOUNT", "secret")
+    for path, address in paths.items():
+        client.secrets.kv.v2.create_or_update_secret(
+            path=path, mount_point=mount, secret={"username": address, "password": secrets.token_urlsafe(18)}
+        )
+
+
+def kubectl(env: dict[str, str], *args: str, input: str | None = None) -> str:
+    from pot_stack.controlplane import locate_binaries
+
+    binary = locate_binaries() / "kubectl"
+    done = subprocess.run(
+        [str(binary), "--kubeconfig", env["KUBECONFIG"], *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+@dataclass
+class Snapshot:
+    """What the demo shows each second, read from the live objects and the sink's folder."""
+
+    campaign: dict[str, Any] = field(default_factory=dict)
+    pool: dict[str, Any] = field(default_factory=dict)
+    mailboxes: list[dict[str, Any]] = field(default_factory=list)
+    stored_messages: int = 0
+
+    @property
+    def phase(self) -> str:
+        return str(self.campaign.get("status", {}).get("phase") or "Pending")
+
+
+def read_snapshot(api: Any, campaign: str, pool: str, maildir: Path) -> Snapshot:
+    def get(plural: str, name: str) -> dict[str, Any]:
+        try:
+            return dict(api.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural, name))
+        except Exception:
+            return {}
+
+    mailboxes = api.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "mailboxes").get("items", [])
+    stored = sum(1 for _ in (maildir / "new").iterdir()) if (maildir / "new").is_dir() else 0
+    return Snapshot(get("campaigns", campaign), get("mailboxpools", pool), mailboxes, stored)
+
+
+def _mailboxes_caught_up(snap: Snapshot) -> bool:
+    """The mailboxes' `sentToday` add up to the campaign's sent count (the pool refreshes them on
+    its timer, a few seconds after the campaign's counts)."""
+    sent = int((snap.campaign.get("status", {}).get("counts") or {}).get("sent") or 0)
+    return sum(int(m.get("status", {}).get("sentToday") or 0) for m in snap.mailboxes) >= sent
+
+
+def _condition(obj: dict[str, Any], kind: str) -> str:
+    for c in obj.get("status", {}).get("conditions", []) or []:
+        if c.get("type") == kind:
+            return f"{c.get('status')} ({c.get('reason')})"
+    return "-"
+
+
+def render(snap: Snapshot, began: float) -> Group:
+    status = snap.campaign.get("status", {})
+    counts = status.get("counts") or {}
+    head = Table(title=f"Campaign {snap.campaign.get('metadata', {}).get('name', '?')}", expand=False)
+    for col in ("phase", "total", "queued", "sent", "deferred", "bounced", "failed", "suppressed", "in sink"):
+        head.add_column(col, justify="right")
+    head.add_row(
+        snap.phase,
+        *[
+            str(counts.get(k, "-"))
+            for k in ("total", "queued", "sent", "deferred", "bounced", "failed", "suppressed")
+        ],
+        str(snap.stored_messages),
+    )
+    pool_status = snap.pool.get("status", {})
+    pool_name = snap.pool.get("metadata", {}).get("name", "?")
+    workers, capacity = pool_status.get("workerReplicas", "-"), pool_status.get("capacityToday", "-")
+    boxes = Table(
+        title=f"Pool {pool_name}: workers {workers}, capacity today {capacity}, "
+        f"Ready {_condition(snap.pool, 'Ready')}"
+    )
+    for col in ("mailbox", "state", "warmup day", "cap today", "sent today", "health", "credentials"):
+        boxes.add_column(col)
+    for mb in sorted(snap.mailboxes, key=lambda m: m["metadata"]["name"]):
+        st = mb.get("status", {})
+        boxes.add_row(
+            mb["metadata"]["name"],
+            str(st.get("state", "-")),
+            str(st.get("warmupDay", "-")),
+            str(st.get("capToday", "-")),
+            str(st.get("sentToday", "-")),
+            str(st.get("healthScore", "-")),
+            _condition(mb, "CredentialsReady"),
+        )
+    return Group(head, boxes, f"[dim]{time.monotonic() - began:.0f}s elapsed[/dim]")
+
+
+def run(root: Path, *, timeout: float = 600.0, console: Console | None = None) -> int:
+    """The whole demo; returns the exit code (0 when the example campaign completed)."""
+    console = console or Console()
+    root = root.resolve()
+    env = load_env(root)
+    docs = example_documents()
+    campaign = next(d["metadata"]["name"] for d in docs if d.get("kind") == "Campaign")
+    pool = next(d["metadata"]["name"] for d in docs if d.get("kind") == "MailboxPool")
+    shown = copy.deepcopy(docs)
+    for line in demo_overrides(shown, env["POT_SMTP_HOST"], int(env["POT_SMTP_PORT"])):
+        console.print(f"[yellow]demo override[/yellow] {line}")
+
+    console.print(f"Writing the example mailboxes' credentials into OpenBao ({env['POT_VAULT_ADDR']}) …")
+    seed_vault(env, mailbox_credential_paths(shown))
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    kubectl(env, "apply", "-f", "-", input=yaml.safe_dump(namespace))
+    console.print(f"Applying examples/ into namespace {NAMESPACE} …")
+    console.print(kubectl(env, "apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump_all(shown)).rstrip())
+
+    from kubernetes import client, config
+
+    api = client.CustomObjectsApi(config.new_client_from_config(env["KUBECONFIG"]))
+    maildir = root / "mail"
+    began = time.monotonic()
+    snap = Snapshot()
+    finished_at = 0.0
+    with Live(render(snap, began), console=console, refresh_per_second=2) as live:
+        while time.monotonic() - began < timeout:
+            snap = read_snapshot(api, campaign, pool, maildir)
+            live.update(render(snap, began))
+            if snap.phase in FINAL_PHASES:
+                finished_at = finished_at or time.monotonic()
+                if _mailboxes_caught_up(snap) or time.monotonic() - finished_at > SETTLE_SECONDS:
+                    break
+            time.sleep(1)
+    took = time.monotonic() - began
+    console.print()
+    counts = snap.campaign.get("status", {}).get("counts") or {}
+    summary = {"campaign": campaign, "phase": snap.phase, "seconds": round(took, 1), "counts": counts}
+    (root / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if snap.phase == "Completed":
+        console.print(f"[green]Campaign {campaign} completed in {took:.0f}s[/green]: {counts}")
+    else:
+        console.print(f"[red]Campaign {campaign} is {snap.phase} after {took:.0f}s[/red]: {counts}")
+    metrics = env.get("POT_OPERATOR_METRICS_URL", "(operator metrics port not set)")
+    where = [
+        (f"source {root / 'env'} && kubectl get pot -n {NAMESPACE}", "the objects and their printer columns"),
+        (f"ls {maildir / 'new'}", "every message the sink accepted"),
+        (f"potctl status -n {NAMESPACE}", "pools, mailboxes and campaigns"),
+        (metrics, "the operator's metrics"),
+        (str(root / "logs"), "every server's, the operator's and the workers' logs"),
+        ("make down", "stop everything"),
+    ]
+    console.print("\nWhere to look:")
+    for what, why in where:
+        console.print(f"  {what}\n      {why}", soft_wrap=True)
+    return 0 if snap.phase == "Completed" else 1
