@@ -7,6 +7,9 @@ in --pools pools, runs `pot-operator --standalone` and measures:
   rss_mib                    the operator's resident memory once converged
   restart_writes_per_object  objects written after a restart with nothing changed, per object (target 0)
   idle_cpu_percent           the operator's CPU use over --idle-seconds once converged
+  idle_writes_per_object     objects written during that idle period, per object (target 0)
+
+--profile FILE writes a cProfile of the operator's event-loop thread during the idle period only.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +34,16 @@ from pot_stack.postgres import Postgres
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION = "pot.dev", "v1alpha1"
 NS = "bench"
+# Runs the operator with a profiler that SIGUSR1 starts and SIGUSR2 stops and dumps (idle period only).
+PROFILED = """
+import cProfile, signal, sys
+from pot_operator.cli import main
+profile, path = cProfile.Profile(), sys.argv[1]
+signal.signal(signal.SIGUSR1, lambda *_: profile.enable())
+signal.signal(signal.SIGUSR2, lambda *_: (profile.disable(), profile.dump_stats(path)))
+sys.argv = ["pot-operator", *sys.argv[2:]]
+main()
+"""
 
 
 def rss_mib(pid: int) -> float:
@@ -130,6 +144,7 @@ def main() -> None:
         "--settle-seconds", type=float, default=20, help="Wait after a restart before counting writes."
     )
     ap.add_argument("--timeout", type=float, default=1800)
+    ap.add_argument("--profile", default="", help="Write a cProfile of the idle period to this file.")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="pot-bench-operator-"))
@@ -151,20 +166,29 @@ def main() -> None:
         env = {**os.environ, **plane.env(), **bao.env(), "POT_DATABASE_URL": pg.url}
         log = (root / "operator.log").open("ab")
 
-        def start() -> subprocess.Popen[bytes]:
+        def start(profile: str = "") -> subprocess.Popen[bytes]:
+            program = ["-c", PROFILED, profile] if profile else ["-m", "pot_operator.cli"]
             return subprocess.Popen(
-                [sys.executable, "-m", "pot_operator.cli", "--standalone"], env=env, stdout=log, stderr=log
+                [sys.executable, *program, "--standalone"], env=env, stdout=log, stderr=log
             )
 
         began = time.monotonic()
-        operator = start()
+        operator = start(args.profile)
         wait_converged(custom, args.mailboxes, args.timeout)
         converge = time.monotonic() - began
         time.sleep(5)
         rss = rss_mib(operator.pid)
+        idle_before = versions(custom)
+        if args.profile:
+            operator.send_signal(signal.SIGUSR1)
         cpu0, t0 = cpu_seconds(operator.pid), time.monotonic()
         time.sleep(args.idle_seconds)
         idle_cpu = (cpu_seconds(operator.pid) - cpu0) / (time.monotonic() - t0) * 100
+        if args.profile:
+            operator.send_signal(signal.SIGUSR2)
+            time.sleep(2)
+        idle_after = versions(custom)
+        idle_writes = sum(1 for k, v in idle_before.items() if idle_after.get(k) != v)
 
         operator.terminate()
         operator.wait(timeout=60)
@@ -179,6 +203,7 @@ def main() -> None:
         print(f"rss_mib={rss:.1f}")
         print(f"restart_writes_per_object={changed / max(1, len(before)):.4f}")
         print(f"idle_cpu_percent={idle_cpu:.1f}")
+        print(f"idle_writes_per_object={idle_writes / max(1, len(idle_before)):.4f}")
     finally:
         if operator is not None and operator.poll() is None:
             operator.terminate()

@@ -8,6 +8,7 @@ observes, asks them, and writes only what changed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -23,7 +24,7 @@ from pot_common.api.pool import LabelSelector, MailboxPoolSpec
 from pot_operator import db, metrics
 from pot_operator.conditions import set_condition, with_ready
 from pot_operator.credentials import check_credentials
-from pot_operator.health import WindowCounts, health_score, rates
+from pot_operator.health import WindowCounts, health_score, rates, reduced_cap_factor
 from pot_operator.mailbox import MailboxMemory, MailboxPlan, Observed, plan_mailbox, window_since
 from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment, deployment_drift
 from pot_operator.policy import PoolPolicy, policy_from_spec
@@ -37,6 +38,7 @@ PATCH_CONCURRENCY = 16
 CHECK_CONCURRENCY = 8
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 _EMPTY_MEMORY = MailboxMemory()
+_NO_COUNTS = (WindowCounts(), 0)
 
 
 def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool:
@@ -60,17 +62,31 @@ def selector_matches(selector: LabelSelector, labels: Mapping[str, str]) -> bool
     return True
 
 
+_SELECTORS: dict[Key, tuple[Any, LabelSelector | None]] = {}
+
+
+def _pool_selector(key: Key, body: Mapping[str, Any]) -> LabelSelector | None:
+    """The pool's parsed selector, parsed again only when it changed (it is asked per mailbox event)."""
+    raw = body.get("spec", {}).get("selector") or {}
+    cached = _SELECTORS.get(key)
+    if cached is not None and cached[0] == raw:
+        return cached[1]
+    try:
+        parsed: LabelSelector | None = LabelSelector.model_validate(raw)
+    except pydantic.ValidationError:
+        parsed = None
+    _SELECTORS[key] = (raw, parsed)
+    return parsed
+
+
 def pools_selecting(rt: Runtime, namespace: str, labels: Mapping[str, str]) -> list[str]:
     """Names of the pools in `namespace` whose selector matches, sorted: the first one owns the mailbox."""
     names = []
     for (ns, name), body in rt.pools.items():
         if ns != namespace:
             continue
-        try:
-            selector = LabelSelector.model_validate(body.get("spec", {}).get("selector") or {})
-        except pydantic.ValidationError:
-            continue
-        if selector_matches(selector, labels):
+        selector = _pool_selector((ns, name), body)
+        if selector is not None and selector_matches(selector, labels):
             names.append(name)
     return sorted(names)
 
@@ -89,10 +105,16 @@ def _creation_date(body: Mapping[str, Any], now: dt.datetime) -> dt.date:
     return (created or now).date()
 
 
-_SPEC_CACHE: dict[Key, tuple[Any, MailboxSpec]] = {}
+@dataclasses.dataclass(frozen=True)
+class ParsedMailbox:
+    spec: MailboxSpec
+    credentials_fingerprint: str
 
 
-def _parsed_spec(key: Key, body: Mapping[str, Any]) -> MailboxSpec:
+_SPEC_CACHE: dict[Key, tuple[Any, ParsedMailbox]] = {}
+
+
+def _parsed_spec(key: Key, body: Mapping[str, Any]) -> ParsedMailbox:
     """The parsed spec, re-validated only when the spec changed: parsing 12,000 specs per scan costs
     more CPU than everything else in an idle scan."""
     spec = body.get("spec") or {}
@@ -100,25 +122,72 @@ def _parsed_spec(key: Key, body: Mapping[str, Any]) -> MailboxSpec:
     if cached is not None and cached[0] == spec:
         return cached[1]
     parsed = MailboxSpec.model_validate(spec)
-    _SPEC_CACHE[key] = (spec, parsed)
-    return parsed
+    result = ParsedMailbox(parsed, _fingerprint(parsed))
+    _SPEC_CACHE[key] = (spec, result)
+    return result
 
 
-def forget_mailbox(key: Key) -> None:
+def forget_mailbox(rt: Runtime, key: Key) -> None:
     """Drop what the pool controller caches about a deleted mailbox."""
     _SPEC_CACHE.pop(key, None)
+    rt.plan_memo.pop(key, None)
+    rt.upserted.pop(key, None)
 
 
 def _fingerprint(spec: MailboxSpec) -> str:
     return hashlib.sha256(spec.credentials.model_dump_json().encode()).hexdigest()
 
 
-async def _refresh_credentials(rt: Runtime, items: list[tuple[Key, MailboxSpec]]) -> None:
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """A pool's mailboxes as of (mailbox_version, pool_version): keys with parsed specs, invalid names."""
+
+    versions: tuple[int, int, Any]
+    mailboxes: list[tuple[Key, ParsedMailbox]]
+    invalid: list[str]
+
+
+def select_mailboxes(rt: Runtime, key: Key, selector: LabelSelector) -> Selection:
+    """The mailboxes this pool owns (the first pool by name wins when several select one).
+
+    Recomputed only when a mailbox's labels/spec or a pool changed: walking every mailbox and every
+    pool on each scan of each pool is what made an idle operator busy at 12,000 mailboxes.
+    """
+    namespace, name = key
+    versions = (rt.mailbox_version, rt.pool_version, selector)
+    cached: Selection | None = rt.selections.get(key)
+    if cached is not None and cached.versions == versions:
+        return cached
+    owners_by_labels: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    chosen: list[tuple[Key, ParsedMailbox]] = []
+    invalid: list[str] = []
+    for mkey, mbody in rt.mailboxes.items():
+        if mkey[0] != namespace:
+            continue
+        labels = mbody.get("metadata", {}).get("labels") or {}
+        if not selector_matches(selector, labels):
+            continue
+        label_key = tuple(sorted(labels.items()))
+        owners = owners_by_labels.get(label_key)
+        if owners is None:
+            owners = owners_by_labels[label_key] = pools_selecting(rt, namespace, labels)
+        if owners and owners[0] != name:
+            continue
+        try:
+            chosen.append((mkey, _parsed_spec(mkey, mbody)))
+        except pydantic.ValidationError:
+            invalid.append(mkey[1])
+    selection = Selection(versions, chosen, invalid)
+    rt.selections[key] = selection
+    return selection
+
+
+async def _refresh_credentials(rt: Runtime, items: list[tuple[Key, ParsedMailbox]]) -> None:
     """Re-check credentials that are new, changed, failing (sooner) or older than the recheck period."""
     now = time.monotonic()
     due: list[tuple[Key, MailboxSpec, str]] = []
-    for key, spec in items:
-        fp = _fingerprint(spec)
+    for key, parsed in items:
+        spec, fp = parsed.spec, parsed.credentials_fingerprint
         cached = rt.credentials.get(key)
         if cached is not None and cached.fingerprint == fp:
             age = now - cached.checked_at
@@ -223,22 +292,11 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
         previous_pause = PauseState()
     acknowledged_at = _parse_time((meta.get("annotations") or {}).get(RESUME_ANNOTATION))
 
-    # Mailboxes this pool selects (the first pool by name wins when several select one).
-    selected: list[tuple[Key, dict[str, Any], MailboxSpec]] = []
-    invalid: list[str] = []
-    for mkey, mbody in rt.mailboxes.items():
-        if mkey[0] != namespace:
-            continue
-        labels = mbody.get("metadata", {}).get("labels") or {}
-        if not selector_matches(spec.selector, labels):
-            continue
-        owners = pools_selecting(rt, namespace, labels)
-        if owners and owners[0] != name:
-            continue
-        try:
-            selected.append((mkey, mbody, _parsed_spec(mkey, mbody)))
-        except pydantic.ValidationError:
-            invalid.append(mkey[1])
+    selection = select_mailboxes(rt, key, spec.selector)
+    invalid = selection.invalid
+    selected: list[tuple[Key, dict[str, Any], ParsedMailbox]] = [
+        (mkey, rt.mailboxes[mkey], parsed) for mkey, parsed in selection.mailboxes if mkey in rt.mailboxes
+    ]
 
     def policy(paused: bool) -> PoolPolicy:
         return policy_from_spec(name, spec, paused=paused)
@@ -254,29 +312,48 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
         if mkey[1] in ids
     }
     counts = await db.window_counts(database, since)
-    await _refresh_credentials(rt, [(mkey, mspec) for mkey, _, mspec in selected])
+    await _refresh_credentials(rt, [(mkey, parsed) for mkey, _, parsed in selected])
+    fresh: set[Key] = set()  # mailboxes planned anew this scan (the others reuse an unchanged plan)
 
     def plan_all(pool_policy: PoolPolicy) -> list[tuple[Key, dict[str, Any], MailboxPlan]]:
         plans = []
-        for mkey, mbody, mspec in selected:
+        today = now.date()
+        for mkey, mbody, parsed in selected:
             mid = ids.get(mkey[1])
-            window, sent_today = counts.get(mid[0], (WindowCounts(), 0)) if mid else (WindowCounts(), 0)
+            window, sent_today = counts.get(mid[0], _NO_COUNTS) if mid else _NO_COUNTS
             cached = rt.credentials.get(mkey)
+            check = cached.check if cached else None
+            rejected = bool(mid and mid[1] == "credentials_bad") and not (
+                cached is not None and cached.check.ok and _changed_since_rejection(mbody)
+            )
+            memory = rt.mailbox_memory.get(mkey, _EMPTY_MEMORY)
+            inputs = (pool_policy, window, sent_today, check, rejected, memory, today)
+            memo: PlanMemo | None = rt.plan_memo.get(mkey)
+            if (
+                memo is not None
+                and memo.body is mbody
+                and memo.inputs == inputs
+                and not time_sensitive(memory, pool_policy, now)
+            ):
+                plans.append((mkey, mbody, memo.plan))
+                continue
             observed = Observed(
                 namespace=namespace,
                 name=mkey[1],
                 generation=mbody.get("metadata", {}).get("generation"),
-                spec=mspec,
+                spec=parsed.spec,
                 created=_creation_date(mbody, now),
                 status=mbody.get("status") or {},
                 counts=window,
                 sent_today=sent_today,
-                credentials=cached.check if cached else None,
-                worker_rejected_credentials=bool(mid and mid[1] == "credentials_bad")
-                and not (cached is not None and cached.check.ok and _changed_since_rejection(mbody)),
-                memory=rt.mailbox_memory.get(mkey, _EMPTY_MEMORY),
+                credentials=check,
+                worker_rejected_credentials=rejected,
+                memory=memory,
             )
-            plans.append((mkey, mbody, plan_mailbox(observed, pool_policy, now)))
+            plan = plan_mailbox(observed, pool_policy, now)
+            rt.plan_memo[mkey] = PlanMemo(inputs, mbody, plan)
+            fresh.add(mkey)
+            plans.append((mkey, mbody, plan))
         return plans
 
     plans = plan_all(base_policy)
@@ -301,19 +378,42 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
         await db.upsert_pool(database, _pool_row(namespace, name, spec, paused))
 
     # Mailboxes: status, limits for the workers, remembered state, events.
+    # A reused plan was made from this very body with these inputs: its patch was computed (and
+    # sent) then, its events emitted, its memory saved; only a pending patch is looked at again.
     patches: list[tuple[str, str, dict[str, Any]]] = []
+    rows: list[db.MailboxRow] = []
     for mkey, mbody, plan in plans:
-        patch = status_patch(mbody.get("status"), plan.status)
-        if patch is not None:
-            patches.append((mkey[0], mkey[1], patch))
-        if rt.mailbox_memory.get(mkey) != plan.memory:
-            rt.mailbox_memory[mkey] = plan.memory
-            await db.save_object_state(database, "Mailbox", mkey[0], mkey[1], plan.memory.to_json())
-        for type_, reason, message in plan.events:
-            _event(mbody, type_, reason, message)
-        metrics.mailbox_health_score.labels(mkey[0], mkey[1]).set(plan.health_score)
-    await db.upsert_mailboxes(database, pool_id, namespace, [p.row for _, _, p in plans])
+        memo = rt.plan_memo[mkey]
+        if mkey in fresh or memo.patch_pending:
+            patch = status_patch(mbody.get("status"), plan.status)
+            memo.patch_pending = patch is not None
+            if patch is not None:
+                patches.append((mkey[0], mkey[1], patch))
+        if mkey in fresh:
+            if rt.mailbox_memory.get(mkey) != plan.memory:
+                rt.mailbox_memory[mkey] = plan.memory
+                await db.save_object_state(database, "Mailbox", mkey[0], mkey[1], plan.memory.to_json())
+            for type_, reason, message in plan.events:
+                _event(mbody, type_, reason, message)
+            metrics.mailbox_health_score.labels(mkey[0], mkey[1]).set(plan.health_score)
+        if mkey[1] not in ids or rt.upserted.get(mkey) != (pool_id, plan.row):
+            rows.append(plan.row)
+    await db.upsert_mailboxes(database, pool_id, namespace, rows)
+    for mkey, _, plan in plans:
+        rt.upserted[mkey] = (pool_id, plan.row)
     await _patch_many(rt, "mailboxes", patches)
+    # Written: until the watch brings the new body, the same plan would only send the same patch.
+    for mkey, _, _ in plans:
+        rt.plan_memo[mkey].patch_pending = False
+    log.debug(
+        "Reconciled pool mailboxes: pool=%s/%s mailboxes=%d planned=%d patched=%d upserted=%d",
+        namespace,
+        name,
+        len(plans),
+        len(fresh),
+        len(patches),
+        len(rows),
+    )
 
     # The pool's own pause bookkeeping and its announcements.
     new_memory = _pause_memory(decision.state)
@@ -440,6 +540,25 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
     metrics.pool_paused.labels(*labels).set(1 if paused else 0)
     metrics.pool_capacity_today.labels(*labels).set(capacity)
     metrics.pool_sent_today.labels(*labels).set(sent_today)
+
+
+@dataclasses.dataclass
+class PlanMemo:
+    """A mailbox's last plan, the inputs and the very body it was made from."""
+
+    inputs: tuple[Any, ...]
+    body: dict[str, Any]
+    plan: MailboxPlan
+    patch_pending: bool = True
+
+
+def time_sensitive(memory: MailboxMemory, pool: PoolPolicy, now: dt.datetime) -> bool:
+    """Whether the plan can change with the clock alone (within a day): a cooldown that ends at a
+    time, or a reduced cap that lapses after the recovery period. Such mailboxes are planned anew."""
+    return (
+        memory.cooldown_until is not None
+        or reduced_cap_factor(pool.thresholds, memory.resumed_at, now) is not None
+    )
 
 
 def _changed_since_rejection(body: Mapping[str, Any]) -> bool:

@@ -44,6 +44,16 @@ class Runtime:
     campaign_memory: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
     credentials: dict[Key, CachedCheck] = dataclasses.field(default_factory=dict)
     dirty: dict[Key, asyncio.Event] = dataclasses.field(default_factory=dict)
+    # Bumped by the event handlers when a mailbox's spec/labels or a pool changes: a pool scan
+    # re-selects its mailboxes only then (selection is O(mailboxes x pools)).
+    mailbox_version: int = 0
+    pool_version: int = 0
+    # Per pool: the selection made at (mailbox_version, pool_version) — see pool.select_mailboxes.
+    selections: dict[Key, Any] = dataclasses.field(default_factory=dict)
+    # Per mailbox: the last plan and the inputs it was made from, reused while nothing changed.
+    plan_memo: dict[Key, Any] = dataclasses.field(default_factory=dict)
+    # Per mailbox: (pool id, row) last written to Postgres; unchanged rows are not sent again.
+    upserted: dict[Key, Any] = dataclasses.field(default_factory=dict)
     _db_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     async def database(self) -> asyncpg.Pool | None:
