@@ -11,7 +11,8 @@ sending/sent/unknown by reserved_at: the worker writes `sending` with reserved_a
 the counters and a new epoch in one MULTI. A reservation made in the old Redis whose `sending` row was
 not yet written when Postgres was counted is caught by the per-batch epoch check: the worker compares
 the epoch it reserved under with the current one after writing `sending`, and sends nothing if they
-differ. See docs/worker.md ("Redis restart").
+differ. The same rebuild runs after a dead worker's claims are reaped (`invalidate`): reservations it
+made but never wrote as `sending` would otherwise stay counted. See docs/worker.md ("Redis restart").
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import redis.asyncio as aioredis
 _RESERVE = r"""
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then return {-1, 'reconcile', '0'} end
+if epoch ~= ARGV[7] then return {-2, 'epoch', epoch} end
 local now = tonumber(ARGV[1])
 local function full(key, limit)
   if limit < 0 then return false end
@@ -38,9 +40,9 @@ local n = (#KEYS - 4) / 3
 local chosen = 0
 local wait = -1
 for i = 0, n - 1 do
-  local spacing = tonumber(ARGV[9 + 3 * i])
-  local day_full = full(KEYS[5 + 3 * i], tonumber(ARGV[7 + 3 * i]))
-  if not day_full and not full(KEYS[6 + 3 * i], tonumber(ARGV[8 + 3 * i])) then
+  local spacing = tonumber(ARGV[10 + 3 * i])
+  local day_full = full(KEYS[5 + 3 * i], tonumber(ARGV[8 + 3 * i]))
+  if not day_full and not full(KEYS[6 + 3 * i], tonumber(ARGV[9 + 3 * i])) then
     local last = redis.call('GET', KEYS[7 + 3 * i])
     local left = 0
     if last and spacing > 0 then left = tonumber(last) + spacing - now end
@@ -152,23 +154,26 @@ class Keys:
     def reconcile_lock(self) -> str:
         return f"{self.prefix}:reconcile-lock"
 
-    def campaign_day(self, campaign_id: int, now: datetime) -> str:
-        return f"{self.prefix}:c:{campaign_id}:d:{day_bucket(now)}"
+    # Counters live under their epoch: a rebuild starts a fresh set from Postgres, and whatever the old
+    # set held (a dead worker's reservations, say) is simply never read again and expires.
 
-    def campaign_hour(self, campaign_id: int, now: datetime) -> str:
-        return f"{self.prefix}:c:{campaign_id}:h:{hour_bucket(now)}"
+    def campaign_day(self, epoch: str, campaign_id: int, now: datetime) -> str:
+        return f"{self.prefix}:{epoch}:c:{campaign_id}:d:{day_bucket(now)}"
 
-    def domain_hour(self, domain: str, now: datetime) -> str:
-        return f"{self.prefix}:dom:{domain.lower()}:h:{hour_bucket(now)}"
+    def campaign_hour(self, epoch: str, campaign_id: int, now: datetime) -> str:
+        return f"{self.prefix}:{epoch}:c:{campaign_id}:h:{hour_bucket(now)}"
 
-    def mailbox_day(self, mailbox_id: int, now: datetime) -> str:
-        return f"{self.prefix}:mb:{mailbox_id}:d:{day_bucket(now)}"
+    def domain_hour(self, epoch: str, domain: str, now: datetime) -> str:
+        return f"{self.prefix}:{epoch}:dom:{domain.lower()}:h:{hour_bucket(now)}"
 
-    def mailbox_hour(self, mailbox_id: int, now: datetime) -> str:
-        return f"{self.prefix}:mb:{mailbox_id}:h:{hour_bucket(now)}"
+    def mailbox_day(self, epoch: str, mailbox_id: int, now: datetime) -> str:
+        return f"{self.prefix}:{epoch}:mb:{mailbox_id}:d:{day_bucket(now)}"
 
-    def mailbox_last(self, mailbox_id: int) -> str:
-        return f"{self.prefix}:mb:{mailbox_id}:last"
+    def mailbox_hour(self, epoch: str, mailbox_id: int, now: datetime) -> str:
+        return f"{self.prefix}:{epoch}:mb:{mailbox_id}:h:{hour_bucket(now)}"
+
+    def mailbox_last(self, epoch: str, mailbox_id: int) -> str:
+        return f"{self.prefix}:{epoch}:mb:{mailbox_id}:last"
 
 
 def rotation(mailboxes: Sequence[MailboxLimits], start: int, count: int) -> list[MailboxLimits]:
@@ -203,6 +208,7 @@ class Limiter:
         self.keys = Keys(pool_id)
         self._reserve = client.register_script(_RESERVE)
         self._release = client.register_script(_RELEASE)
+        self._epoch: str | None = None  # the counters' epoch as last seen; the script corrects it
         self.round_trips = 0
 
     async def reserve(
@@ -216,37 +222,56 @@ class Limiter:
         candidates: Sequence[MailboxLimits],
         now: datetime,
     ) -> Reservation | Refusal:
-        """All three levels or nothing, first fitting candidate mailbox taken."""
-        k = self.keys
-        keys = [
-            k.epoch,
-            k.campaign_day(campaign_id, now),
-            k.campaign_hour(campaign_id, now),
-            k.domain_hour(domain, now),
-        ]
-        args: list[int] = [
-            epoch_us(now),
-            _limit(campaign_daily),
-            _limit(campaign_hourly),
-            _limit(domain_hourly),
-            _DAY_TTL,
-            _HOUR_TTL,
-        ]
-        for mb in candidates:
-            keys += [k.mailbox_day(mb.id, now), k.mailbox_hour(mb.id, now), k.mailbox_last(mb.id)]
-            args += [mb.daily_cap, mb.hourly_cap, mb.min_spacing_seconds * 1_000_000]
-        self.round_trips += 1
-        status, first, second = await self._reserve(keys=keys, args=args)
-        status = int(status)
-        first = first.decode() if isinstance(first, bytes) else str(first)
-        second = second.decode() if isinstance(second, bytes) else str(second)
-        if status < 0:
-            raise ReconcileNeeded
-        if status == 0:
-            return Refusal(first, refusal_retry_at(first, second, now))
-        mb = candidates[int(first) - 1]
-        counted = (keys[1], keys[2], keys[3], k.mailbox_day(mb.id, now), k.mailbox_hour(mb.id, now))
-        return Reservation(mb.id, second, counted)
+        """All three levels or nothing, first fitting candidate mailbox taken.
+
+        The counters' names carry the epoch this process last saw; the script refuses a stale one and
+        names the current epoch, so a rebuild costs each process one extra round trip.
+        """
+        for _ in range(5):
+            epoch = self._epoch or ""
+            k = self.keys
+            keys = [
+                k.epoch,
+                k.campaign_day(epoch, campaign_id, now),
+                k.campaign_hour(epoch, campaign_id, now),
+                k.domain_hour(epoch, domain, now),
+            ]
+            args: list[int | str] = [
+                epoch_us(now),
+                _limit(campaign_daily),
+                _limit(campaign_hourly),
+                _limit(domain_hourly),
+                _DAY_TTL,
+                _HOUR_TTL,
+                epoch,
+            ]
+            for mb in candidates:
+                keys += [k.mailbox_day(epoch, mb.id, now), k.mailbox_hour(epoch, mb.id, now)]
+                keys.append(k.mailbox_last(epoch, mb.id))
+                args += [mb.daily_cap, mb.hourly_cap, mb.min_spacing_seconds * 1_000_000]
+            self.round_trips += 1
+            status, first, second = await self._reserve(keys=keys, args=args)
+            status = int(status)
+            first = first.decode() if isinstance(first, bytes) else str(first)
+            second = second.decode() if isinstance(second, bytes) else str(second)
+            if status == -2:
+                self._epoch = second
+                continue
+            if status < 0:
+                self._epoch = None
+                raise ReconcileNeeded
+            if status == 0:
+                return Refusal(first, refusal_retry_at(first, second, now))
+            mb = candidates[int(first) - 1]
+            counted = (
+                keys[1],
+                keys[2],
+                keys[3],
+                k.mailbox_day(epoch, mb.id, now),
+                k.mailbox_hour(epoch, mb.id, now),
+            )
+            return Reservation(mb.id, second, counted)
+        raise ReconcileNeeded  # the epoch changed under us again and again: rebuilding is in progress
 
     async def release_many(self, reservations: Iterable[Reservation]) -> None:
         """Give reservations back in one script call; a stale epoch makes one a no-op."""
@@ -258,6 +283,15 @@ class Limiter:
             keys.extend(r.keys)
         self.round_trips += 1
         await self._release(keys=keys, args=[r.epoch for r in items])
+
+    async def invalidate(self) -> None:
+        """Forget the epoch, so the next reservation rebuilds every counter from Postgres first.
+
+        Called when a dead worker's claims are reaped: reservations it made before writing `sending`
+        are counted here but can never be released, which would waste capacity until the bucket ends.
+        """
+        self.round_trips += 1
+        await self.client.delete(self.keys.epoch)
 
     async def epoch(self) -> str | None:
         self.round_trips += 1
@@ -284,21 +318,23 @@ class Limiter:
                 return False
             rows = await counts()
             pipe = self.client.pipeline(transaction=True)
+            k = self.keys
             for kind, key, day_count, hour_count, last in rows:
                 if kind == "mailbox":
                     mid = int(key)
-                    pipe.set(self.keys.mailbox_day(mid, now), day_count, ex=_DAY_TTL)
-                    pipe.set(self.keys.mailbox_hour(mid, now), hour_count, ex=_HOUR_TTL)
+                    pipe.set(k.mailbox_day(token, mid, now), day_count, ex=_DAY_TTL)
+                    pipe.set(k.mailbox_hour(token, mid, now), hour_count, ex=_HOUR_TTL)
                     if last is not None:
-                        pipe.set(self.keys.mailbox_last(mid), epoch_us(last), ex=_DAY_TTL)
+                        pipe.set(k.mailbox_last(token, mid), epoch_us(last), ex=_DAY_TTL)
                 elif kind == "campaign":
                     cid = int(key)
-                    pipe.set(self.keys.campaign_day(cid, now), day_count, ex=_DAY_TTL)
-                    pipe.set(self.keys.campaign_hour(cid, now), hour_count, ex=_HOUR_TTL)
+                    pipe.set(k.campaign_day(token, cid, now), day_count, ex=_DAY_TTL)
+                    pipe.set(k.campaign_hour(token, cid, now), hour_count, ex=_HOUR_TTL)
                 else:
-                    pipe.set(self.keys.domain_hour(key, now), hour_count, ex=_HOUR_TTL)
+                    pipe.set(k.domain_hour(token, key, now), hour_count, ex=_HOUR_TTL)
             pipe.set(self.keys.epoch, token)
             await pipe.execute()
+            self._epoch = token
             return True
         finally:
             # Delete only our own lock; a slow reconcile may have outlived it.

@@ -171,6 +171,7 @@ class Worker:
         self._mailbox_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._bad_mailboxes: set[int] = set()
         self._inflight: set[int] = set()
+        self._invalidate_pending = False
         self._rr = int.from_bytes(os.urandom(2), "big")  # workers start their rotation at different mailboxes
         self._stopping = asyncio.Event()
         self._redis_slots = asyncio.Semaphore(32)  # below the client's 64 connections, whatever the lanes do
@@ -378,6 +379,14 @@ class Worker:
             metrics.QUEUE_LAG.labels(self._label).set(float(lag) if lag is not None else 0.0)
             if row["reaped"]:
                 log.info("Recovered expired leases jobs=%d pool=%s", row["reaped"], self._label)
+            if row["reaped_claimed"]:
+                # A claim that expired unmarked may hold a reservation its dead worker never released:
+                # rebuild the counters from Postgres rather than lose that capacity until the bucket ends.
+                self._invalidate_pending = True
+        if self._invalidate_pending:
+            await self.limiter.invalidate()  # kept pending across a Redis outage: the reap is not repeated
+            self._invalidate_pending = False
+            log.info("Invalidated limit counters after recovering claims pool=%s", self._label)
         open_now = self.breakers.open_providers()
         for provider in self.breakers.by_provider:
             metrics.CIRCUIT_OPEN.labels(self._label, provider).set(1 if provider in open_now else 0)
@@ -444,30 +453,29 @@ class Worker:
                 await self.refresh()
             # Reservations go out together: each is its own atomic script call, so they may overlap.
             plans = await asyncio.gather(*(self._plan(job, now) for job in jobs), return_exceptions=True)
-            redis_down = False
+            failure: BaseException | None = None
             for job, plan in zip(jobs, plans, strict=True):
                 if isinstance(plan, Planned):
                     planned.append(plan)
                 elif isinstance(plan, Result):
                     results.append(plan)
-                elif isinstance(plan, REDIS_ERRORS):
-                    if not redis_down:
-                        log.warning("Limit reservation failed error=%s detail=%s", type(plan).__name__, plan)
-                    redis_down = True
+                else:
+                    assert isinstance(plan, BaseException)
+                    if failure is None:
+                        log.warning("Planning failed error=%s detail=%s", type(plan).__name__, plan)
+                    failure = failure or plan
                     results.append(
                         Result(job.id, returned_state(job.attempts), job.attempts, now + timedelta(seconds=5))
                     )
-                else:
-                    assert isinstance(plan, BaseException)
-                    raise plan
-            if redis_down:
-                # Redis is away: hand back what was reserved too, and let the lane back off.
+            if failure is not None:
+                # Redis or Postgres is away: hand back what was reserved too (a reservation left behind
+                # would waste capacity), and let the lane back off.
                 results.extend(
                     Result(p.job.id, returned_state(p.job.attempts), p.job.attempts, now) for p in planned
                 )
                 unsent.extend(p.reservation for p in planned)
                 planned = []
-                raise redis.exceptions.ConnectionError("limits unavailable")
+                raise failure
             if planned:
                 sendable, held, lost = await self._mark_sending(planned, now)
                 unsent.extend(p.reservation for p in [*held, *lost])

@@ -23,20 +23,23 @@ def test_buckets_are_utc_calendar_day_and_hour() -> None:
     assert hour_bucket(local) == "2026030210"
 
 
-def test_keys_of_a_pool_share_its_prefix_and_separate_levels() -> None:
+def test_keys_of_a_pool_share_its_prefix_and_separate_levels_and_epochs() -> None:
     k = Keys(7)
     names = {
-        k.campaign_day(1, T),
-        k.campaign_hour(1, T),
-        k.domain_hour("Gmail.com", T),
-        k.mailbox_day(1, T),
-        k.mailbox_hour(1, T),
-        k.mailbox_last(1),
+        k.campaign_day("e1", 1, T),
+        k.campaign_hour("e1", 1, T),
+        k.domain_hour("e1", "Gmail.com", T),
+        k.mailbox_day("e1", 1, T),
+        k.mailbox_hour("e1", 1, T),
+        k.mailbox_last("e1", 1),
         k.epoch,
     }
     assert len(names) == 7
     assert all(n.startswith("pot:7:") for n in names)
-    assert k.domain_hour("Gmail.com", T) == k.domain_hour("gmail.com", T)
+    assert k.domain_hour("e1", "Gmail.com", T) == k.domain_hour("e1", "gmail.com", T)
+    # A rebuilt epoch counts in a fresh set of keys: nothing the old set held is read again.
+    assert k.campaign_day("e1", 1, T) != k.campaign_day("e2", 1, T)
+    assert k.mailbox_last("e1", 1) != k.mailbox_last("e2", 1)
 
 
 def test_epoch_microseconds_are_exact() -> None:

@@ -4,7 +4,8 @@
 -- worker is working on. Only those leases are extended: a claim whose reply was lost (the worker never
 -- saw the rows) expires like a dead worker's.
 -- An expired 'claimed' job goes back to the queue; an expired 'sending' job may have been accepted by
--- the server, so it becomes 'unknown' and is never sent again.
+-- the server, so it becomes 'unknown' and is never sent again. `reaped_claimed` tells the worker that
+-- a dead worker may have left limit reservations in Redis that nothing will release (see limits.py).
 WITH beat AS (
     INSERT INTO worker_heartbeats (worker_id, pool_id, hostname, pid, started_at, seen_at, in_flight)
     VALUES ($1, $2, $3, $4, $5, $6, cardinality($8::bigint[]))
@@ -40,6 +41,7 @@ WITH beat AS (
 )
 SELECT
     (SELECT count(*) FROM reaped) AS reaped,
+    (SELECT count(*) FROM reaped WHERE old_state = 'claimed') AS reaped_claimed,
     (SELECT extract(epoch FROM $6 - min(j.next_attempt_at))
      FROM send_jobs j JOIN campaigns c ON c.id = j.campaign_id
      WHERE c.pool_id = $2 AND c.state = 'running'
