@@ -172,6 +172,9 @@ class Worker:
         self._bad_mailboxes: set[int] = set()
         self._inflight: set[int] = set()
         self._invalidate_pending = False
+        # (level, key) -> until when a campaign or recipient domain is at its cap, as the limit script
+        # said. Claims skip those jobs meanwhile; the script stays the authority on every reservation.
+        self._full: dict[tuple[str, str], datetime] = {}
         self._rr = int.from_bytes(os.urandom(2), "big")  # workers start their rotation at different mailboxes
         self._stopping = asyncio.Event()
         self._redis_slots = asyncio.Semaphore(32)  # below the client's 64 connections, whatever the lanes do
@@ -308,6 +311,8 @@ class Worker:
         self.stats.pg_round_trips += 1
         if row is None:
             raise PoolNotFound(self._label)
+        if self.pool is not None and self.pool.domain_hourly_limit != row["domain_hourly_limit"]:
+            self._full = {k: v for k, v in self._full.items() if k[0] != "domain"}  # the cap moved
         self.pool = Pool(
             row["id"],
             row["domain_hourly_limit"],
@@ -341,6 +346,7 @@ class Worker:
         self.mailboxes = mailboxes
         rows = await self.db.fetch(query("worker_campaigns"), self.pool.id)
         self.stats.pg_round_trips += 2
+        old_campaigns = self.campaigns
         self.campaigns = {
             r["id"]: Campaign(
                 r["id"],
@@ -357,6 +363,13 @@ class Worker:
             )
             for r in rows
         }
+        for cid, campaign in self.campaigns.items():
+            old_campaign = old_campaigns.get(cid)
+            if old_campaign is not None and (old_campaign.daily_limit, old_campaign.hourly_limit) != (
+                campaign.daily_limit,
+                campaign.hourly_limit,
+            ):
+                self._full.pop(("campaign", str(cid)), None)  # the cap moved: ask the script again
 
     async def heartbeat(self) -> None:
         """Heartbeat, extend our leases, reap expired ones, update the lag and circuit gauges."""
@@ -420,8 +433,16 @@ class Worker:
         assert self.pool is not None
         lease = now + timedelta(seconds=self.settings.lease_seconds)
         self.stats.pg_round_trips += 1
+        full_campaigns, full_domains = self._known_full(now)
         rows = await self.db.fetch(
-            query("worker_claim"), self.pool.id, self.settings.worker_id, now, lease, self.settings.batch_size
+            query("worker_claim"),
+            self.pool.id,
+            self.settings.worker_id,
+            now,
+            lease,
+            self.settings.batch_size,
+            full_campaigns,
+            full_domains,
         )
         if not rows:
             return 0
@@ -507,10 +528,18 @@ class Worker:
             breaker.release_probe()
             return Result(job.id, returned_state(job.attempts), job.attempts, now + timedelta(minutes=1))
         assert self.pool is not None
+        known = self._full_until(job, now)
+        if known is not None:  # refused earlier in this batch: no need to ask Redis again
+            breaker.release_probe()
+            return Result(job.id, returned_state(job.attempts), job.attempts, known)
         reserved = await self._reserve(job, campaign, candidates, now)
         if isinstance(reserved, Refusal):
             breaker.release_probe()
             metrics.LIMIT_REFUSALS.labels(self._label, reserved.level).inc()
+            if reserved.level == "campaign":
+                self._full[("campaign", str(job.campaign_id))] = reserved.retry_at
+            elif reserved.level == "domain":
+                self._full[("domain", job.domain)] = reserved.retry_at
             return Result(job.id, returned_state(job.attempts), job.attempts, reserved.retry_at)
         mailbox = self.mailboxes[reserved.mailbox_id]
         attempt = job.attempts + 1
@@ -539,6 +568,20 @@ class Worker:
                 None,
             )
         return Planned(job, mailbox, reserved, msg_id, provider, message_bytes(msg))
+
+    def _known_full(self, now: datetime) -> tuple[list[int], list[str]]:
+        """Campaign ids and domains still at their cap (forgetting those whose bucket has ended)."""
+        for key in [k for k, until in self._full.items() if until <= now]:
+            del self._full[key]
+        campaigns = [int(key) for level, key in self._full if level == "campaign"]
+        return campaigns, [key for level, key in self._full if level == "domain"]
+
+    def _full_until(self, job: Job, now: datetime) -> datetime | None:
+        for key in (("campaign", str(job.campaign_id)), ("domain", job.domain)):
+            until = self._full.get(key)
+            if until is not None and until > now:
+                return until
+        return None
 
     async def _reserve(
         self, job: Job, campaign: Campaign, candidates: list[MailboxLimits], now: datetime

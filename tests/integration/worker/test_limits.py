@@ -254,3 +254,35 @@ async def test_a_crashed_workers_reservations_come_back_with_its_claims(
     states = dict(await db.fetch("SELECT state::text, count(*) FROM send_jobs GROUP BY 1"))
     assert states == {"sent": 10, "queued": 5}  # the full daily cap, the rest due tomorrow
     assert len(sink.messages()) == 10
+
+
+async def test_a_campaign_at_its_cap_is_left_in_the_queue_not_claimed_and_refused(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    sink: SmtpSink,
+) -> None:
+    sink.clear()
+    seed = await seed_pool(db)
+    await add_mailbox(db, seed, sink, name="a", tls="none")
+    capped = await add_campaign(db, seed, name="capped", hourly=5)
+    await add_jobs(db, capped, [f"c{i}@nomx.test" for i in range(30)])
+    clock = ManualClock(START)
+    worker = Worker(settings(fresh_database, fresh_redis, batch_size=10), clock=clock)
+    await worker.start()
+    try:
+        assert await worker.run_once() == 10  # 5 sent, 5 refused: the campaign's hour is full
+        claims_before = worker.stats.jobs_claimed
+        assert await worker.run_once() == 0  # the other 20 are not claimed just to be refused
+        assert worker.stats.jobs_claimed == claims_before
+        untouched = await db.fetchval(
+            "SELECT count(*) FROM send_jobs WHERE state = 'queued' AND next_attempt_at = $1", START
+        )
+        assert untouched == 20
+        clock.set(START.replace(minute=0) + timedelta(hours=1))  # the next hour: the campaign has room
+        while await worker.run_once():
+            pass
+    finally:
+        await worker.close()
+    assert await db.fetchval("SELECT count(*) FROM send_jobs WHERE state = 'sent'") == 10
+    assert len(sink.messages()) == 10

@@ -1,5 +1,6 @@
 -- Claim up to $5 due jobs of the pool's running campaigns, in one round trip.
--- $1 pool id, $2 worker id, $3 now, $4 lease until, $5 batch size.
+-- $1 pool id, $2 worker id, $3 now, $4 lease until, $5 batch size, $6 campaign ids and $7 recipient
+-- domains this worker saw at their cap (left in the queue rather than claimed only to be refused).
 -- SKIP LOCKED lets many workers claim side by side without waiting on each other's rows. A job whose
 -- address was suppressed after it was queued becomes 'suppressed' (with its event) instead of claimed.
 WITH candidates AS (
@@ -10,6 +11,8 @@ WITH candidates AS (
       AND c.state = 'running'
       AND j.state IN ('queued', 'deferred')
       AND j.next_attempt_at <= $3
+      AND NOT (j.campaign_id = ANY($6::bigint[]))
+      AND NOT (j.recipient_domain = ANY($7::text[]))
     ORDER BY j.next_attempt_at
     LIMIT $5
     FOR UPDATE OF j SKIP LOCKED
