@@ -16,9 +16,12 @@ from typing import Any
 
 import pydantic
 from pot_common.api.campaign import CampaignSpec
+from pot_common.api.pool import MailboxPoolSpec
 
-from pot_operator import db
+from pot_operator import db, metrics
 from pot_operator.conditions import get_condition, rfc3339, set_condition, with_ready
+from pot_operator.dnscheck import Gate, campaign_gate, preflight_status, sending_targets
+from pot_operator.pool import select_mailboxes
 from pot_operator.runtime import Key, Runtime
 from pot_operator.statusdiff import status_patch
 
@@ -57,15 +60,45 @@ def parse_recipient_csv(text: str) -> ParsedRecipients:
     return ParsedRecipients(rows, rejected)
 
 
-def decide_phase(*, paused: bool, total: int, open_jobs: int, previous: str | None) -> str:
-    """The lifecycle phase from the job counts: Completed is final once reached."""
+def decide_phase(
+    *, paused: bool, total: int, open_jobs: int, previous: str | None, preflight_blocks: bool = False
+) -> str:
+    """The lifecycle phase from the job counts: Completed is final once reached; a failed preflight
+    (without override) holds a campaign that has not started in `Preflight`."""
     if previous in ("Completed", "Failed"):
         return previous
     if total > 0 and open_jobs == 0:
         return "Completed"
     if paused:
         return "Paused"
+    if preflight_blocks:
+        return "Preflight"
     return "Running" if total > 0 else "Pending"
+
+
+def has_started(status: Mapping[str, Any]) -> bool:
+    """Past the preflight gate: later DNS trouble is the pool's business (cooldowns), not a restart."""
+    return status.get("phase") in ("Running", "Completed", "Failed") or bool(status.get("startedAt"))
+
+
+async def _preflight_gate(rt: Runtime, namespace: str, pool_name: str) -> Gate:
+    """Preflight of every sending domain of the pool's mailboxes (cached per domain)."""
+    body = rt.pools.get((namespace, pool_name)) or {}
+    try:
+        pool_spec = MailboxPoolSpec.model_validate(body.get("spec") or {})
+    except pydantic.ValidationError:
+        return campaign_gate([])
+    selection = select_mailboxes(rt, (namespace, pool_name), pool_spec.selector)
+    targets = sending_targets(parsed.spec for _, parsed in selection.mailboxes)
+    return campaign_gate(await rt.checks.reports(targets))
+
+
+def _pool_routes(rt: Runtime, namespace: str, pool_name: str) -> Any:
+    body = rt.pools.get((namespace, pool_name)) or {}
+    try:
+        return MailboxPoolSpec.model_validate(body.get("spec") or {}).alerts
+    except pydantic.ValidationError:
+        return None
 
 
 async def _recipients(rt: Runtime, namespace: str, spec: CampaignSpec) -> ParsedRecipients | None:
@@ -130,9 +163,42 @@ async def reconcile_campaign(rt: Runtime, key: Key, body: Mapping[str, Any], now
     cond("PoolReady", True, "PoolFound", f"Sending through MailboxPool {pool_name}")
     cond("DatabaseReady", True, "Connected", "Postgres reachable")
 
+    # The DNS gate: until the campaign has started, every sending domain of the pool must pass
+    # (or spec.preflightOverride says to send anyway); jobs stay unclaimable ('pending') meanwhile.
+    preflight: dict[str, Any] | None = current.get("preflight")
+    preflight_blocks = False
+    if not has_started(current):
+        gate = await _preflight_gate(rt, namespace, pool_name)
+        preflight = preflight_status(gate, current.get("preflight"), rfc3339(now))
+        if gate.passed:
+            cond("PreflightPassed", True, gate.reason, gate.message)
+        elif spec.preflight_override:
+            cond(
+                "PreflightPassed", False, gate.reason, f"Overridden by spec.preflightOverride: {gate.message}"
+            )
+        else:
+            cond("PreflightPassed", False, gate.reason, gate.message)
+            preflight_blocks = True
+        metrics.campaign_preflight_failing.labels(namespace, name).set(0 if gate.passed else 1)
+        was = get_condition(list(current.get("conditions") or []), "PreflightPassed")
+        if not gate.passed and (
+            was is None or was.get("status") != "False" or was.get("reason") != gate.reason
+        ):
+            rt.alerts.notify(
+                namespace,
+                pool_name,
+                _pool_routes(rt, namespace, pool_name),
+                f"preflight:{name}",
+                f"POT: campaign {namespace}/{name} preflight failed"
+                + (" (sending anyway: preflightOverride)" if spec.preflight_override else "")
+                + f": {gate.message}",
+            )
+
     tenant = spec.tenant or namespace
     final = previous_phase in ("Completed", "Failed")
     db_state = "completed" if previous_phase == "Completed" else "paused" if spec.paused else "running"
+    if preflight_blocks and db_state == "running":
+        db_state = "pending"
     if previous_phase == "Failed":
         db_state = "failed"
     loaded = get_condition(conditions, "RecipientsReady")
@@ -191,14 +257,28 @@ async def reconcile_campaign(rt: Runtime, key: Key, body: Mapping[str, Any], now
     counts = await db.campaign_counts(database, campaign_id)
     open_jobs = int(counts["queued"]) + int(counts["deferred"])
     phase = decide_phase(
-        paused=spec.paused, total=int(counts["total"]), open_jobs=open_jobs, previous=previous_phase
+        paused=spec.paused,
+        total=int(counts["total"]),
+        open_jobs=open_jobs,
+        previous=previous_phase,
+        preflight_blocks=preflight_blocks,
     )
     if phase == "Completed" and previous_phase != "Completed":
         await db.set_campaign_state(database, campaign_id, "completed")
         log.info("Completed campaign: campaign=%s/%s sent=%d", namespace, name, counts["sent"])
+        rt.alerts.notify(
+            namespace,
+            pool_name,
+            _pool_routes(rt, namespace, pool_name),
+            f"completed:{name}",
+            f"POT: campaign {namespace}/{name} completed: {counts['sent']} sent, "
+            f"{counts['bounced']} bounced, {counts['failed']} failed",
+        )
     blocked = None
     if phase == "Paused":
         blocked = ("Paused", "Paused by spec")
+    elif phase == "Preflight":
+        blocked = ("PreflightFailed", (get_condition(conditions, "PreflightPassed") or {}).get("message", ""))
     conditions = with_ready(
         conditions, ["PoolReady", "RecipientsReady"], generation=generation, now=now, blocked=blocked
     )
@@ -210,6 +290,7 @@ async def reconcile_campaign(rt: Runtime, key: Key, body: Mapping[str, Any], now
     await write(
         {
             "phase": phase,
+            "preflight": preflight,
             "counts": {
                 "total": int(counts["total"]) + suppressed_at_load,
                 "queued": int(counts["queued"]),

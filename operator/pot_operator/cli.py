@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> None:
             args.log_format
         ],
     )
+    # httpx logs every request URL at INFO (httpcore at DEBUG), and a Telegram Bot API URL carries
+    # the bot token: keep both quiet even with --verbose, so no log line ever holds a token.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if not args.verbose:
         # kopf logs "Handler ... succeeded" at INFO per event: 12,000 lines per listing. Its
         # warnings and errors still show; our own loggers (pot_operator.*) are not affected.

@@ -27,6 +27,8 @@ from pot_operator.health import (
 from pot_operator.policy import PoolPolicy
 from pot_operator.warmup import WarmupProgress, advance_warmup, effective_daily_cap
 
+BLOCKLIST_REASON = "BlocklistListed"
+
 
 @dataclasses.dataclass(frozen=True)
 class MailboxMemory:
@@ -78,6 +80,8 @@ class Observed:
     credentials: CredentialCheck | None
     worker_rejected_credentials: bool
     memory: MailboxMemory
+    # Why its sending domain or SMTP host is on a blocklist (the pool's periodic recheck), if it is.
+    blocklisted: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +111,22 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
         if not stays_until_resumed:
             decision = decide_cooldown(o.counts, t, cooldown, now)
             cooldown = decision.state
-            if decision.started:
+            if o.blocklisted and cooldown.until is None:
+                # Listed: every message it sends now hurts the domain further, whatever its rates say.
+                # A cooldown that just ended starts again, so no CooldownEnded in between.
+                until = now + dt.timedelta(seconds=t.cooldown_seconds)
+                cooldown = CooldownState(until, BLOCKLIST_REASON, cooldown.resumed_at)
+                decision = dataclasses.replace(decision, state=cooldown, started=True, ended=False)
+            if decision.started and cooldown.reason == BLOCKLIST_REASON:
+                events.append(
+                    (
+                        "Warning",
+                        "CooldownStarted",
+                        f"{BLOCKLIST_REASON}: {o.blocklisted}; "
+                        f"cooling down until {rfc3339(cooldown.until or now)}",
+                    )
+                )
+            elif decision.started:
                 events.append(
                     (
                         "Warning",

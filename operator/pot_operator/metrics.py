@@ -25,6 +25,11 @@ campaign_preflight_failing = Gauge(
     "pot_campaign_preflight_failing", "1 while a campaign's preflight fails", ["namespace", "campaign"]
 )
 reconcile_errors = Counter("pot_reconcile_errors", "Reconciliations that raised", ["kind"])
+alerts_sent = Counter("pot_alerts_sent", "Alerts delivered to a chat", ["channel"])
+alerts_suppressed = Counter("pot_alerts_suppressed", "Alerts held back by dedup or rate limit", ["channel"])
+alert_failures = Counter(
+    "pot_alert_failures", "Alerts that could not be sent (kind: config or send)", ["channel", "kind"]
+)
 
 
 def forget_pool(namespace: str, pool: str) -> None:

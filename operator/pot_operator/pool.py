@@ -24,8 +24,16 @@ from pot_common.api.pool import LabelSelector, MailboxPoolSpec
 from pot_operator import db, metrics
 from pot_operator.conditions import set_condition, with_ready
 from pot_operator.credentials import check_credentials
+from pot_operator.dnscheck import Target, blocklisted, target_of
 from pot_operator.health import WindowCounts, health_score, rates, reduced_cap_factor
-from pot_operator.mailbox import MailboxMemory, MailboxPlan, Observed, plan_mailbox, window_since
+from pot_operator.mailbox import (
+    BLOCKLIST_REASON,
+    MailboxMemory,
+    MailboxPlan,
+    Observed,
+    plan_mailbox,
+    window_since,
+)
 from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment, deployment_drift
 from pot_operator.policy import PoolPolicy, policy_from_spec
 from pot_operator.pool_policy import PauseState, ResumePolicy, decide_auto_pause, desired_replicas
@@ -109,6 +117,7 @@ def _creation_date(body: Mapping[str, Any], now: dt.datetime) -> dt.date:
 class ParsedMailbox:
     spec: MailboxSpec
     credentials_fingerprint: str
+    target: Target  # its sending domain and SMTP host, for DNS and blocklist checks
 
 
 _SPEC_CACHE: dict[Key, tuple[Any, ParsedMailbox]] = {}
@@ -122,7 +131,7 @@ def _parsed_spec(key: Key, body: Mapping[str, Any]) -> ParsedMailbox:
     if cached is not None and cached[0] == spec:
         return cached[1]
     parsed = MailboxSpec.model_validate(spec)
-    result = ParsedMailbox(parsed, _fingerprint(parsed))
+    result = ParsedMailbox(parsed, _fingerprint(parsed), target_of(parsed))
     _SPEC_CACHE[key] = (spec, result)
     return result
 
@@ -313,6 +322,7 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
     }
     counts = await db.window_counts(database, since)
     await _refresh_credentials(rt, [(mkey, parsed) for mkey, _, parsed in selected])
+    listed = await _blocklisted_targets(rt, [parsed for _, _, parsed in selected])
     fresh: set[Key] = set()  # mailboxes planned anew this scan (the others reuse an unchanged plan)
 
     def plan_all(pool_policy: PoolPolicy) -> list[tuple[Key, dict[str, Any], MailboxPlan]]:
@@ -327,7 +337,8 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
                 cached is not None and cached.check.ok and _changed_since_rejection(mbody)
             )
             memory = rt.mailbox_memory.get(mkey, _EMPTY_MEMORY)
-            inputs = (pool_policy, window, sent_today, check, rejected, memory, today)
+            listing = listed.get(parsed.target)
+            inputs = (pool_policy, window, sent_today, check, rejected, memory, today, listing)
             memo: PlanMemo | None = rt.plan_memo.get(mkey)
             if (
                 memo is not None
@@ -349,6 +360,7 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
                 credentials=check,
                 worker_rejected_credentials=rejected,
                 memory=memory,
+                blocklisted=listing,
             )
             plan = plan_mailbox(observed, pool_policy, now)
             rt.plan_memo[mkey] = PlanMemo(inputs, mbody, plan)
@@ -382,6 +394,8 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
     # sent) then, its events emitted, its memory saved; only a pending patch is looked at again.
     patches: list[tuple[str, str, dict[str, Any]]] = []
     rows: list[db.MailboxRow] = []
+    parsed_by_key = {mkey: parsed for mkey, _, parsed in selected}
+    newly_listed: dict[Target, list[str]] = {}
     for mkey, mbody, plan in plans:
         memo = rt.plan_memo[mkey]
         if mkey in fresh or memo.patch_pending:
@@ -395,7 +409,12 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
                 await db.save_object_state(database, "Mailbox", mkey[0], mkey[1], plan.memory.to_json())
             for type_, reason, message in plan.events:
                 _event(mbody, type_, reason, message)
+                if reason == "CooldownStarted" and message.startswith(BLOCKLIST_REASON):
+                    newly_listed.setdefault(parsed_by_key[mkey].target, []).append(mkey[1])
             metrics.mailbox_health_score.labels(mkey[0], mkey[1]).set(plan.health_score)
+            metrics.mailbox_blocklisted.labels(mkey[0], mkey[1]).set(
+                1 if listed.get(parsed_by_key[mkey].target) else 0
+            )
         if mkey[1] not in ids or rt.upserted.get(mkey) != (pool_id, plan.row):
             rows.append(plan.row)
     await db.upsert_mailboxes(database, pool_id, namespace, rows)
@@ -415,6 +434,25 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
         len(rows),
     )
 
+    routes = spec.alerts
+    for target, names in sorted(newly_listed.items()):
+        log.warning(
+            "Cooled down blocklisted mailboxes: pool=%s/%s domain=%s mailboxes=%s",
+            namespace,
+            name,
+            target.domain,
+            ",".join(sorted(names)[:20]),
+        )
+        rt.alerts.notify(
+            namespace,
+            name,
+            routes,
+            f"blocklist:{target.domain}",
+            f"POT: {target.domain} (SMTP host {target.smtp_host}) is on a blocklist: {listed[target]}. "
+            f"Cooled down {len(names)} mailbox(es) of pool {namespace}/{name}: "
+            + ", ".join(sorted(names)[:10]),
+        )
+
     # The pool's own pause bookkeeping and its announcements.
     new_memory = _pause_memory(decision.state)
     if new_memory != {**_pause_memory(PauseState()), **memory}:
@@ -424,9 +462,23 @@ async def reconcile_pool(rt: Runtime, key: Key, now: dt.datetime) -> None:
         message = f"Paused automatically: {decision.state.reason} ({decision.state.message})"
         _event(body, "Warning", "AutoPaused", message)
         log.warning("Paused pool automatically: pool=%s/%s reason=%s", namespace, name, decision.state.reason)
+        rt.alerts.notify(
+            namespace,
+            name,
+            routes,
+            "AutoPaused",
+            f"POT: pool {namespace}/{name} {message[0].lower()}{message[1:]}",
+        )
     if decision.resumed:
         _event(body, "Normal", "Resumed", "Resumed after an automatic pause")
         log.info("Resumed pool: pool=%s/%s", namespace, name)
+        rt.alerts.notify(
+            namespace,
+            name,
+            routes,
+            "Resumed",
+            f"POT: pool {namespace}/{name} resumed after an automatic pause",
+        )
 
     # Workers: replicas follow the sendable backlog.
     backlog = await db.due_backlog(database, pool_id)
@@ -559,6 +611,18 @@ def time_sensitive(memory: MailboxMemory, pool: PoolPolicy, now: dt.datetime) ->
         memory.cooldown_until is not None
         or reduced_cap_factor(pool.thresholds, memory.resumed_at, now) is not None
     )
+
+
+async def _blocklisted_targets(rt: Runtime, mailboxes: list[ParsedMailbox]) -> dict[Target, str]:
+    """The pool's sending domains that are listed, rechecked per domain every POT_DOMAIN_RECHECK.
+
+    Without configured blocklists there is nothing to recheck. DNS trouble makes a check warn, so
+    it never cools a mailbox down.
+    """
+    if not rt.checks.has_blocklists or not mailboxes:
+        return {}
+    targets = sorted({m.target for m in mailboxes})
+    return blocklisted(await rt.checks.reports(targets, max_age=rt.settings.domain_recheck))
 
 
 def _changed_since_rejection(body: Mapping[str, Any]) -> bool:

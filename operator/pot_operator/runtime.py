@@ -13,8 +13,12 @@ from typing import Any
 import asyncpg
 
 from pot_operator import db
+from pot_operator.alerting import Alerter
 from pot_operator.config import Settings
 from pot_operator.credentials import CredentialCheck, VaultClient
+from pot_operator.deliverability.dns import DnsResolver
+from pot_operator.deliverability.dnsbl import Blocklists, parse_zones
+from pot_operator.dnscheck import DomainChecks
 from pot_operator.kube import KubeApi
 from pot_operator.mailbox import MailboxMemory
 
@@ -54,7 +58,32 @@ class Runtime:
     plan_memo: dict[Key, Any] = dataclasses.field(default_factory=dict)
     # Per mailbox: (pool id, row) last written to Postgres; unchanged rows are not sent again.
     upserted: dict[Key, Any] = dataclasses.field(default_factory=dict)
+    # Preflight reports per sending domain (campaign gate, pool blocklist rechecks) and alerts;
+    # built from the settings unless a test passes its own.
+    domain_checks: DomainChecks | None = None
+    alerter: Alerter | None = None
     _db_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        if self.domain_checks is None:
+            resolver = DnsResolver(self.settings.dns_resolver or None)
+            # One Blocklists per process: each zone's RFC 5782 self-test runs once.
+            blocklists = Blocklists(parse_zones(self.settings.dnsbl_zones), resolver)
+            self.domain_checks = DomainChecks.for_resolver(
+                resolver, blocklists, ttl=self.settings.preflight_cache
+            )
+        if self.alerter is None:
+            self.alerter = Alerter(self.settings, self.vault)
+
+    @property
+    def checks(self) -> DomainChecks:
+        assert self.domain_checks is not None  # set in __post_init__
+        return self.domain_checks
+
+    @property
+    def alerts(self) -> Alerter:
+        assert self.alerter is not None  # set in __post_init__
+        return self.alerter
 
     async def database(self) -> asyncpg.Pool | None:
         """The Postgres pool, connecting (and loading remembered state) on first success.

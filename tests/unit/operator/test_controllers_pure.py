@@ -144,3 +144,32 @@ def test_unselected_mailbox_says_why() -> None:
     status = plan_unselected(3, {}, NOW)
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "NoPoolSelects" and status["capToday"] == 0
+
+
+def test_a_listed_domain_cools_the_mailbox_down_whatever_its_rates() -> None:
+    pool = policy_from_spec("p", POOL_SPEC, paused=False)
+    plan = plan_mailbox(observed(blocklisted="acme-mail.test listed on dbl.test"), pool, NOW)
+    assert plan.state == "Cooling" and plan.row.daily_cap == 0 and plan.row.state == "cooling"
+    healthy = next(c for c in plan.status["conditions"] if c["type"] == "Healthy")
+    assert (healthy["status"], healthy["reason"]) == ("False", "BlocklistListed")
+    assert plan.events == [
+        ("Warning", "CooldownStarted", plan.events[0][2]),
+    ] and plan.events[0][2].startswith("BlocklistListed: acme-mail.test listed on dbl.test")
+    # Still listed when the cooldown ends: it cools down again, without a CooldownEnded in between.
+    later = NOW + dt.timedelta(hours=1)
+    again = plan_mailbox(observed(memory=plan.memory, blocklisted="still listed"), pool, later)
+    assert again.state == "Cooling" and [e[1] for e in again.events] == ["CooldownStarted"]
+    # Delisted: the cooldown ends as any other.
+    delisted = plan_mailbox(observed(memory=plan.memory), pool, later)
+    assert delisted.state == "Warming" and [e[1] for e in delisted.events] == ["CooldownEnded"]
+
+
+def test_a_failed_preflight_holds_a_campaign_that_has_not_started() -> None:
+    assert (
+        decide_phase(paused=False, total=5, open_jobs=5, previous=None, preflight_blocks=True) == "Preflight"
+    )
+    assert decide_phase(paused=True, total=5, open_jobs=5, previous=None, preflight_blocks=True) == "Paused"
+    assert (
+        decide_phase(paused=False, total=5, open_jobs=5, previous="Preflight", preflight_blocks=False)
+        == "Running"
+    )
