@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,8 +53,25 @@ def crds_installed(kube):  # type: ignore[no-untyped-def]
     return kube
 
 
+# The Slack webhook the tests store in Vault; the operator rebases it onto the fake (POT_SLACK_WEBHOOK_URL).
+SLACK_HOOK = "/services/T000/B000/XXXX"
+TELEGRAM_TOKEN = "123:test-token"
+
+
 @pytest.fixture
-def operator(crds_installed, fresh_database, vault, tmp_path) -> Iterator[OperatorProcess]:  # type: ignore[no-untyped-def]
+def fake_chat() -> Iterator[Any]:
+    """Local servers speaking the Telegram Bot API and Slack webhooks (pot_stack.fake_chat)."""
+    from pot_stack.fake_chat import FakeChat
+
+    chat = FakeChat(telegram_tokens={TELEGRAM_TOKEN}, slack_hooks={SLACK_HOOK}).start()
+    yield chat
+    chat.stop()
+
+
+@pytest.fixture
+def operator(
+    crds_installed, fresh_database, vault, dns_server, fake_chat, tmp_path
+) -> Iterator[OperatorProcess]:  # type: ignore[no-untyped-def]
     env = {
         **os.environ,
         "KUBECONFIG": str(crds_installed.admin_kubeconfig),
@@ -62,6 +80,13 @@ def operator(crds_installed, fresh_database, vault, tmp_path) -> Iterator[Operat
         "POT_RECONCILE_INTERVAL": "1",
         "POT_CAMPAIGN_INTERVAL": "1",
         "POT_CREDENTIALS_RECHECK": "600",
+        # DNS preflight against the test zones, with the test blocklists (bl.test lists 127.0.0.2,
+        # dbl.test lists listed.test); domains rechecked every 2 s instead of hourly.
+        "POT_DNS_RESOLVER": dns_server.resolver,
+        "POT_DNSBL_ZONES": "bl.test,domain:dbl.test",
+        "POT_DOMAIN_RECHECK": "2",
+        "POT_TELEGRAM_API_URL": fake_chat.url,
+        "POT_SLACK_WEBHOOK_URL": fake_chat.url,
     }
     proc = OperatorProcess(env, tmp_path / "operator.log")
     proc.start()
