@@ -107,7 +107,17 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
 
     state = json.loads((root / "state.json").read_text())
     names = [entry["name"] for entry in state["services"]]
-    assert names == ["controlplane", "postgres", "redis", "openbao", "dns", "smtp-sink"]
+    # the services, then the apps that need them: the operator and the local runner for its workers
+    assert names == [
+        "controlplane",
+        "postgres",
+        "redis",
+        "openbao",
+        "dns",
+        "smtp-sink",
+        "operator",
+        "local-runner",
+    ]
     env_file = root / "env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     env = read_env(root)
@@ -119,6 +129,8 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "POT_DNS_RESOLVER",
         "POT_SMTP_HOST",
         "POT_SMTP_PORT",
+        "POT_DNSBL_ZONES",
+        "POT_OPERATOR_METRICS_URL",
         "KUBECONFIG",
     }
     assert expected <= set(env)
