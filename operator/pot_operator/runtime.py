@@ -113,6 +113,11 @@ class Runtime:
         self.dirty.setdefault(key, asyncio.Event()).set()
 
     async def close(self) -> None:
+        try:
+            # Let alerts already on their way (e.g. an auto-pause just before a rollout) arrive.
+            await asyncio.wait_for(self.alerts.drain(), timeout=5)
+        except TimeoutError:
+            log.warning("Stopped with alerts still in flight")
         if self.db is not None:
             await self.db.close()
         self.kube.close()
