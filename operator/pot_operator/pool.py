@@ -18,6 +18,7 @@ from typing import Any
 
 import kopf
 import pydantic
+from pot_common.annotations import RESUME_ANNOTATION
 from pot_common.api.mailbox import MailboxSpec
 from pot_common.api.pool import LabelSelector, MailboxPoolSpec
 
@@ -41,7 +42,6 @@ from pot_operator.runtime import CachedCheck, Key, Runtime
 from pot_operator.statusdiff import status_patch
 
 log = logging.getLogger(__name__)
-RESUME_ANNOTATION = "pot.dev/resume-requested-at"
 PATCH_CONCURRENCY = 16
 CHECK_CONCURRENCY = 8
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]

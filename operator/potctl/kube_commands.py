@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import pydantic
 import typer
+from pot_common.annotations import RESUME_ANNOTATION
 from pot_common.api.base import GROUP, VERSION, Condition
 from pot_common.api.campaign import CampaignStatus
 from pot_common.api.kinds import CAMPAIGN, MAILBOX, MAILBOX_POOL, Kind
@@ -33,9 +34,6 @@ from rich.text import Text
 out = Console()
 err = Console(stderr=True)
 
-# The operator reads this annotation (pot_operator.pool.RESUME_ANNOTATION) as a person's acknowledgment
-# of an automatic pool pause; without it `resume` could not end an auto-pause whose policy is manual.
-RESUME_ANNOTATION = "pot.dev/resume-requested-at"
 # Connect and read timeouts: a CLI that hangs on an unreachable apiserver looks like a dead CLI.
 REQUEST_TIMEOUT = (10, 60)
 LIST_PAGE = 500
