@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,34 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+# httpx logs every request URL at INFO (httpcore its connection steps at DEBUG), and a Telegram Bot
+# API URL carries the bot token: these stay at WARNING whatever --log-level says (as in pot-operator).
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr at `level`, except the HTTP client loggers that would print a token."""
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@app.callback()
+def _global_options(
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level",
+            help="Library log lines on stderr from this level: DEBUG, INFO, WARNING or ERROR. "
+            "HTTP client request lines never show (a Bot API URL holds the token).",
+        ),
+    ] = "WARNING",
+) -> None:
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail("--log-level must be DEBUG, INFO, WARNING or ERROR", 2)
+    configure_logging(log_level)
+
 
 ResolverOpt = Annotated[
     str | None,
