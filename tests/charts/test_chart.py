@@ -44,6 +44,7 @@ def test_every_scenario_has_a_values_file() -> None:
         "monitoring-values.yaml",
         "standalone-values.yaml",
         "networkpolicy-values.yaml",
+        "deliverability-values.yaml",
     } <= names
 
 
@@ -111,6 +112,73 @@ def test_multi_namespace_install_grants_each_namespace_and_no_other(tools: Tools
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == ["pot-operator", "--namespace=clients-a", "--namespace=clients-b"]
     assert env["POT_VAULT_MOUNT"] == "kv/pot"
+
+
+def operator_env(docs: list[dict[str, Any]]) -> dict[str, str | None]:
+    (deployment,) = by_kind(docs, "Deployment")
+    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_deliverability_settings_reach_the_operator(tools: Tools) -> None:
+    from pot_operator.config import Settings
+    from pot_operator.deliverability.dnsbl import ZoneKind, parse_zones
+
+    env = operator_env(render(tools, "-f", str(CHART / "ci" / "deliverability-values.yaml")))
+    assert env["POT_DNSBL_ZONES"] == "zen.spamhaus.org,domain:dbl.spamhaus.org"
+    assert env["POT_TELEGRAM_API_URL"] == "https://chat-proxy.example.internal/telegram"
+    assert env["POT_SLACK_WEBHOOK_URL"] == "https://chat-proxy.example.internal"
+    # What the operator makes of them (its own parser, not a string match on our side).
+    settings = Settings.from_env({k: v for k, v in env.items() if v is not None})
+    assert (settings.preflight_cache, settings.domain_recheck, settings.alert_dedup) == (900, 1800, 14400)
+    assert [(z.zone, z.kind) for z in parse_zones(settings.dnsbl_zones)] == [
+        ("zen.spamhaus.org", ZoneKind.IP),
+        ("dbl.spamhaus.org", ZoneKind.DOMAIN),
+    ]
+
+
+def test_default_install_has_no_blocklists_and_the_operators_own_defaults(tools: Tools) -> None:
+    from pot_operator.config import Settings
+
+    env = operator_env(render(tools))
+    assert env["POT_DNSBL_ZONES"] == ""  # blocklist checks off until zones are chosen
+    assert "POT_SLACK_WEBHOOK_URL" not in env and "POT_TELEGRAM_API_URL" not in env
+    settings = Settings.from_env({k: v for k, v in env.items() if v is not None})
+    defaults = Settings()
+    assert (settings.preflight_cache, settings.domain_recheck, settings.alert_dedup) == (
+        defaults.preflight_cache,
+        defaults.domain_recheck,
+        defaults.alert_dedup,
+    )
+
+
+def test_large_durations_render_as_plain_integers(tools: Tools, tmp_path: Path) -> None:
+    # Helm reads numbers in a values file as floats; without `int` 70 days would render as
+    # "6.048e+06", which a person reading `kubectl describe` (or any integer parser) trips over.
+    values = tmp_path / "values.yaml"
+    values.write_text("deliverability:\n  domainRecheckSeconds: 6048000\n")
+    env = operator_env(render(tools, "-f", str(values)))
+    assert env["POT_DOMAIN_RECHECK"] == "6048000"
+
+
+@pytest.mark.parametrize(
+    ("override", "where"),
+    [
+        # One zone per item: a comma inside one would reach the operator as two zones nobody listed.
+        (
+            r"deliverability.blocklistZones[0]=zen.spamhaus.org\,bl.example",
+            "/deliverability/blocklistZones/0",
+        ),
+        ("deliverability.blocklistZones[0]=https://zen.spamhaus.org", "/deliverability/blocklistZones/0"),
+        # A recheck on every scan would hammer the lists (and Spamhaus blocks heavy askers).
+        ("deliverability.domainRecheckSeconds=5", "/deliverability/domainRecheckSeconds"),
+        ("deliverability.alertDedupSeconds=-1", "/deliverability/alertDedupSeconds"),
+        ("config.slackWebhookUrl=hooks.slack.com", "/config/slackWebhookUrl"),
+    ],
+)
+def test_schema_rejects_bad_deliverability_values(tools: Tools, override: str, where: str) -> None:
+    done = tools.run_unchecked(tools.helm, "template", "pot", str(CHART), "--set", override)
+    assert done.returncode != 0
+    assert f"at '{where}'" in done.stderr, done.stderr
 
 
 def test_cluster_wide_install_uses_cluster_peering(tools: Tools) -> None:
