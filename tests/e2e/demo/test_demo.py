@@ -1,5 +1,6 @@
 """`make demo` end to end: the whole local stack, the operator, the local runner and its workers send the
-example campaign into the sink; then `down` leaves nothing behind."""
+example campaign into the sink, the operator announces its completion on the fake Telegram and Slack
+(once each, no token in its log); then `down` leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pot_stack.demo import load_env
+from pot_stack.fake_chat import read_store
 from pot_stack.smtp_sink import read_maildir
 
 REFUSED_PREFIXES = ("bounce-", "full-", "spam-", "defer-", "throttle-")
@@ -41,7 +44,13 @@ def test_demo_sends_the_example_campaign_into_the_sink_and_down_stops_everything
     up = _stack(stack_dir, "up", timeout=180)
     assert up.returncode == 0, up.stdout + up.stderr
     state = json.loads((stack_dir / "state.json").read_text())
-    assert {s["name"] for s in state["services"]} >= {"operator", "local-runner", "controlplane", "smtp-sink"}
+    assert {s["name"] for s in state["services"]} >= {
+        "operator",
+        "local-runner",
+        "controlplane",
+        "smtp-sink",
+        "chat",
+    }
 
     demo = _stack(stack_dir, "demo", "--timeout", "300", timeout=360)
     assert demo.returncode == 0, demo.stdout + demo.stderr
@@ -69,9 +78,59 @@ def test_demo_sends_the_example_campaign_into_the_sink_and_down_stops_everything
     }
     assert all(mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for mail in stored)
 
+    # The completion alert reached both of the example pool's routes exactly once, as the fake chat
+    # stored it and as the demo reports it.
+    completed = f"campaign pot-demo/{summary['campaign']} completed: {counts['sent']} sent"
+    received = read_store(stack_dir / "chat")
+    for channel in ("telegram", "slack"):
+        texts = [m["text"] for m in received[channel]]
+        assert sum(completed in t for t in texts) == 1, (channel, texts)
+        assert [m["text"] for m in summary["alerts"][channel]] == texts
+    assert completed in demo.stdout
+    assert received["telegram"][0]["chat"]["id"] == "-1001234567890"  # examples/mailboxpool.yaml
+
+    # The secrets the demo wrote into Vault appear nowhere: not in the operator's log (which did log
+    # the sends), not in what the demo printed or wrote, not in what the fake chat stored.
+    secrets = _alert_secrets(stack_dir)
+    webhook_path = secrets["url"].split("hooks.slack.com", 1)[1]
+    operator_log = (stack_dir / "logs" / "operator.log").read_text()
+    assert "Sent alert: route=telegram:pot-demo/" in operator_log
+    assert "Sent alert: route=slack:pot-demo/" in operator_log
+    written = "".join(p.read_text() for p in [stack_dir / "demo.json", *(stack_dir / "chat").glob("*.jsonl")])
+    for where, text in (("operator log", operator_log), ("demo output", demo.stdout + demo.stderr)):
+        for secret in (secrets["token"], secrets["token"].split(":")[1], webhook_path):
+            assert secret not in text, f"a Vault alert secret appears in the {where}"
+            assert secret not in written
+
     down = _stack(stack_dir, "down", timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert (
         not (stack_dir / "state.json").exists()
         or "running" not in _stack(stack_dir, "status", timeout=30).stdout
     )
+
+
+def _alert_secrets(stack_dir: Path) -> dict[str, str]:
+    """The example pool's bot token and webhook URL, as the demo wrote them into the stack's OpenBao."""
+    import hvac
+    import yaml
+
+    env = load_env(stack_dir)
+    pool = next(
+        d
+        for d in yaml.safe_load_all((Path(__file__).parents[3] / "examples" / "mailboxpool.yaml").read_text())
+        if d and d.get("kind") == "MailboxPool"
+    )
+    client = hvac.Client(url=env["POT_VAULT_ADDR"], token=env["POT_VAULT_TOKEN"])
+
+    def read(path: str, field: str) -> str:
+        secret = client.secrets.kv.v2.read_secret_version(
+            path=path, mount_point="secret", raise_on_deleted_version=True
+        )
+        return str(secret["data"]["data"][field])
+
+    alerts = pool["spec"]["alerts"]
+    return {
+        "token": read(alerts["telegram"]["tokenVaultPath"], "token"),
+        "url": read(alerts["slack"]["webhookVaultPath"], "url"),
+    }

@@ -82,6 +82,13 @@ def assert_all_answer(env: dict[str, str]) -> None:
     assert str(res.resolve("acme-mail.test", "MX")[0].exchange) == "mx.acme-mail.test."
     with socket.create_connection((env["POT_SMTP_HOST"], int(env["POT_SMTP_PORT"])), timeout=5) as smtp:
         assert smtp.recv(64).startswith(b"220")
+    # The fake chat takes whatever token the operator read from Vault (any bot, any hook path).
+    import httpx
+
+    sent = httpx.post(
+        f"{env['POT_TELEGRAM_API_URL']}/bot1:any/sendMessage", json={"chat_id": "1", "text": "up"}
+    )
+    assert sent.json()["ok"] is True
 
 
 def assert_groups_gone(state: dict[str, object]) -> None:
@@ -115,6 +122,7 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "openbao",
         "dns",
         "smtp-sink",
+        "chat",
         "operator",
         "local-runner",
     ]
@@ -130,6 +138,8 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "POT_SMTP_HOST",
         "POT_SMTP_PORT",
         "POT_DNSBL_ZONES",
+        "POT_TELEGRAM_API_URL",
+        "POT_SLACK_WEBHOOK_URL",
         "POT_OPERATOR_METRICS_URL",
         "KUBECONFIG",
     }

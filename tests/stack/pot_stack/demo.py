@@ -1,11 +1,13 @@
 """`make demo`: POT end to end on the local stack; called by `python -m pot_stack demo` after `make up`.
 
 It applies `examples/` into the `pot-demo` namespace, writes the example mailboxes' credentials
-into the local OpenBao, and watches the example campaign send through the operator and its
-workers into the SMTP sink until it completes. Three demo-only overrides, each printed, make that
-take a minute instead of a week: the mailboxes point at the local sink, the pool's sending window
-is lifted (the demo must run at any hour), and the spacing between two sends of one mailbox is two
-seconds instead of ten minutes.
+and the example pool's alert-bot token and Slack webhook (random, never printed) into the local
+OpenBao, and watches the example campaign send through the operator and its workers into the SMTP
+sink until it completes; then it shows the alerts the operator sent to the stack's fake Telegram and
+Slack (`<root>/chat/`), the campaign-completion message among them. Three demo-only overrides,
+each printed, make that take a minute instead of a week: the mailboxes point at the local sink,
+the pool's sending window is lifted (the demo must run at any hour), and the spacing between two
+sends of one mailbox is two seconds instead of ten minutes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from pot_stack.fake_chat import read_store
 from pot_stack.stack import REPO_ROOT
 
 NAMESPACE = "pot-demo"
@@ -32,7 +35,8 @@ EXAMPLES = REPO_ROOT / "examples"
 GROUP, VERSION = "pot.dev", "v1alpha1"
 FINAL_PHASES = ("Completed", "Failed")
 DEMO_SPACING_SECONDS = 2
-SETTLE_SECONDS = 30.0  # after the campaign ends, how long to wait for the mailboxes' counts to follow
+SETTLE_SECONDS = 30.0  # after the campaign ends, how long to wait for the mailboxes' counts and alerts
+CHANNELS = ("telegram", "slack")
 
 
 def load_env(root: Path) -> dict[str, str]:
@@ -103,6 +107,59 @@ def seed_vault(env: dict[str, str], paths: dict[str, str]) -> None:
         )
 
 
+def alert_routes(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Channel → Vault path of its secret, for the example pool's alert routes (`spec.alerts`)."""
+    routes: dict[str, str] = {}
+    for doc in docs:
+        if doc.get("kind") == "MailboxPool":
+            alerts = doc.get("spec", {}).get("alerts") or {}
+            if (alerts.get("telegram") or {}).get("tokenVaultPath"):
+                routes["telegram"] = alerts["telegram"]["tokenVaultPath"]
+            if (alerts.get("slack") or {}).get("webhookVaultPath"):
+                routes["slack"] = alerts["slack"]["webhookVaultPath"]
+    return routes
+
+
+def alert_secret(channel: str) -> dict[str, str]:
+    """A fresh random secret of the shape the operator reads: a bot token (`token`) or a webhook (`url`).
+
+    The webhook names hooks.slack.com as a real one would; the operator's POT_SLACK_WEBHOOK_URL (the
+    stack's fake chat) replaces its scheme and host, so nothing leaves the machine.
+    """
+    if channel == "telegram":
+        return {"token": f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(27)}"}
+    parts = (
+        f"T{secrets.token_hex(5).upper()}",
+        f"B{secrets.token_hex(5).upper()}",
+        secrets.token_urlsafe(18),
+    )
+    return {"url": "https://hooks.slack.com/services/" + "/".join(parts)}
+
+
+def seed_alert_secrets(env: dict[str, str], routes: dict[str, str]) -> None:
+    """Write the pool's alert secrets (the fake chat accepts any; none is printed)."""
+    import hvac
+
+    client = hvac.Client(url=env["POT_VAULT_ADDR"], token=env["POT_VAULT_TOKEN"])
+    mount = env.get("POT_VAULT_MOUNT", "secret")
+    for channel, path in routes.items():
+        client.secrets.kv.v2.create_or_update_secret(
+            path=path, mount_point=mount, secret=alert_secret(channel)
+        )
+
+
+def new_alerts(chat_dir: Path, seen: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """The messages the fake chat stored since `seen` (per-channel counts taken when the demo began)."""
+    stored = read_store(chat_dir)
+    return {channel: stored[channel][seen.get(channel, 0) :] for channel in CHANNELS}
+
+
+def completion_alerted(alerts: dict[str, list[dict[str, Any]]], campaign: str, channels: list[str]) -> bool:
+    """Every route got the campaign's completion message (the operator sends it in the background)."""
+    needle = f"campaign {NAMESPACE}/{campaign} completed"
+    return all(any(needle in str(m.get("text")) for m in alerts.get(c, [])) for c in channels)
+
+
 def kubectl(env: dict[str, str], *args: str, input: str | None = None) -> str:
     from pot_stack.controlplane import locate_binaries
 
@@ -127,6 +184,7 @@ class Snapshot:
     pool: dict[str, Any] = field(default_factory=dict)
     mailboxes: list[dict[str, Any]] = field(default_factory=list)
     stored_messages: int = 0
+    alerts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def phase(self) -> str:
@@ -193,7 +251,10 @@ def render(snap: Snapshot, began: float) -> Group:
             str(st.get("healthScore", "-")),
             _condition(mb, "CredentialsReady"),
         )
-    return Group(head, boxes, f"[dim]{time.monotonic() - began:.0f}s elapsed[/dim]")
+    received = ", ".join(f"{c} {len(snap.alerts.get(c, []))}" for c in CHANNELS)
+    return Group(
+        head, boxes, f"alerts received: {received}", f"[dim]{time.monotonic() - began:.0f}s elapsed[/dim]"
+    )
 
 
 def run(root: Path, *, timeout: float = 600.0, console: Console | None = None) -> int:
@@ -210,40 +271,74 @@ def run(root: Path, *, timeout: float = 600.0, console: Console | None = None) -
 
     console.print(f"Writing the example mailboxes' credentials into OpenBao ({env['POT_VAULT_ADDR']}) …")
     seed_vault(env, mailbox_credential_paths(shown))
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-    kubectl(env, "apply", "-f", "-", input=yaml.safe_dump(namespace))
-    console.print(f"Applying examples/ into namespace {NAMESPACE} …")
-    console.print(kubectl(env, "apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump_all(shown)).rstrip())
+    chat_dir = root / "chat"
+    routes = alert_routes(shown) if env.get("POT_TELEGRAM_API_URL") else {}
+    if routes:
+        console.print(
+            f"Writing the pool's alert secrets ({', '.join(sorted(routes))}) into OpenBao; "
+            f"alerts go to the fake chat at {env['POT_TELEGRAM_API_URL']} …"
+        )
+        seed_alert_secrets(env, routes)
+    else:
+        console.print("[yellow]No fake chat in this stack (make down; make up): alerts not shown.[/yellow]")
+    seen = {channel: len(messages) for channel, messages in read_store(chat_dir).items()}
 
     from kubernetes import client, config
 
     api = client.CustomObjectsApi(config.new_client_from_config(env["KUBECONFIG"]))
     maildir = root / "mail"
+    if routes and read_snapshot(api, campaign, pool, maildir).phase in FINAL_PHASES:
+        # A second `make demo` on the same stack: the campaign is done and alerted once already.
+        console.print(f"Campaign {campaign} already ended in an earlier run; its alerts were sent then.")
+        routes = {}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    kubectl(env, "apply", "-f", "-", input=yaml.safe_dump(namespace))
+    console.print(f"Applying examples/ into namespace {NAMESPACE} …")
+    console.print(kubectl(env, "apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump_all(shown)).rstrip())
     began = time.monotonic()
     snap = Snapshot()
     finished_at = 0.0
     with Live(render(snap, began), console=console, refresh_per_second=2) as live:
         while time.monotonic() - began < timeout:
             snap = read_snapshot(api, campaign, pool, maildir)
+            snap.alerts = new_alerts(chat_dir, seen)
             live.update(render(snap, began))
             if snap.phase in FINAL_PHASES:
                 finished_at = finished_at or time.monotonic()
-                if _mailboxes_caught_up(snap) or time.monotonic() - finished_at > SETTLE_SECONDS:
+                settled = _mailboxes_caught_up(snap) and (
+                    snap.phase != "Completed" or completion_alerted(snap.alerts, campaign, sorted(routes))
+                )
+                if settled or time.monotonic() - finished_at > SETTLE_SECONDS:
                     break
             time.sleep(1)
     took = time.monotonic() - began
     console.print()
     counts = snap.campaign.get("status", {}).get("counts") or {}
-    summary = {"campaign": campaign, "phase": snap.phase, "seconds": round(took, 1), "counts": counts}
+    summary = {
+        "campaign": campaign,
+        "phase": snap.phase,
+        "seconds": round(took, 1),
+        "counts": counts,
+        # What the fake chat received during this run: message records, no token or webhook in them.
+        "alerts": snap.alerts,
+    }
     (root / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     if snap.phase == "Completed":
         console.print(f"[green]Campaign {campaign} completed in {took:.0f}s[/green]: {counts}")
     else:
         console.print(f"[red]Campaign {campaign} is {snap.phase} after {took:.0f}s[/red]: {counts}")
+    if routes:
+        console.print(f"\nAlerts the operator sent (fake Telegram and Slack, stored in {chat_dir}):")
+        for channel in CHANNELS:
+            for message in snap.alerts.get(channel, []):
+                console.print(f"  {channel:<8} {message.get('text')}", soft_wrap=True, highlight=False)
+        if not any(snap.alerts.values()):
+            console.print("  none yet")
     metrics = env.get("POT_OPERATOR_METRICS_URL", "(operator metrics port not set)")
     where = [
         (f"source {root / 'env'} && kubectl get pot -n {NAMESPACE}", "the objects and their printer columns"),
         (f"ls {maildir / 'new'}", "every message the sink accepted"),
+        (f"cat {chat_dir}/telegram.jsonl {chat_dir}/slack.jsonl", "every alert the fake chat received"),
         (f"potctl status -n {NAMESPACE}", "pools, mailboxes and campaigns"),
         (metrics, "the operator's metrics"),
         (str(root / "logs"), "every server's, the operator's and the workers' logs"),

@@ -1,7 +1,8 @@
 """`make up` / `make down` / status: the whole local stack in one folder; called by pot_stack.__main__.
 
-`up` starts the control plane, PostgreSQL, Redis, OpenBao, the DNS server and the SMTP sink (all at
-once, in threads: they are independent), installs the CRDs, then starts the APPS below, and
+`up` starts the control plane, PostgreSQL, Redis, OpenBao, the DNS server, the SMTP sink and the fake
+Telegram/Slack server (all at once, in threads: they are independent), installs the CRDs, then
+starts the APPS below (which so get every address, the chat API bases included), and
 records everything in `<root>/state.json`; `<root>/env` gets `export` lines for every variable.
 Every server runs in its own process group, so `down` can stop each group (its stop signal, then
 SIGTERM, then SIGKILL) and then checks that no process is left.
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pot_stack.dns_server import DnsServer
+from pot_stack.fake_chat import FakeChatService
 from pot_stack.openbao import OpenBao
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
@@ -86,6 +88,7 @@ def build_services(root: Path, *, with_controlplane: bool) -> list[Service]:
         OpenBao(root),
         DnsServer(root),
         SmtpSink(root, maildir=root / "mail"),
+        FakeChatService(root),
     ]
     return services
 
@@ -102,6 +105,8 @@ def address_of(service: Service) -> str:
         return service.resolver
     if isinstance(service, SmtpSink):
         return f"{service.host}:{service.port} (TLS :{service.tls_port}), mail in {service.maildir}"
+    if isinstance(service, FakeChatService):
+        return f"{service.url} (Telegram Bot API, Slack webhooks), messages in {service.store}"
     server = getattr(service, "server", "")
     return str(server)
 
