@@ -220,12 +220,6 @@ def test_pause_then_resume(kube: ControlPlane, examples: str, kind: str, resourc
     )
 
 
-def test_resume_annotation_is_the_one_the_operator_reads() -> None:
-    from pot_operator.pool import RESUME_ANNOTATION
-
-    assert kube_commands.RESUME_ANNOTATION == RESUME_ANNOTATION
-
-
 def test_resume_of_an_auto_paused_pool_says_what_happens_next(kube: ControlPlane, examples: str) -> None:
     write_status(kube, "mailboxpool", "acme-outreach", examples, POOL_STATUS)
     result = potctl("resume", "pool", "acme-outreach", "-n", examples, kubeconfig=kube.admin_kubeconfig)
