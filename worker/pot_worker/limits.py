@@ -17,50 +17,97 @@ made but never wrote as `sending` would otherwise stay counted. See docs/worker.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
+# One call reserves for a whole batch of jobs, each all or nothing, in order, exactly as one script
+# call per job would; counters are listed once however many jobs share them, which is what makes a
+# batch cheap. KEYS: the epoch, then per campaign its day and hour counters, per domain its hour
+# counter, per mailbox its day and hour counters and last reservation time. ARGV: 1 now (us), 2 day
+# TTL, 3 hour TTL, 4 the epoch the key names carry, 5 "campaigns domains mailboxes", 6 campaign limits
+# "day hour ...", 7 domain limits, 8 mailbox limits "day hour spacing_us ...", then one per job:
+# "campaign domain mailbox mailbox ..." (1-based positions in those lists; candidates in order).
+# A limit below 0 means none. Returns {1, epoch, then per job: status, level or mailbox, detail}.
 _RESERVE = r"""
 local epoch = redis.call('GET', KEYS[1])
-if not epoch then return {-1, 'reconcile', '0'} end
-if epoch ~= ARGV[7] then return {-2, 'epoch', epoch} end
+if not epoch then return {-1, 'reconcile'} end
+if epoch ~= ARGV[4] then return {-2, epoch} end
 local now = tonumber(ARGV[1])
-local function full(key, limit)
-  if limit < 0 then return false end
-  return tonumber(redis.call('GET', key) or '0') + 1 > limit
+local day_ttl, hour_ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local function nums(s)
+  local t = {}
+  for n in string.gmatch(s, '%-?%d+') do t[#t + 1] = tonumber(n) end
+  return t
 end
-if full(KEYS[2], tonumber(ARGV[2])) then return {0, 'campaign', 'day'} end
-if full(KEYS[3], tonumber(ARGV[3])) then return {0, 'campaign', 'hour'} end
-if full(KEYS[4], tonumber(ARGV[4])) then return {0, 'domain', 'hour'} end
-local n = (#KEYS - 4) / 3
-local chosen = 0
-local wait = -1
-for i = 0, n - 1 do
-  local spacing = tonumber(ARGV[10 + 3 * i])
-  local day_full = full(KEYS[5 + 3 * i], tonumber(ARGV[8 + 3 * i]))
-  if not day_full and not full(KEYS[6 + 3 * i], tonumber(ARGV[9 + 3 * i])) then
-    local last = redis.call('GET', KEYS[7 + 3 * i])
-    local left = 0
-    if last and spacing > 0 then left = tonumber(last) + spacing - now end
-    if left <= 0 then chosen = i + 1 break end
-    if wait < 0 or left < wait then wait = left end
+local sizes = nums(ARGV[5])
+local climits, dlimits, mlimits = nums(ARGV[6]), nums(ARGV[7]), nums(ARGV[8])
+local dbase = 1 + 2 * sizes[1]
+local mbase = dbase + sizes[2]
+local values = {}
+local function get(i)
+  local v = values[i]
+  if v == nil then
+    v = tonumber(redis.call('GET', KEYS[i]) or '-1')
+    values[i] = v
   end
+  return v
 end
-if chosen == 0 then return {0, 'inbox', tostring(wait)} end
-local day_ttl, hour_ttl = tonumber(ARGV[5]), tonumber(ARGV[6])
-local base = 4 + 3 * (chosen - 1)
-for _, k in ipairs({KEYS[2], KEYS[base + 1]}) do
-  redis.call('INCR', k) redis.call('EXPIRE', k, day_ttl)
+local function full(i, limit)
+  if limit < 0 then return false end
+  return math.max(get(i), 0) + 1 > limit
 end
-for _, k in ipairs({KEYS[3], KEYS[4], KEYS[base + 2]}) do
-  redis.call('INCR', k) redis.call('EXPIRE', k, hour_ttl)
+local function bump(i, ttl)
+  values[i] = math.max(get(i), 0) + 1
+  redis.call('INCR', KEYS[i])
+  redis.call('EXPIRE', KEYS[i], ttl)
 end
-redis.call('SET', KEYS[base + 3], ARGV[1], 'EX', day_ttl)
-return {1, tostring(chosen), epoch}
+local out = {1, epoch}
+for j = 9, #ARGV do
+  local spec = nums(ARGV[j])
+  local c, d = spec[1], spec[2]
+  local cday, chour, dhour = 2 * c, 2 * c + 1, dbase + d
+  local status, first, second = 0, '', ''
+  if full(cday, climits[2 * c - 1]) then first, second = 'campaign', 'day'
+  elseif full(chour, climits[2 * c]) then first, second = 'campaign', 'hour'
+  elseif full(dhour, dlimits[d]) then first, second = 'domain', 'hour'
+  else
+    local chosen, wait = 0, -1
+    for k = 3, #spec do
+      local m = spec[k]
+      local key = mbase + 3 * (m - 1)
+      if not full(key + 1, mlimits[3 * m - 2]) and not full(key + 2, mlimits[3 * m - 1]) then
+        local spacing = mlimits[3 * m]
+        local left = 0
+        if spacing > 0 then
+          local last = get(key + 3)
+          if last >= 0 then left = last + spacing - now end
+        end
+        if left <= 0 then chosen = m break end
+        if wait < 0 or left < wait then wait = left end
+      end
+    end
+    if chosen == 0 then
+      first, second = 'inbox', tostring(wait)
+    else
+      local key = mbase + 3 * (chosen - 1)
+      bump(cday, day_ttl) bump(key + 1, day_ttl)
+      bump(chour, hour_ttl) bump(dhour, hour_ttl) bump(key + 2, hour_ttl)
+      redis.call('SET', KEYS[key + 3], ARGV[1], 'EX', day_ttl)
+      values[key + 3] = now
+      status, first = 1, tostring(chosen)
+    end
+  end
+  out[#out + 1] = status
+  out[#out + 1] = first
+  out[#out + 1] = second
+end
+return out
 """
 
 # KEYS: the epoch key, then five counters per reservation; ARGV: each reservation's epoch. A reservation
@@ -200,8 +247,47 @@ def refusal_retry_at(level: str, detail: str, now: datetime) -> datetime:
     return now + timedelta(microseconds=wait_us)
 
 
+@dataclass(frozen=True)
+class _Request:
+    campaign_id: int
+    campaign_daily: int | None
+    campaign_hourly: int | None
+    domain: str
+    domain_hourly: int | None
+    candidates: tuple[MailboxLimits, ...]
+    now: datetime
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One batch script call and what is needed to read its reply."""
+
+    keys: list[str]
+    args: list[str]
+    mailbox_ids: list[int]  # the script's mailbox numbers, 1-based, in this order
+    mailbox_keys: list[str]  # day, hour, last per mailbox
+    counted: list[tuple[str, str, str]]  # per request: campaign day, campaign hour, domain hour
+
+    def outcome(self, n: int, now: datetime, epoch: str, reply: list[object]) -> Reservation | Refusal:
+        status, first, second = int(_text(reply[0])), _text(reply[1]), _text(reply[2])
+        if status == 0:
+            return Refusal(first, refusal_retry_at(first, second, now))
+        m = int(first) - 1
+        keys = (*self.counted[n], self.mailbox_keys[3 * m], self.mailbox_keys[3 * m + 1])
+        return Reservation(self.mailbox_ids[m], epoch, keys)
+
+
 class Limiter:
-    """The Redis side of the limits for one pool. Each public call is one round trip."""
+    """The Redis side of the limits for one pool.
+
+    `reserve` calls made in the same event-loop turn (a batch's jobs, planned together) share one
+    pipelined round trip: each stays its own atomic script call, only the network trip is shared.
+    Every other public call is one round trip.
+    """
 
     def __init__(self, client: aioredis.Redis, pool_id: int) -> None:
         self.client = client
@@ -209,6 +295,8 @@ class Limiter:
         self._reserve = client.register_script(_RESERVE)
         self._release = client.register_script(_RELEASE)
         self._epoch: str | None = None  # the counters' epoch as last seen; the script corrects it
+        self._waiting: list[tuple[_Request, asyncio.Future[Reservation | Refusal]]] = []
+        self._flush_scheduled = False
         self.round_trips = 0
 
     async def reserve(
@@ -224,54 +312,144 @@ class Limiter:
     ) -> Reservation | Refusal:
         """All three levels or nothing, first fitting candidate mailbox taken.
 
-        The counters' names carry the epoch this process last saw; the script refuses a stale one and
-        names the current epoch, so a rebuild costs each process one extra round trip.
+        Raises ReconcileNeeded when the pool's counters must be rebuilt from Postgres first.
         """
-        for _ in range(5):
-            epoch = self._epoch or ""
-            k = self.keys
-            keys = [
-                k.epoch,
-                k.campaign_day(epoch, campaign_id, now),
-                k.campaign_hour(epoch, campaign_id, now),
-                k.domain_hour(epoch, domain, now),
-            ]
-            args: list[int | str] = [
-                epoch_us(now),
-                _limit(campaign_daily),
-                _limit(campaign_hourly),
-                _limit(domain_hourly),
-                _DAY_TTL,
-                _HOUR_TTL,
-                epoch,
-            ]
-            for mb in candidates:
-                keys += [k.mailbox_day(epoch, mb.id, now), k.mailbox_hour(epoch, mb.id, now)]
-                keys.append(k.mailbox_last(epoch, mb.id))
-                args += [mb.daily_cap, mb.hourly_cap, mb.min_spacing_seconds * 1_000_000]
-            self.round_trips += 1
-            status, first, second = await self._reserve(keys=keys, args=args)
-            status = int(status)
-            first = first.decode() if isinstance(first, bytes) else str(first)
-            second = second.decode() if isinstance(second, bytes) else str(second)
-            if status == -2:
-                self._epoch = second
+        request = _Request(
+            campaign_id, campaign_daily, campaign_hourly, domain, domain_hourly, tuple(candidates), now
+        )
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Reservation | Refusal] = loop.create_future()
+        self._waiting.append((request, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # Runs after every task already scheduled in this turn has queued its request.
+            loop.create_task(self._flush())  # noqa: RUF006 - the futures hold the outcome
+        return await future
+
+    async def _flush(self) -> None:
+        self._flush_scheduled = False
+        waiting, self._waiting = self._waiting, []
+        try:
+            outcomes = await self._reserve_all([request for request, _ in waiting])
+        except BaseException as exc:  # the callers see the Redis error (or the cancellation)
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), outcome in zip(waiting, outcomes, strict=True):
+            if future.done():
                 continue
-            if status < 0:
-                self._epoch = None
-                raise ReconcileNeeded
-            if status == 0:
-                return Refusal(first, refusal_retry_at(first, second, now))
-            mb = candidates[int(first) - 1]
-            counted = (
-                keys[1],
-                keys[2],
-                keys[3],
-                k.mailbox_day(epoch, mb.id, now),
-                k.mailbox_hour(epoch, mb.id, now),
-            )
-            return Reservation(mb.id, second, counted)
-        raise ReconcileNeeded  # the epoch changed under us again and again: rebuilding is in progress
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    def _batch_call(self, requests: list[_Request], epoch: str) -> _Call:
+        """KEYS and ARGV of one script call for requests sharing one `now` (see _RESERVE)."""
+        k, now = self.keys, requests[0].now
+        day, hour = day_bucket(now), hour_bucket(now)
+        campaigns: dict[int, int] = {}
+        domains: dict[str, int] = {}
+        mailboxes: dict[int, int] = {}
+        campaign_keys: list[str] = []
+        campaign_limits: list[str] = []
+        domain_keys: list[str] = []
+        domain_limits: list[str] = []
+        mailbox_keys: list[str] = []
+        mailbox_limits: list[str] = []
+        jobs: list[str] = []
+        counted: list[tuple[str, str, str]] = []
+        prefix = f"{k.prefix}:{epoch}"
+        for r in requests:
+            c = campaigns.get(r.campaign_id)
+            if c is None:
+                c = campaigns[r.campaign_id] = len(campaigns) + 1
+                campaign_keys += [
+                    f"{prefix}:c:{r.campaign_id}:d:{day}",
+                    f"{prefix}:c:{r.campaign_id}:h:{hour}",
+                ]
+                campaign_limits.append(f"{_limit(r.campaign_daily)} {_limit(r.campaign_hourly)}")
+            domain = r.domain.lower()
+            d = domains.get(domain)
+            if d is None:
+                d = domains[domain] = len(domains) + 1
+                domain_keys.append(f"{prefix}:dom:{domain}:h:{hour}")
+                domain_limits.append(str(_limit(r.domain_hourly)))
+            counted.append((campaign_keys[2 * c - 2], campaign_keys[2 * c - 1], domain_keys[d - 1]))
+            spec = [str(c), str(d)]
+            for mb in r.candidates:
+                m = mailboxes.get(mb.id)
+                if m is None:
+                    m = mailboxes[mb.id] = len(mailboxes) + 1
+                    mailbox_keys += [
+                        f"{prefix}:mb:{mb.id}:d:{day}",
+                        f"{prefix}:mb:{mb.id}:h:{hour}",
+                        f"{prefix}:mb:{mb.id}:last",
+                    ]
+                    mailbox_limits.append(
+                        f"{mb.daily_cap} {mb.hourly_cap} {mb.min_spacing_seconds * 1_000_000}"
+                    )
+                spec.append(str(m))
+            jobs.append(" ".join(spec))
+        keys = [k.epoch, *campaign_keys, *domain_keys, *mailbox_keys]
+        args = [
+            str(epoch_us(now)),
+            str(_DAY_TTL),
+            str(_HOUR_TTL),
+            epoch,
+            f"{len(campaigns)} {len(domains)} {len(mailboxes)}",
+            " ".join(campaign_limits),
+            " ".join(domain_limits),
+            " ".join(mailbox_limits),
+            *jobs,
+        ]
+        return _Call(keys, args, list(mailboxes), mailbox_keys, counted)
+
+    async def _reserve_all(self, requests: list[_Request]) -> list[Reservation | Refusal | ReconcileNeeded]:
+        """One round trip for all requests (more only after an epoch change or a Redis restart)."""
+        outcomes: list[Reservation | Refusal | ReconcileNeeded | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        for _ in range(5):
+            if not pending:
+                break
+            epoch = self._epoch or ""
+            groups: dict[datetime, list[int]] = {}
+            for i in pending:
+                groups.setdefault(requests[i].now, []).append(i)
+            pipe = self.client.pipeline(transaction=False)
+            calls = []
+            for members in groups.values():
+                call = self._batch_call([requests[i] for i in members], epoch)
+                calls.append(call)
+                pipe.evalsha(self._reserve.sha, len(call.keys), *call.keys, *call.args)
+            self.round_trips += 1
+            replies = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
+                self.round_trips += 1
+                await self.client.script_load(_RESERVE)  # Redis restarted: scripts are gone too
+                continue
+            retry: list[int] = []
+            for members, call, reply in zip(groups.values(), calls, replies, strict=True):
+                if isinstance(reply, Exception):
+                    raise reply
+                status = int(reply[0])
+                detail = _text(reply[1])
+                if status == -2:
+                    self._epoch = detail
+                    retry += members
+                    continue
+                if status < 0:
+                    self._epoch = None
+                    for i in members:
+                        outcomes[i] = ReconcileNeeded()
+                    continue
+                for n, i in enumerate(members):
+                    outcomes[i] = call.outcome(n, requests[i].now, detail, reply[2 + 3 * n : 5 + 3 * n])
+            pending = retry
+        # The epoch changed under us again and again: a rebuild is in progress.
+        return [ReconcileNeeded() if o is None else o for o in outcomes]
 
     async def release_many(self, reservations: Iterable[Reservation]) -> None:
         """Give reservations back in one script call; a stale epoch makes one a no-op."""

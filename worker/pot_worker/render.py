@@ -20,20 +20,40 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
-from typing import cast
 from urllib.parse import quote
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# RFC 5322 dot-atom@dot-atom: what nearly every address is. Anything else (quoted local parts, domain
+# literals) goes through the email package's full parser.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*")
 # Quoted-printable keeps bodies readable on the wire; SMTP wants CRLF line ends.
 _QP_CHARSET = Charset("utf-8")
 _QP_CHARSET.body_encoding = QP
-# MIMEText hands its charset to set_payload, which takes a Charset; typeshed only allows str.
-_UTF8_QP = cast(str, _QP_CHARSET)
-WIRE_POLICY = compat32.clone(linesep="\r\n")
+
+
+class WirePolicy(Compat32):
+    """compat32 with a fast path for the usual header: one short ASCII line, which compat32's Header
+    folding would return unchanged at a fifth of the pipeline's cost (bench/pipeline.py profile).
+    Anything else (long, non-ASCII, a line break) takes compat32's own path and its checks."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        limit = self.max_line_length or 0
+        if (
+            isinstance(value, str)
+            and value.isascii()
+            and "\r" not in value
+            and "\n" not in value
+            and (limit <= 0 or len(name) + 2 + len(value) <= limit)
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+WIRE_POLICY = WirePolicy(linesep="\r\n")
 
 
 class InvalidRecipient(ValueError):
@@ -56,17 +76,19 @@ def render(template: str, variables: Mapping[str, object], escape: bool = False)
     return _PLACEHOLDER.sub(value, template)
 
 
-def parse_recipient(address: str) -> Address:
+def parse_recipient(address: str) -> str:
     """The recipient as a single ASCII addr-spec, or InvalidRecipient."""
     if _CONTROL.search(address) or any(c.isspace() for c in address) or not address.isascii():
         raise InvalidRecipient("address contains whitespace, control or non-ASCII characters")
+    if _DOT_ATOM_ADDRESS.fullmatch(address):
+        return address  # the common case, and a fifth of the rendering cost through the full parser
     try:
         parsed = Address(addr_spec=address)
     except (ValueError, IndexError, HeaderParseError) as exc:
         raise InvalidRecipient(str(exc)) from exc
     if not parsed.username or not parsed.domain or parsed.addr_spec != address:
         raise InvalidRecipient("not a single addr-spec")
-    return parsed
+    return parsed.addr_spec
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,17 @@ def _unsubscribe_header(template: Template, variables: Mapping[str, object]) -> 
     return ", ".join(links) if links else None
 
 
+def text_part(body: str, subtype: str) -> Message:
+    """The same part as MIMEText(body, subtype, utf-8 quoted-printable), without re-parsing the
+    Content-Type it has just written (a third of the rendering cost)."""
+    part = Message()
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["MIME-Version"] = "1.0"
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    part.set_payload(_QP_CHARSET.body_encode(body))
+    return part
+
+
 def build_message(
     template: Template,
     sender: Sender,
@@ -113,16 +146,16 @@ def build_message(
     """The full message for one job. Raises InvalidRecipient for an unusable address."""
     to = parse_recipient(recipient)
     values: dict[str, object] = {**variables, "email": recipient}
-    text = MIMEText(render(template.text, values), "plain", _UTF8_QP)
+    text = text_part(render(template.text, values), "plain")
     msg: Message
     if template.html:
         msg = MIMEMultipart("alternative")
         msg.attach(text)
-        msg.attach(MIMEText(render(template.html, values, escape=True), "html", _UTF8_QP))
+        msg.attach(text_part(render(template.html, values, escape=True), "html"))
     else:
         msg = text
     msg["From"] = formataddr((header_safe(sender.display_name), sender.address), charset="utf-8")
-    msg["To"] = to.addr_spec
+    msg["To"] = to
     msg["Subject"] = header_safe(render(template.subject, values))
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = msg_id

@@ -172,12 +172,13 @@ class Worker:
         self._bad_mailboxes: set[int] = set()
         self._inflight: set[int] = set()
         self._invalidate_pending = False
+        self._reconcile_lock = asyncio.Lock()
+        self._reconciles = 0
         # (level, key) -> until when a campaign or recipient domain is at its cap, as the limit script
         # said. Claims skip those jobs meanwhile; the script stays the authority on every reservation.
         self._full: dict[tuple[str, str], datetime] = {}
         self._rr = int.from_bytes(os.urandom(2), "big")  # workers start their rotation at different mailboxes
         self._stopping = asyncio.Event()
-        self._redis_slots = asyncio.Semaphore(32)  # below the client's 64 connections, whatever the lanes do
         self._drain_deadline: float | None = None
         self._started_at = self.clock.now()
         self._tls = ssl.create_default_context(cafile=settings.smtp_ca_file)
@@ -472,7 +473,7 @@ class Worker:
         try:
             if any(j.campaign_id not in self.campaigns for j in jobs):
                 await self.refresh()
-            # Reservations go out together: each is its own atomic script call, so they may overlap.
+            # Planned together so the reservations share one round trip (each its own atomic script).
             plans = await asyncio.gather(*(self._plan(job, now) for job in jobs), return_exceptions=True)
             failure: BaseException | None = None
             for job, plan in zip(jobs, plans, strict=True):
@@ -589,16 +590,16 @@ class Worker:
         assert self.pool is not None
         for _ in range(50):
             try:
-                async with self._redis_slots:
-                    return await self.limiter.reserve(
-                        campaign_id=campaign.id,
-                        campaign_daily=campaign.daily_limit,
-                        campaign_hourly=campaign.hourly_limit,
-                        domain=job.domain,
-                        domain_hourly=self.pool.domain_hourly_limit,
-                        candidates=candidates,
-                        now=now,
-                    )
+                # The batch's reservations made in this turn share one pipelined round trip.
+                return await self.limiter.reserve(
+                    campaign_id=campaign.id,
+                    campaign_daily=campaign.daily_limit,
+                    campaign_hourly=campaign.hourly_limit,
+                    domain=job.domain,
+                    domain_hourly=self.pool.domain_hourly_limit,
+                    candidates=candidates,
+                    now=now,
+                )
             except ReconcileNeeded:
                 await self.reconcile(now)
         raise redis.exceptions.ConnectionError("limit counters could not be reconciled")
@@ -615,11 +616,19 @@ class Worker:
             rows = await self.db.fetch(query("worker_reconcile_counts"), pool_id, day_start, hour_start)
             return [(r["kind"], r["key"], r["day_count"], r["hour_count"], r["last"]) for r in rows]
 
-        if await self.limiter.try_reconcile(counts, now):
-            metrics.WORKER_ERRORS.labels(self._label, "redis_reconciled").inc()
-            log.info("Reconciled limit counters from Postgres pool=%s", self._label)
-        else:
-            await asyncio.sleep(0.1)
+        # Every job of a batch learns at once that the counters are gone: one of them rebuilds, the
+        # others wait for it instead of each asking Redis.
+        seen = self._reconciles
+        async with self._reconcile_lock:
+            if self._reconciles != seen:
+                return
+            if await self.limiter.try_reconcile(counts, now):
+                self._reconciles += 1
+                metrics.WORKER_ERRORS.labels(self._label, "redis_reconciled").inc()
+                log.info("Reconciled limit counters from Postgres pool=%s", self._label)
+                return
+            await asyncio.sleep(0.1)  # another process is rebuilding
+            self._reconciles += 1  # let the waiting jobs try their reservation again
 
     async def _mark_sending(
         self, planned: list[Planned], now: datetime

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from pot_worker.render import (
+    WIRE_POLICY,
     InvalidRecipient,
     Sender,
     Template,
@@ -17,6 +18,7 @@ from pot_worker.render import (
     message_id,
     parse_recipient,
     render,
+    text_part,
 )
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -131,7 +133,7 @@ def test_unusable_recipient_addresses_are_refused(address: str) -> None:
 
 
 def test_plain_address_is_accepted() -> None:
-    assert parse_recipient("first.last+tag@sub.good.test").domain == "sub.good.test"
+    assert parse_recipient("first.last+tag@sub.good.test") == "first.last+tag@sub.good.test"
 
 
 def test_header_safe_removes_every_control_character() -> None:
@@ -163,3 +165,65 @@ def test_non_ascii_values_are_encoded_not_mangled() -> None:
             build_message(TEMPLATE, SENDER, "b@good.test", {"first_name": "Jö"}, "<id@x>", NOW)
         )
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Subject", "Hello  there  "),
+        ("Subject", "=?utf-8?q?x?="),
+        ("To", "a@b.test"),
+        ("Subject", "a\tb"),
+        ("X-Empty", ""),
+        ("Subject", "word " * 30),  # too long: compat32 folds it
+        ("Subject", "Grüße"),  # not ASCII: compat32 encodes it
+    ],
+)
+def test_wire_policy_writes_headers_exactly_as_compat32(name: str, value: str) -> None:
+    from email.policy import compat32
+
+    assert WIRE_POLICY.fold_binary(name, value) == compat32.clone(linesep="\r\n").fold_binary(name, value)
+
+
+def test_wire_policy_still_refuses_an_embedded_header() -> None:
+    from email.errors import HeaderParseError
+
+    with pytest.raises(HeaderParseError):
+        WIRE_POLICY.fold_binary("Subject", "one\r\nBcc: evil@x.test")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a@b.test",
+        "first.last+tag@sub.good.test",
+        "o'neil@x.test",
+        "x!#$%&*/=?^_`{|}~-@y.test",
+        "a@[127.0.0.1]",
+    ],
+)
+def test_the_fast_address_check_agrees_with_the_full_parser(address: str) -> None:
+    from email.headerregistry import Address
+
+    assert parse_recipient(address) == Address(addr_spec=address).addr_spec
+
+
+@pytest.mark.parametrize("address", ["a..b@x.test", ".a@x.test", "a@x..test", "a@", "@x.test", "a@b@c.test"])
+def test_malformed_dot_atoms_are_still_refused(address: str) -> None:
+    with pytest.raises(InvalidRecipient):
+        parse_recipient(address)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Hi there", "Grüße, Jürgen", "x" * 300, "a = b\nline with trailing space \nend", "tab\there\r\nnext"],
+)
+@pytest.mark.parametrize("subtype", ["plain", "html"])
+def test_text_part_is_byte_for_byte_mimetext(body: str, subtype: str) -> None:
+    from email.charset import QP, Charset
+    from email.mime.text import MIMEText
+
+    utf8_qp = Charset("utf-8")
+    utf8_qp.body_encoding = QP
+    expected = MIMEText(body, subtype, utf8_qp)  # type: ignore[arg-type]
+    assert text_part(body, subtype).as_bytes(policy=WIRE_POLICY) == expected.as_bytes(policy=WIRE_POLICY)
