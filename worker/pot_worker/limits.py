@@ -17,7 +17,6 @@ made but never wrote as `sending` would otherwise stay counted. See docs/worker.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -248,7 +247,9 @@ def refusal_retry_at(level: str, detail: str, now: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
-class _Request:
+class ReservationRequest:
+    """One job's reservation: its campaign's and domain's limits and the mailboxes to try, in order."""
+
     campaign_id: int
     campaign_daily: int | None
     campaign_hourly: int | None
@@ -282,12 +283,8 @@ class _Call:
 
 
 class Limiter:
-    """The Redis side of the limits for one pool.
-
-    `reserve` calls made in the same event-loop turn (a batch's jobs, planned together) share one
-    pipelined round trip: each stays its own atomic script call, only the network trip is shared.
-    Every other public call is one round trip.
-    """
+    """The Redis side of the limits for one pool. Each public call is one round trip; `reserve_batch`
+    reserves for a whole batch of jobs in one script call."""
 
     def __init__(self, client: aioredis.Redis, pool_id: int) -> None:
         self.client = client
@@ -295,8 +292,6 @@ class Limiter:
         self._reserve = client.register_script(_RESERVE)
         self._release = client.register_script(_RELEASE)
         self._epoch: str | None = None  # the counters' epoch as last seen; the script corrects it
-        self._waiting: list[tuple[_Request, asyncio.Future[Reservation | Refusal]]] = []
-        self._flush_scheduled = False
         self.round_trips = 0
 
     async def reserve(
@@ -310,43 +305,24 @@ class Limiter:
         candidates: Sequence[MailboxLimits],
         now: datetime,
     ) -> Reservation | Refusal:
-        """All three levels or nothing, first fitting candidate mailbox taken.
-
-        Raises ReconcileNeeded when the pool's counters must be rebuilt from Postgres first.
-        """
-        request = _Request(
+        """One job's reservation; raises ReconcileNeeded when the counters must be rebuilt first."""
+        request = ReservationRequest(
             campaign_id, campaign_daily, campaign_hourly, domain, domain_hourly, tuple(candidates), now
         )
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Reservation | Refusal] = loop.create_future()
-        self._waiting.append((request, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            # Runs after every task already scheduled in this turn has queued its request.
-            loop.create_task(self._flush())  # noqa: RUF006 - the futures hold the outcome
-        return await future
+        (outcome,) = await self.reserve_batch([request])
+        if isinstance(outcome, ReconcileNeeded):
+            raise outcome
+        return outcome
 
-    async def _flush(self) -> None:
-        self._flush_scheduled = False
-        waiting, self._waiting = self._waiting, []
-        try:
-            outcomes = await self._reserve_all([request for request, _ in waiting])
-        except BaseException as exc:  # the callers see the Redis error (or the cancellation)
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (_, future), outcome in zip(waiting, outcomes, strict=True):
-            if future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
+    async def reserve_batch(
+        self, requests: Sequence[ReservationRequest]
+    ) -> list[Reservation | Refusal | ReconcileNeeded]:
+        """All three levels or nothing for each request, in order, first fitting candidate mailbox
+        taken; one round trip (more only after an epoch change or a Redis restart). ReconcileNeeded
+        for those that must wait for the counters to be rebuilt from Postgres."""
+        return await self._reserve_all(list(requests)) if requests else []
 
-    def _batch_call(self, requests: list[_Request], epoch: str) -> _Call:
+    def _batch_call(self, requests: list[ReservationRequest], epoch: str) -> _Call:
         """KEYS and ARGV of one script call for requests sharing one `now` (see _RESERVE)."""
         k, now = self.keys, requests[0].now
         day, hour = day_bucket(now), hour_bucket(now)
@@ -407,7 +383,9 @@ class Limiter:
         ]
         return _Call(keys, args, list(mailboxes), mailbox_keys, counted)
 
-    async def _reserve_all(self, requests: list[_Request]) -> list[Reservation | Refusal | ReconcileNeeded]:
+    async def _reserve_all(
+        self, requests: list[ReservationRequest]
+    ) -> list[Reservation | Refusal | ReconcileNeeded]:
         """One round trip for all requests (more only after an epoch change or a Redis restart)."""
         outcomes: list[Reservation | Refusal | ReconcileNeeded | None] = [None] * len(requests)
         pending = list(range(len(requests)))

@@ -35,7 +35,15 @@ from pot_worker.classify import Decision, JobState, Outcome, classify, decide, r
 from pot_worker.clock import Clock, SystemClock
 from pot_worker.config import WorkerSettings
 from pot_worker.credentials import Credentials, CredentialsError, CredentialStore
-from pot_worker.limits import Limiter, MailboxLimits, ReconcileNeeded, Refusal, Reservation, rotation
+from pot_worker.limits import (
+    Limiter,
+    MailboxLimits,
+    ReconcileNeeded,
+    Refusal,
+    Reservation,
+    ReservationRequest,
+    rotation,
+)
 from pot_worker.providers import ProviderResolver
 from pot_worker.render import InvalidRecipient, Sender, Template, build_message, message_bytes, message_id
 from pot_worker.retry import RetryPolicy
@@ -473,31 +481,21 @@ class Worker:
         try:
             if any(j.campaign_id not in self.campaigns for j in jobs):
                 await self.refresh()
-            # Planned together so the reservations share one round trip (each its own atomic script).
-            plans = await asyncio.gather(*(self._plan(job, now) for job in jobs), return_exceptions=True)
-            failure: BaseException | None = None
-            for job, plan in zip(jobs, plans, strict=True):
+            try:
+                plans = await self._plan_batch(jobs, now)
+            except (*REDIS_ERRORS, *PG_ERRORS, asyncpg.PostgresError) as exc:
+                # Redis or Postgres is away: hand the whole batch back and let the lane back off.
+                log.warning("Planning failed error=%s detail=%s", type(exc).__name__, exc)
+                results.extend(
+                    Result(j.id, returned_state(j.attempts), j.attempts, now + timedelta(seconds=5))
+                    for j in jobs
+                )
+                raise
+            for plan in plans:
                 if isinstance(plan, Planned):
                     planned.append(plan)
-                elif isinstance(plan, Result):
-                    results.append(plan)
                 else:
-                    assert isinstance(plan, BaseException)
-                    if failure is None:
-                        log.warning("Planning failed error=%s detail=%s", type(plan).__name__, plan)
-                    failure = failure or plan
-                    results.append(
-                        Result(job.id, returned_state(job.attempts), job.attempts, now + timedelta(seconds=5))
-                    )
-            if failure is not None:
-                # Redis or Postgres is away: hand back what was reserved too (a reservation left behind
-                # would waste capacity), and let the lane back off.
-                results.extend(
-                    Result(p.job.id, returned_state(p.job.attempts), p.job.attempts, now) for p in planned
-                )
-                unsent.extend(p.reservation for p in planned)
-                planned = []
-                raise failure
+                    results.append(plan)
             if planned:
                 sendable, held, lost = await self._mark_sending(planned, now)
                 unsent.extend(p.reservation for p in [*held, *lost])
@@ -513,38 +511,95 @@ class Worker:
                 with contextlib.suppress(*REDIS_ERRORS):
                     await self.limiter.release_many(unsent)
 
-    async def _plan(self, job: Job, now: datetime) -> Planned | Result:
-        """Render, check the circuit and reserve the limits; a Result when the job cannot go now."""
-        campaign = self.campaigns.get(job.campaign_id)
-        if campaign is None:  # paused or finished since the claim
-            return Result(job.id, returned_state(job.attempts), job.attempts, now + timedelta(minutes=1))
-        provider = await self.providers.provider(job.domain)
-        breaker = self.breakers.get(provider)
-        if not breaker.allow(now):
-            return Result(job.id, returned_state(job.attempts), job.attempts, breaker.retry_at(now))
-        eligible = self.eligible_mailboxes(now)
-        candidates = rotation([m.limits for m in eligible], self._rr, self.settings.mailbox_candidates)
-        self._rr += 1
-        if not candidates:
-            breaker.release_probe()
-            return Result(job.id, returned_state(job.attempts), job.attempts, now + timedelta(minutes=1))
+    async def _plan_batch(self, jobs: list[Job], now: datetime) -> list[Planned | Result]:
+        """Check circuits, reserve every job's limits in one round trip, render what was reserved.
+
+        A Result for each job that cannot go now. If Redis or Postgres fails midway, reservations
+        already granted are handed back before the error propagates.
+        """
         assert self.pool is not None
-        known = self._full_until(job, now)
-        if known is not None:  # refused earlier in this batch: no need to ask Redis again
-            breaker.release_probe()
-            return Result(job.id, returned_state(job.attempts), job.attempts, known)
-        reserved = await self._reserve(job, campaign, candidates, now)
-        if isinstance(reserved, Refusal):
-            breaker.release_probe()
-            metrics.LIMIT_REFUSALS.labels(self._label, reserved.level).inc()
-            if reserved.level == "campaign":
-                self._full[("campaign", str(job.campaign_id))] = reserved.retry_at
-            elif reserved.level == "domain":
-                self._full[("domain", job.domain)] = reserved.retry_at
-            return Result(job.id, returned_state(job.attempts), job.attempts, reserved.retry_at)
+        domains = sorted({j.domain for j in jobs})
+        providers = dict(
+            zip(domains, await asyncio.gather(*map(self.providers.provider, domains)), strict=True)
+        )
+        eligible = [m.limits for m in self.eligible_mailboxes(now)]
+        plans: list[Planned | Result | None] = [None] * len(jobs)
+        waiting: list[tuple[int, Campaign, CircuitBreaker, ReservationRequest]] = []
+        for n, job in enumerate(jobs):
+            campaign = self.campaigns.get(job.campaign_id)
+            if campaign is None:  # paused or finished since the claim
+                plans[n] = Result(
+                    job.id, returned_state(job.attempts), job.attempts, now + timedelta(minutes=1)
+                )
+                continue
+            breaker = self.breakers.get(providers[job.domain])
+            if not breaker.allow(now):
+                plans[n] = Result(job.id, returned_state(job.attempts), job.attempts, breaker.retry_at(now))
+                continue
+            candidates = rotation(eligible, self._rr, self.settings.mailbox_candidates)
+            self._rr += 1
+            known = self._full_until(job, now) if candidates else now + timedelta(minutes=1)
+            if known is not None:  # no mailbox, or a cap this worker already saw full: Redis need not say it
+                breaker.release_probe()
+                plans[n] = Result(job.id, returned_state(job.attempts), job.attempts, known)
+                continue
+            request = ReservationRequest(
+                campaign.id,
+                campaign.daily_limit,
+                campaign.hourly_limit,
+                job.domain,
+                self.pool.domain_hourly_limit,
+                tuple(candidates),
+                now,
+            )
+            waiting.append((n, campaign, breaker, request))
+        granted: list[Reservation] = []
+        try:
+            for _ in range(50):
+                if not waiting:
+                    break
+                outcomes = await self.limiter.reserve_batch([w[3] for w in waiting])
+                again = []
+                for (n, campaign, breaker, _request), outcome in zip(waiting, outcomes, strict=True):
+                    if isinstance(outcome, ReconcileNeeded):
+                        again.append((n, campaign, breaker, _request))
+                    elif isinstance(outcome, Refusal):
+                        plans[n] = self._refused(jobs[n], breaker, outcome)
+                    else:
+                        plans[n] = await self._render(jobs[n], campaign, breaker, providers, outcome, now)
+                        if isinstance(plans[n], Planned):
+                            granted.append(outcome)
+                waiting = again
+                if waiting:
+                    await self.reconcile(now)
+            if waiting:
+                raise redis.exceptions.ConnectionError("limit counters could not be reconciled")
+        except BaseException:
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self.limiter.release_many(granted)
+            raise
+        return [p for p in plans if p is not None]
+
+    def _refused(self, job: Job, breaker: CircuitBreaker, refusal: Refusal) -> Result:
+        breaker.release_probe()
+        metrics.LIMIT_REFUSALS.labels(self._label, refusal.level).inc()
+        if refusal.level == "campaign":
+            self._full[("campaign", str(job.campaign_id))] = refusal.retry_at
+        elif refusal.level == "domain":
+            self._full[("domain", job.domain)] = refusal.retry_at
+        return Result(job.id, returned_state(job.attempts), job.attempts, refusal.retry_at)
+
+    async def _render(
+        self,
+        job: Job,
+        campaign: Campaign,
+        breaker: CircuitBreaker,
+        providers: dict[str, str],
+        reserved: Reservation,
+        now: datetime,
+    ) -> Planned | Result:
         mailbox = self.mailboxes[reserved.mailbox_id]
-        attempt = job.attempts + 1
-        msg_id = message_id(campaign.id, job.id, attempt, mailbox.address)
+        msg_id = message_id(campaign.id, job.id, job.attempts + 1, mailbox.address)
         try:
             msg = build_message(
                 campaign.template,
@@ -568,7 +623,7 @@ class Worker:
                 Outcome.FAILED.value,
                 None,
             )
-        return Planned(job, mailbox, reserved, msg_id, provider, message_bytes(msg))
+        return Planned(job, mailbox, reserved, msg_id, providers[job.domain], message_bytes(msg))
 
     def _known_full(self, now: datetime) -> tuple[list[int], list[str]]:
         """Campaign ids and domains still at their cap (forgetting those whose bucket has ended)."""
@@ -583,26 +638,6 @@ class Worker:
             if until is not None and until > now:
                 return until
         return None
-
-    async def _reserve(
-        self, job: Job, campaign: Campaign, candidates: list[MailboxLimits], now: datetime
-    ) -> Reservation | Refusal:
-        assert self.pool is not None
-        for _ in range(50):
-            try:
-                # The batch's reservations made in this turn share one pipelined round trip.
-                return await self.limiter.reserve(
-                    campaign_id=campaign.id,
-                    campaign_daily=campaign.daily_limit,
-                    campaign_hourly=campaign.hourly_limit,
-                    domain=job.domain,
-                    domain_hourly=self.pool.domain_hourly_limit,
-                    candidates=candidates,
-                    now=now,
-                )
-            except ReconcileNeeded:
-                await self.reconcile(now)
-        raise redis.exceptions.ConnectionError("limit counters could not be reconciled")
 
     async def reconcile(self, now: datetime) -> None:
         """Rebuild the pool's counters from Postgres after Redis lost them (one worker does it)."""

@@ -11,7 +11,14 @@ import pytest
 import redis.asyncio as aioredis
 from pot_stack.smtp_sink import SmtpSink
 from pot_worker.clock import ManualClock
-from pot_worker.limits import Limiter, MailboxLimits, ReconcileNeeded, Refusal, Reservation
+from pot_worker.limits import (
+    Limiter,
+    MailboxLimits,
+    ReconcileNeeded,
+    Refusal,
+    Reservation,
+    ReservationRequest,
+)
 from pot_worker.worker import Worker
 
 from .conftest import START, add_campaign, add_jobs, add_mailbox, drain, seed_pool, settings
@@ -140,6 +147,25 @@ async def test_missing_epoch_refuses_until_reconciled(limiter: Limiter) -> None:
     )
     refused = await reserve(limiter, [box(1)], dh=2)
     assert isinstance(refused, Refusal) and refused.level == "domain"
+
+
+async def test_one_batch_call_reserves_each_job_in_order_all_or_nothing(limiter: Limiter) -> None:
+    spaced = (box(1, spacing=60), box(2, spacing=60))
+    requests = [
+        ReservationRequest(1, 3, None, "good.test", None, spaced, START),
+        ReservationRequest(1, 3, None, "other.test", 1, spaced, START),
+        ReservationRequest(1, 3, None, "other.test", 1, spaced, START),  # other.test's hour is full
+        ReservationRequest(1, 3, None, "good.test", None, spaced, START),  # both mailboxes spaced out
+        ReservationRequest(2, None, None, "good.test", None, (box(3),), START),
+        ReservationRequest(1, 3, None, "good.test", None, (box(3),), START),  # campaign 1's third
+        ReservationRequest(1, 3, None, "good.test", None, (box(3),), START),  # campaign 1's day is full
+    ]
+    outcomes = await limiter.reserve_batch(requests)
+    kinds = [o.mailbox_id if isinstance(o, Reservation) else getattr(o, "level", "?") for o in outcomes]
+    assert kinds == [1, 2, "domain", "inbox", 3, 3, "campaign"]
+    assert limiter.round_trips == 2  # one call, plus learning the epoch once
+    counted = await counters(limiter)
+    assert (counted["c_day"], counted["mb1_day"], counted["mb2_day"]) == (3, 1, 1)  # refusals counted nothing
 
 
 async def test_invalidate_rebuilds_from_postgres_alone(limiter: Limiter) -> None:
