@@ -128,6 +128,10 @@ CREATE TABLE IF NOT EXISTS send_jobs (
 -- The claim scans only due work; the partial index stays small however many jobs are final.
 CREATE INDEX IF NOT EXISTS send_jobs_due ON send_jobs (campaign_id, next_attempt_at)
     WHERE state IN ('queued', 'deferred');
+-- The claim takes the oldest due jobs across a pool's campaigns: in this order it reads one batch of
+-- rows, where without it every claim sorted every due job (23 ms at 60,000, growing with the backlog).
+CREATE INDEX IF NOT EXISTS send_jobs_due_at ON send_jobs (next_attempt_at)
+    WHERE state IN ('queued', 'deferred');
 CREATE INDEX IF NOT EXISTS send_jobs_leased ON send_jobs (lease_until)
     WHERE state IN ('claimed', 'sending');
 CREATE INDEX IF NOT EXISTS send_jobs_claimed_by ON send_jobs (claimed_by)
