@@ -659,6 +659,7 @@ class Worker:
                 return
             if await self.limiter.try_reconcile(counts, now):
                 self._reconciles += 1
+                self._full.clear()  # rebuilt counters may have room that the old ones did not
                 metrics.WORKER_ERRORS.labels(self._label, "redis_reconciled").inc()
                 log.info("Reconciled limit counters from Postgres pool=%s", self._label)
                 return

@@ -120,17 +120,13 @@ SELECT 'campaign_hour', c.campaign_id::text, c.hour, count(*), max(k.hourly_limi
 
 
 async def limit_report(db: asyncpg.Connection) -> dict[str, tuple[int, int]]:
-    """For each level: (buckets over their cap, buckets that reached their cap).
-
-    A bucket reached its cap when it ends within 5 % of it: reservations released after the cap was
-    hit (deferred, bounced) are not refilled once the workers know the bucket is full.
-    """
+    """For each level: (buckets over their cap, buckets exactly at their cap)."""
     report: dict[str, tuple[int, int]] = {}
     for r in await db.fetch(OVERSHOOT_SQL):
         if r["cap"] is None:  # no limit at this level for this campaign
             continue
         over, full = report.get(r["level"], (0, 0))
-        report[r["level"]] = (over + (r["n"] > r["cap"]), full + (r["n"] >= 0.95 * r["cap"]))
+        report[r["level"]] = (over + (r["n"] > r["cap"]), full + (r["n"] == r["cap"]))
     return report
 
 
