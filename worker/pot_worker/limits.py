@@ -1,8 +1,9 @@
 """Three-level sending limits (inbox, recipient domain, campaign) reserved in one atomic Redis script.
 
-Called by pot_worker.worker: `reserve` once per job (one round trip, rotation included: the script gets
-several candidate mailboxes and takes the first with room), `release` when the server did not take the
-message, `epoch` once per batch, `reconcile` after Redis lost its counters.
+Called by pot_worker.worker: `reserve_batch` once per batch (one round trip; each job all or nothing,
+rotation included: the script gets several candidate mailboxes per job and takes the first with room),
+`release_many` when the server did not take a message, `epoch` once per batch, `try_reconcile` after
+Redis lost its counters, `invalidate` after a dead worker's claims were reaped.
 
 Redis restarts. Counters live only in Redis, so a restarted Redis would let every cap start from zero.
 Every pool has an epoch key with no expiry; the reserve script refuses (`reconcile`) while it is missing.
