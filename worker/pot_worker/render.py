@@ -76,6 +76,11 @@ def render(template: str, variables: Mapping[str, object], escape: bool = False)
     return _PLACEHOLDER.sub(value, template)
 
 
+def is_plain_address(address: str) -> bool:
+    """True for a dot-atom@dot-atom address: safe on an SMTP command line exactly as written."""
+    return _DOT_ATOM_ADDRESS.fullmatch(address) is not None
+
+
 def parse_recipient(address: str) -> str:
     """The recipient as a single ASCII addr-spec, or InvalidRecipient."""
     if _CONTROL.search(address) or any(c.isspace() for c in address) or not address.isascii():
