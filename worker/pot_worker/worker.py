@@ -573,6 +573,9 @@ class Worker:
                         plans[n] = await self._render(jobs[n], campaign, breaker, providers, outcome, now)
                         if isinstance(plans[n], Planned):
                             granted.append(outcome)
+                        # Rendering a whole batch in one go held the loop for milliseconds while
+                        # the other lanes' SMTP replies waited: let them run between messages.
+                        await asyncio.sleep(0)
                 waiting = again
                 if waiting:
                     await self.reconcile(now)
