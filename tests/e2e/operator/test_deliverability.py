@@ -4,18 +4,16 @@ mailboxes down, and alerts reach (fake) Telegram and Slack once per dedup window
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 import yaml
 from kubernetes import client
+from pot_stack.e2e import condition, sql, wait_for
 
 GROUP, VERSION = "pot.dev", "v1alpha1"
 REPO = Path(__file__).resolve().parents[3]
@@ -24,37 +22,6 @@ TELEGRAM_TOKEN = "123:test-token"
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/XXXX"
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def wait_for(
-    check: Callable[[], Any], timeout: float = 45, what: str = "", show: Callable[[], Any] | None = None
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except client.ApiException as e:
-            last = e
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r} {show() if show else ''}")
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), {})
-
-
-def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(url)
-        try:
-            return list(await conn.fetch(query, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 class Objects:

@@ -2,52 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import pytest
 from kubernetes import client
 from pot_operator.pool_policy import desired_replicas
 from pot_operator.warmup import WarmupCurve, warmup_cap
+from pot_stack.e2e import condition, sql, wait_for
 
 GROUP, VERSION = "pot.dev", "v1alpha1"
 CANARY = "canary-Pa55word-7f3c9e"
-
-
-def wait_for(
-    check: Callable[[], Any], timeout: float = 60, what: str = "", show: Callable[[], Any] | None = None
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except client.ApiException as e:
-            last = e
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: last={last!r} {show() if show else ''}")
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), None)
-
-
-def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(url)
-        try:
-            return list(await conn.fetch(query, *args))
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def mailbox(name: str, pool: str, warmup_start: dt.date) -> dict[str, Any]:
