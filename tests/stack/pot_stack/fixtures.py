@@ -22,6 +22,7 @@ from pot_stack.dns_server import DnsServer
 from pot_stack.openbao import OpenBao
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
+from pot_stack.service import Service
 from pot_stack.smtp_sink import SmtpSink
 
 T = TypeVar("T")
@@ -62,15 +63,22 @@ def stack_root(request: pytest.FixtureRequest) -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres(stack_root: Path) -> Iterator[Postgres]:
-    """PostgreSQL: `.url` (superuser, database `postgres`), `.url_for(db)`, `.restart()`."""
-    server = Postgres(stack_root)
+S = TypeVar("S", bound=Service)
+
+
+def _running(server: S) -> Iterator[S]:
+    """Start a stack service for a session fixture and stop it when the session ends."""
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(stack_root: Path) -> Iterator[Postgres]:
+    """PostgreSQL: `.url` (superuser, database `postgres`), `.url_for(db)`, `.restart()`."""
+    yield from _running(Postgres(stack_root))
 
 
 @pytest.fixture
@@ -97,12 +105,7 @@ def fresh_database(postgres: Postgres) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_server(stack_root: Path) -> Iterator[RedisServer]:
     """Redis (Valkey): `.url`, `.restart()` (same port, data gone)."""
-    server = RedisServer(stack_root)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(RedisServer(stack_root))
 
 
 @pytest.fixture
@@ -121,32 +124,17 @@ def fresh_redis(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def vault(stack_root: Path) -> Iterator[OpenBao]:
     """OpenBao in dev mode: `.addr`, `.token`, `.mount` (KV v2), `.client()` -> hvac.Client."""
-    server = OpenBao(stack_root)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(OpenBao(stack_root))
 
 
 @pytest.fixture(scope="session")
 def smtp_sink(stack_root: Path) -> Iterator[SmtpSink]:
     """The SMTP sink: `.host`, `.port` (STARTTLS), `.tls_port` (implicit TLS), `.cert_path`,
     `.maildir`, `.messages()`, `.clear()`; any credentials accepted, slow-* waits `.slow_delay`."""
-    server = SmtpSink(stack_root)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(SmtpSink(stack_root))
 
 
 @pytest.fixture(scope="session")
 def dns_server(stack_root: Path) -> Iterator[DnsServer]:
     """The authoritative DNS server for the zones folder: `.host`, `.port`, `.resolver` ("host:port")."""
-    server = DnsServer(stack_root)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(DnsServer(stack_root))
