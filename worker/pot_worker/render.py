@@ -2,16 +2,20 @@
 
 Recipient data can never add a header: values placed in headers lose CR, LF and every other control
 character, the recipient is parsed as exactly one addr-spec, and the email package's generator refuses
-a header value that embeds another header as a second guard. The message is assembled with the
-compat32 MIME classes: EmailMessage with the modern policy cost 0.59 ms per message against 0.11 ms,
-the largest cost of the whole pipeline (bench/pipeline.py), for no gain on these simple messages.
-Called by pot_worker.worker for every job.
+a header value that embeds another header as a second guard. `build_message` assembles the message
+with the compat32 MIME classes (EmailMessage with the modern policy cost 0.59 ms per message against
+0.11 ms, for no gain on these simple messages). `render_message`, which the worker calls for every job,
+writes the same bytes without building those objects (they and the generator's walk were a fifth of
+the worker's CPU per message, bench/pipeline.py): each header still goes through the policy's
+fold_binary, the guard above included. tests/unit/worker/test_render.py holds the two byte for byte.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +37,8 @@ _DOT_ATOM_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})
 # Quoted-printable keeps bodies readable on the wire; SMTP wants CRLF line ends.
 _QP_CHARSET = Charset("utf-8")
 _QP_CHARSET.body_encoding = QP
+# The line ends the email package's generator rewrites to the policy's linesep (its NLCRE).
+_NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
 class WirePolicy(Compat32):
@@ -129,15 +135,65 @@ def _unsubscribe_header(template: Template, variables: Mapping[str, object]) -> 
     return ", ".join(links) if links else None
 
 
+_PART_HEADERS = (("MIME-Version", "1.0"), ("Content-Transfer-Encoding", "quoted-printable"))
+
+
 def text_part(body: str, subtype: str) -> Message:
     """The same part as MIMEText(body, subtype, utf-8 quoted-printable), without re-parsing the
     Content-Type it has just written (a third of the rendering cost)."""
     part = Message()
     part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-    part["MIME-Version"] = "1.0"
-    part["Content-Transfer-Encoding"] = "quoted-printable"
+    for name, value in _PART_HEADERS:
+        part[name] = value
     part.set_payload(_QP_CHARSET.body_encode(body))
     return part
+
+
+@functools.lru_cache(maxsize=8)
+def _date(now: datetime) -> str:
+    """The Date header; a batch renders all its messages with one `now`."""
+    return format_datetime(now)
+
+
+def new_boundary() -> str:
+    """A multipart boundary. It starts with "=_", which quoted-printable bodies cannot contain (a "="
+    there is always followed by two hex digits or a line end), and keeps the Content-Type header on
+    one line."""
+    return "=_pot_" + secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    headers: list[tuple[str, str]]  # From onwards, in order
+    text: str
+    html: str | None
+
+
+def _parts(
+    template: Template,
+    sender: Sender,
+    recipient: str,
+    variables: Mapping[str, object],
+    msg_id: str,
+    now: datetime,
+) -> _Parts:
+    to = parse_recipient(recipient)
+    values: dict[str, object] = {**variables, "email": recipient}
+    headers = [
+        ("From", formataddr((header_safe(sender.display_name), sender.address), charset="utf-8")),
+        ("To", to),
+        ("Subject", header_safe(render(template.subject, values))),
+        ("Date", _date(now)),
+        ("Message-ID", msg_id),
+    ]
+    unsubscribe = _unsubscribe_header(template, values)
+    if unsubscribe:
+        headers.append(("List-Unsubscribe", unsubscribe))
+        if template.unsubscribe_url:
+            # RFC 8058 one-click: only meaningful with an HTTPS link.
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    html_body = render(template.html, values, escape=True) if template.html else None
+    return _Parts(headers, render(template.text, values), html_body)
 
 
 def build_message(
@@ -147,32 +203,75 @@ def build_message(
     variables: Mapping[str, object],
     msg_id: str,
     now: datetime,
+    boundary: str | None = None,
 ) -> Message:
     """The full message for one job. Raises InvalidRecipient for an unusable address."""
-    to = parse_recipient(recipient)
-    values: dict[str, object] = {**variables, "email": recipient}
-    text = text_part(render(template.text, values), "plain")
+    parts = _parts(template, sender, recipient, variables, msg_id, now)
+    return _assemble(parts, boundary)
+
+
+def _assemble(parts: _Parts, boundary: str | None) -> Message:
+    text = text_part(parts.text, "plain")
     msg: Message
-    if template.html:
-        msg = MIMEMultipart("alternative")
+    if parts.html is not None:
+        msg = MIMEMultipart("alternative", boundary=boundary or new_boundary())
         msg.attach(text)
-        msg.attach(text_part(render(template.html, values, escape=True), "html"))
+        msg.attach(text_part(parts.html, "html"))
     else:
         msg = text
-    msg["From"] = formataddr((header_safe(sender.display_name), sender.address), charset="utf-8")
-    msg["To"] = to
-    msg["Subject"] = header_safe(render(template.subject, values))
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = msg_id
-    unsubscribe = _unsubscribe_header(template, values)
-    if unsubscribe:
-        msg["List-Unsubscribe"] = unsubscribe
-        if template.unsubscribe_url:
-            # RFC 8058 one-click: only meaningful with an HTTPS link.
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in parts.headers:
+        msg[name] = value
     return msg
 
 
 def message_bytes(msg: Message) -> bytes:
     """The message as sent: CRLF line ends, headers folded and checked by the generator."""
     return msg.as_bytes(policy=WIRE_POLICY)
+
+
+def render_message(
+    template: Template,
+    sender: Sender,
+    recipient: str,
+    variables: Mapping[str, object],
+    msg_id: str,
+    now: datetime,
+    boundary: str | None = None,
+) -> bytes:
+    """`message_bytes(build_message(...))` without the Message objects and the generator's walk.
+
+    Each header is folded by the same WIRE_POLICY.fold_binary the generator calls (its fast path, or
+    compat32's folding and its refusal of an embedded header), the bodies are encoded as text_part
+    encodes them, and the MIME structure is written as the generator writes it. Raises InvalidRecipient
+    for an unusable address.
+    """
+    parts = _parts(template, sender, recipient, variables, msg_id, now)
+    if parts.html is not None:
+        boundary = boundary or new_boundary()
+        top = [("Content-Type", f'multipart/alternative; boundary="{boundary}"'), ("MIME-Version", "1.0")]
+    else:
+        top = [("Content-Type", 'text/plain; charset="utf-8"'), *_PART_HEADERS]
+    fold = WIRE_POLICY.fold_binary
+    out = [fold(name, value) for name, value in top]
+    out.extend(fold(name, value) for name, value in parts.headers)
+    out.append(b"\r\n")
+    if parts.html is None:
+        out.append(_encoded_body(parts.text))
+    else:
+        out.append(f"--{boundary}\r\n".encode("ascii"))
+        out.append(_encoded_part(parts.text, "plain"))
+        out.append(f"\r\n--{boundary}\r\n".encode("ascii"))
+        out.append(_encoded_part(parts.html, "html"))
+        out.append(f"\r\n--{boundary}--\r\n".encode("ascii"))
+    return b"".join(out)
+
+
+def _encoded_body(body: str) -> bytes:
+    return _NEWLINES.sub("\r\n", _QP_CHARSET.body_encode(body)).encode("ascii")
+
+
+def _encoded_part(body: str, subtype: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "MIME-Version: 1.0\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode("ascii") + _encoded_body(body)

@@ -227,3 +227,66 @@ def test_text_part_is_byte_for_byte_mimetext(body: str, subtype: str) -> None:
     utf8_qp.body_encoding = QP
     expected = MIMEText(body, subtype, utf8_qp)  # type: ignore[arg-type]
     assert text_part(body, subtype).as_bytes(policy=WIRE_POLICY) == expected.as_bytes(policy=WIRE_POLICY)
+
+
+# render_message writes the bytes itself when every header is one short ASCII line; it must be
+# indistinguishable from the email package's message, on and off that path.
+PLAIN = Template("Hello {{ first_name }}", "Hi {{ first_name }},\nabout {{ company }}.", None, None, None)
+WITH_LINKS = Template(
+    "Hello {{ first_name }}",
+    "Hi {{ first_name }}, " + "x" * 300,
+    None,
+    "https://u.example/?e={{ email }}",
+    "unsub@example.com?subject={{ email }}",
+)
+RENDER_CASES = [
+    (TEMPLATE, SENDER, {"first_name": "Bob", "company": "Globex"}),
+    (PLAIN, SENDER, {"first_name": "Bob", "company": "Globex"}),
+    (WITH_LINKS, Sender("a@acme-outreach.test", ""), {"first_name": "Bob"}),
+    (PLAIN, Sender("a@acme-outreach.test", 'Quote "Me", Inc.'), {"first_name": "Bob"}),
+    (TEMPLATE, Sender("a@acme-outreach.test", "Jörg"), {"first_name": "Jürgen", "company": "Größe"}),
+    (TEMPLATE, SENDER, {"first_name": "word " * 20}),  # a Subject compat32 must fold
+    (TEMPLATE, SENDER, {"first_name": "Bob\r\nBcc: victim@evil.test", "company": "a\rb\nc"}),
+    (PLAIN, SENDER, {"first_name": "From the start", "company": "end with a newline\n"}),
+    (Template("", "", "", None, None), SENDER, {}),
+    (
+        Template("s", "From x\r\n.\r\nline\rline\n", "<b>{{ a }}</b>\n", None, "m@x.test"),
+        SENDER,
+        {"a": "<&>"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "sender", "variables"), RENDER_CASES)
+def test_render_message_is_byte_for_byte_the_email_package(
+    template: Template, sender: Sender, variables: dict[str, object]
+) -> None:
+    from pot_worker.render import render_message
+
+    args = (template, sender, "bob@good.test", variables, "<pot.1.2.1@acme-outreach.test>", NOW)
+    boundary = "=_pot_0123456789abcdef"
+    expected = message_bytes(build_message(*args, boundary=boundary))
+    assert render_message(*args, boundary=boundary) == expected
+
+
+def test_render_message_refuses_an_embedded_header_like_the_generator() -> None:
+    from email.errors import HeaderParseError
+
+    from pot_worker.render import render_message
+
+    # Message ids are built by message_id(), never from recipient data; a caller passing a raw one
+    # still meets the policy's fold, which refuses it.
+    with pytest.raises(HeaderParseError):
+        render_message(PLAIN, SENDER, "bob@good.test", {}, "<id@x.test>\r\nBcc: v@evil.test", NOW)
+
+
+def test_multipart_boundaries_differ_and_never_occur_in_a_part() -> None:
+    from pot_worker.render import new_boundary, render_message
+
+    assert new_boundary() != new_boundary()
+    boundary = "=_pot_0123456789abcdef"
+    evil = f"--{boundary}\n--{boundary}--\n"
+    template = Template("s", "{{ a }}", "{{ a }}", None, None)
+    raw = render_message(template, SENDER, "bob@good.test", {"a": evil}, "<id@x.test>", NOW, boundary)
+    parts = list(parse(raw).iter_parts())
+    assert [p.get_content().replace("\r\n", "\n") for p in parts] == [evil, evil]
