@@ -31,7 +31,16 @@ class WorkerSettings(BaseModel):
     smtp_ca_file: str | None = Field(None, description="Extra CA bundle for SMTP TLS (a private CA).")
     helo_name: str = Field("pot-worker.local", description="EHLO name; avoids a slow getfqdn() per connect.")
 
-    batch_size: int = Field(50, ge=1, le=1000, description="Jobs claimed per round trip.")
+    batch_size: int = Field(
+        50, ge=1, le=1000, description="Jobs claimed per round trip at first, and while limits refuse."
+    )
+    batch_size_max: int = Field(
+        400,
+        ge=1,
+        le=1000,
+        description="Claims double up to this while every claimed job gets its limits; below "
+        "batch_size, batch_size is the fixed size.",
+    )
     lanes: int = Field(2, ge=1, le=64, description="Batches in flight at once, so SQL overlaps SMTP.")
     lease_seconds: float = Field(
         60.0, gt=0, description="Claim lease (clock seconds); extended by heartbeats."

@@ -71,6 +71,19 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     transaction before calling this."""
 
 
+def next_batch_size(current: int, asked: int, claimed: int, granted: int, low: int, high: int) -> int:
+    """The next claim size (pure). Doubles while a full batch was claimed and every job got its limits,
+    up to `high`; halves, down to `low`, when the limits refused more than half. Wide-open limits then
+    cost fewer and larger statements per message; tight ones do not churn hundreds of jobs through claim
+    and hand-back for each one sent. `high` below `low` means a fixed size."""
+    high = max(low, high)
+    if claimed >= asked and granted == claimed:
+        return min(high, max(current, asked * 2))
+    if granted * 2 < claimed:
+        return max(low, min(current, asked // 2))
+    return current
+
+
 class PoolNotFound(Exception):
     """The pool row does not exist (yet): the operator has not projected it."""
 
@@ -194,6 +207,7 @@ class Worker:
         # (level, key) -> until when a campaign or recipient domain is at its cap, as the limit script
         # said. Claims skip those jobs meanwhile; the script stays the authority on every reservation.
         self._full: dict[tuple[str, str], datetime] = {}
+        self._batch = settings.batch_size  # the claim size, adapted by _adapt_batch
         self._rr = int.from_bytes(os.urandom(2), "big")  # workers start their rotation at different mailboxes
         self._stopping = asyncio.Event()
         self._drain_deadline: float | None = None
@@ -230,6 +244,11 @@ class Worker:
         assert self.pool is not None
         self._limiter = Limiter(self._redis, self.pool.id)
         log.info("Started worker worker=%s pool=%s", self.settings.worker_id, self._label)
+
+    @property
+    def claim_size(self) -> int:
+        """How many jobs the next claim asks for (see next_batch_size)."""
+        return self._batch
 
     @property
     def limiter(self) -> Limiter:
@@ -465,7 +484,7 @@ class Worker:
             self.settings.worker_id,
             now,
             lease,
-            self.settings.batch_size,
+            asked := self._batch,
             full_campaigns,
             full_domains,
         )
@@ -485,12 +504,19 @@ class Worker:
         self._inflight.update(j.id for j in jobs)
         self.stats.jobs_claimed += len(jobs)
         try:
-            await self._process(jobs, now)
+            granted = await self._process(jobs, now)
         finally:
             self._inflight.difference_update(j.id for j in jobs)
+        self._adapt_batch(asked, len(jobs), granted)
         return len(jobs)
 
-    async def _process(self, jobs: list[Job], now: datetime) -> None:
+    def _adapt_batch(self, asked: int, claimed: int, granted: int) -> None:
+        self._batch = next_batch_size(
+            self._batch, asked, claimed, granted, self.settings.batch_size, self.settings.batch_size_max
+        )
+
+    async def _process(self, jobs: list[Job], now: datetime) -> int:
+        """Plan, mark, send and record one claimed batch; returns how many jobs got their limits."""
         results: list[Result] = []
         planned: list[Planned] = []
         unsent: list[Reservation] = []
@@ -526,6 +552,7 @@ class Worker:
             if unsent:
                 with contextlib.suppress(*REDIS_ERRORS):
                     await self.limiter.release_many(unsent)
+        return len(planned)
 
     async def _plan_batch(self, jobs: list[Job], now: datetime) -> list[Planned | Result]:
         """Check circuits, reserve every job's limits in one round trip, render what was reserved.
@@ -774,17 +801,16 @@ class Worker:
                     )
                     continue
                 breaker = self.breakers.get(p.provider)
-                if breaker.state is BreakerState.OPEN:
-                    # Opened by an earlier reply in this same batch: hold the rest back now.
+                if breaker.state is BreakerState.OPEN or self._stopping.is_set():
+                    # Opened by an earlier reply in this same batch, or SIGTERM: nothing of this job
+                    # went out, so it goes back unsent (attempt not counted, limits released) instead
+                    # of waiting in `sending` for a lease to end and become `unknown`.
+                    breaker.release_probe()
                     unsent.append(p.reservation)
-                    results.append(
-                        Result(
-                            p.job.id,
-                            returned_state(p.job.attempts),
-                            p.job.attempts,
-                            breaker.retry_at(self.clock.now()),
-                        )
-                    )
+                    retry_at = self.clock.now()
+                    if breaker.state is BreakerState.OPEN:
+                        retry_at = breaker.retry_at(retry_at)
+                    results.append(Result(p.job.id, returned_state(p.job.attempts), p.job.attempts, retry_at))
                     continue
                 started = time.perf_counter()
                 attempt = await conn.send(mailbox.address, p.job.recipient, p.message, creds)

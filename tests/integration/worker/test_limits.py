@@ -205,11 +205,13 @@ async def test_redis_restart_mid_hour_does_not_overshoot(
     cid = await add_campaign(db, seed, hourly=10, daily=14)
     await add_jobs(db, cid, [f"r{i}@nomx.test" for i in range(40)])
     clock = ManualClock(START)
-    worker = Worker(settings(fresh_database, fresh_redis, batch_size=4), clock=clock)
+    # A fixed claim of 4 (no doubling): exactly 8 are sent before the restart, 2 of the cap's 10 left.
+    worker = Worker(settings(fresh_database, fresh_redis, batch_size=4, batch_size_max=4), clock=clock)
     await worker.start()
     try:
         await worker.run_once()
-        await worker.run_once()  # 8 sent in the first hour
+        await worker.run_once()
+        assert await db.fetchval("SELECT count(*) FROM send_jobs WHERE state = 'sent'") == 8
         redis_server.restart()  # every counter is gone
         while await worker.run_once():
             pass
@@ -312,3 +314,27 @@ async def test_a_campaign_at_its_cap_is_left_in_the_queue_not_claimed_and_refuse
         await worker.close()
     assert await db.fetchval("SELECT count(*) FROM send_jobs WHERE state = 'sent'") == 10
     assert len(sink.messages()) == 10
+
+
+async def test_the_claim_grows_while_limits_grant_everything_and_shrinks_when_they_refuse(
+    db: asyncpg.Connection, fresh_database: str, fresh_redis: str, sink: SmtpSink
+) -> None:
+    sink.clear()
+    seed = await seed_pool(db)
+    await add_mailbox(db, seed, sink, name="a", tls="none", hourly=100, daily=100)
+    cid = await add_campaign(db, seed)
+    await add_jobs(db, cid, [f"r{i}@nomx.test" for i in range(200)])
+    clock = ManualClock(START)
+    worker = Worker(settings(fresh_database, fresh_redis, batch_size=10, batch_size_max=40), clock=clock)
+    await worker.start()
+    try:
+        sizes = [worker.claim_size]
+        for _ in range(4):
+            await worker.run_once()
+            sizes.append(worker.claim_size)
+        assert sizes == [10, 20, 40, 40, 40]  # 10 + 20 + 40 + 40 = 110 claimed, 100 granted
+        await worker.run_once()  # the mailbox's hourly cap refuses most of the next 40
+        assert worker.claim_size == 20
+    finally:
+        await worker.close()
+    assert await db.fetchval("SELECT count(*) FROM send_jobs WHERE state = 'sent'") == 100

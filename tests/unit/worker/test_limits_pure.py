@@ -63,3 +63,34 @@ def test_refusal_retry_times() -> None:
     assert refusal_retry_at("inbox", "1500", T) == T + timedelta(microseconds=1500)
     # every candidate at its cap: look again soon (another mailbox may have room), at the latest next hour
     assert refusal_retry_at("inbox", "-1", T) == T + timedelta(minutes=5)
+
+
+def test_the_claim_doubles_while_every_job_gets_its_limits_up_to_the_ceiling() -> None:
+    from pot_worker.worker import next_batch_size
+
+    sizes = [50]
+    for _ in range(5):
+        sizes.append(next_batch_size(sizes[-1], sizes[-1], sizes[-1], sizes[-1], 50, 400))
+    assert sizes == [50, 100, 200, 400, 400, 400]
+
+
+def test_the_claim_does_not_grow_on_a_short_queue_or_a_partial_grant() -> None:
+    from pot_worker.worker import next_batch_size
+
+    assert next_batch_size(100, 100, 30, 30, 50, 400) == 100  # fewer due jobs than asked
+    assert next_batch_size(100, 100, 100, 60, 50, 400) == 100  # some refused, most granted
+
+
+def test_the_claim_halves_when_limits_refuse_most_but_not_below_the_floor() -> None:
+    from pot_worker.worker import next_batch_size
+
+    assert next_batch_size(400, 400, 400, 10, 50, 400) == 200
+    assert next_batch_size(80, 80, 80, 0, 50, 400) == 50
+    # Two lanes: a lane that asked for 400 when another already halved to 200 does not grow it back.
+    assert next_batch_size(200, 400, 400, 0, 50, 400) == 200
+
+
+def test_a_ceiling_below_the_floor_fixes_the_claim_size() -> None:
+    from pot_worker.worker import next_batch_size
+
+    assert next_batch_size(20, 20, 20, 20, 20, 1) == 20
