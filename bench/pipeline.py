@@ -135,18 +135,8 @@ async def pipeline(
     try:
         pg_before = await _transactions(admin, database)
         redis_before = _reads(redis_client)
-        settings = WorkerSettings(
-            pool="bench/pool",
-            database_url=db_url,
-            redis_url=redis_url,
-            metrics_port=0,
-            batch_size=max(connections * 8, 50),
-            lanes=3,
-            heartbeat_seconds=5,
-            refresh_seconds=60,
-            idle_seconds=0.05,
-            mailbox_candidates=connections,
-        )
+        # The worker's default settings (lanes, claim sizes, candidates): what a pool runs with.
+        settings = WorkerSettings(pool="bench/pool", database_url=db_url, redis_url=redis_url, metrics_port=0)
         worker = Worker(settings, clock=SystemClock())
         await worker.start()
         # The resolver would look good.test up in public DNS; the benchmark measures our code, not DNS.
@@ -177,6 +167,7 @@ async def pipeline(
             "worker_cpu_us": worker_cpu / messages * 1e6,
             "redis_round_trips_per_send": redis_reads / messages,
             "pg_round_trips_per_job": pg_transactions / worker.stats.jobs_claimed,
+            "claim_size": worker.claim_size,
         }
     finally:
         redis_client.close()
@@ -221,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3, help="bare/pipeline pairs; medians reported")
+    parser.add_argument("--rounds", type=int, default=5, help="bare/pipeline pairs; medians reported")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -281,6 +272,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"pipeline_vs_bare_ratio={pipeline_rate / bare_rate:.3f}")
     print(f"redis_round_trips_per_send={median(runs, 'redis_round_trips_per_send'):.3f}")
     print(f"pg_round_trips_per_job={median(runs, 'pg_round_trips_per_job'):.3f}")
+    print(f"pipeline_claim_size_reached={median(runs, 'claim_size'):.0f}")
     # Where the time goes: CPU per message of the sending process and of the receiving server.
     print(f"bare_client_cpu_us_per_msg={median(bare_runs, 'client_cpu_us'):.0f}")
     print(f"pipeline_worker_cpu_us_per_msg={median(runs, 'worker_cpu_us'):.0f}")
