@@ -299,7 +299,7 @@ async def reconcile_campaign(rt: Runtime, key: Key, body: Mapping[str, Any], now
                 "bounced": int(counts["bounced"]),
                 "failed": int(counts["failed"]),
                 "suppressed": suppressed_at_load + int(counts["suppressed"]),
-                "unsubscribed": 0,
+                "unsubscribed": int(counts["unsubscribed"]),
             },
             "startedAt": current.get("startedAt") or (rfc3339(started) if started else None),
             "completedAt": completed_at,

@@ -7,5 +7,13 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE state IN ('failed', 'unknown')) AS failed,
        count(*) FILTER (WHERE state = 'suppressed') AS suppressed,
        min(updated_at) FILTER (WHERE state = 'sent') AS first_sent_at,
-       max(updated_at) FILTER (WHERE state NOT IN ('queued', 'claimed', 'sending', 'deferred')) AS last_final_at
+       max(updated_at) FILTER (WHERE state NOT IN ('queued', 'claimed', 'sending', 'deferred')) AS last_final_at,
+       -- Recipients who unsubscribed (potctl feedback / suppression add) after this campaign's message
+       -- was sent to them; a sent job's updated_at is when its result was written.
+       (SELECT count(*)
+        FROM send_jobs j
+        JOIN campaigns c ON c.id = j.campaign_id
+        JOIN suppressions s ON s.tenant = c.tenant AND s.address = lower(j.recipient)
+        WHERE j.campaign_id = $1 AND j.state = 'sent' AND s.reason = 'unsubscribe'
+          AND s.created_at >= j.updated_at) AS unsubscribed
 FROM send_jobs WHERE campaign_id = $1;
