@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import dns.asyncresolver
 import dns.exception
 import dns.resolver
+from pot_common.domains import registrable_domain
 
 # Providers whose MX hosts do not share the recipient's domain (deliverability notes, "Provider by MX").
 _KNOWN_SUFFIXES = (
@@ -27,8 +28,9 @@ _KNOWN_SUFFIXES = (
 def provider_for(domain: str, mx_hosts: Sequence[tuple[int, str]]) -> str:
     """The provider key for `domain` given its MX records as (preference, host).
 
-    Without a public-suffix list the fallback is the last two labels of the preferred MX host; good
-    enough to put every `*.mail.example.net` MX of a hosting company into one group.
+    Otherwise the registrable domain of the preferred MX host (Public Suffix List): every
+    `*.mail.example.net` MX of a hosting company is one group, while two companies under one public
+    suffix (`mx.a.co.uk`, `mx.b.co.uk`) are not.
     """
     if not mx_hosts:
         return domain.lower()
@@ -38,8 +40,7 @@ def provider_for(domain: str, mx_hosts: Sequence[tuple[int, str]]) -> str:
     for suffix, name in _KNOWN_SUFFIXES:
         if host == suffix or host.endswith("." + suffix):
             return name
-    labels = host.split(".")
-    return ".".join(labels[-2:]) if len(labels) >= 2 else host
+    return registrable_domain(host)
 
 
 class ProviderResolver:

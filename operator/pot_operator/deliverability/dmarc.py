@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pot_common.domains import registrable_domain
+
 from pot_operator.deliverability.dns import Resolver, Status
 
 POLICIES = ("none", "quarantine", "reject")
@@ -28,9 +30,8 @@ class DmarcRecord:
 
 
 def organizational_domain(domain: str) -> str:
-    """The last two labels: enough for .test domains; real ones would need the Public Suffix List."""
-    labels = domain.rstrip(".").lower().split(".")
-    return ".".join(labels[-2:])
+    """RFC 7489 §3.2: the public suffix plus one label (example.co.uk for mail.example.co.uk)."""
+    return registrable_domain(domain)
 
 
 def aligned(from_domain: str, auth_domain: str, mode: str) -> bool:

@@ -64,6 +64,26 @@ def test_alignment_relaxed_and_strict() -> None:
     assert not dmarc.aligned("good.test", "acme-mail.test", "r")
 
 
+@pytest.mark.parametrize(
+    ("domain", "org"),
+    [
+        ("news.good.test", "good.test"),
+        ("good.test.", "good.test"),
+        ("mail.Example.co.uk", "example.co.uk"),
+        ("a.b.example.com", "example.com"),
+        ("co.uk", "co.uk"),
+        ("team.github.io", "team.github.io"),  # a private suffix: each owner is its own organization
+    ],
+)
+def test_organizational_domain_follows_the_public_suffix_list(domain: str, org: str) -> None:
+    assert dmarc.organizational_domain(domain) == org
+
+
+def test_relaxed_alignment_never_joins_two_owners_of_one_public_suffix() -> None:
+    assert dmarc.aligned("news.example.co.uk", "example.co.uk", "r")
+    assert not dmarc.aligned("example.co.uk", "evil.co.uk", "r")  # "the last two labels" said aligned
+
+
 async def test_dmarc_falls_back_to_the_organizational_domain(zone_resolver: Any) -> None:
     record = await dmarc.find_record("news.good.test", zone_resolver)
     assert record is not None and record.found_at == "_dmarc.good.test"

@@ -24,6 +24,9 @@ from pot_worker.providers import provider_for
         ("nomx.test", [], "nomx.test"),
         ("nullmx.test", [(0, ".")], "nullmx.test"),
         ("Upper.TEST", [], "upper.test"),
+        ("a.co.uk", [(10, "mx1.mail.hostco.co.uk.")], "hostco.co.uk"),  # not all of "co.uk"
+        ("b.co.uk", [(10, "mx.otherhost.co.uk.")], "otherhost.co.uk"),
+        ("c.example", [(10, "localhost")], "localhost"),
     ],
 )
 def test_provider_for(domain: str, mx: list[tuple[int, str]], provider: str) -> None:
