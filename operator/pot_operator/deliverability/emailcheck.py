@@ -116,7 +116,7 @@ class CheckerSettings:
     global_concurrency: int = 20
     timeout_s: float = 20.0
     connect_test_timeout_s: float = 5.0
-    connect_test_host: str | None = None  # None: the first MX address met
+    connect_test_host: str | None = None  # None: the MX hosts of the first domain met
     greylist_retries: int = 1
     greylist_delay_s: float = 60.0
     catch_all_check: bool = True
@@ -254,37 +254,48 @@ class EmailChecker:
         return await asyncio.shield(self._mx[domain])
 
     async def _decide_mode(self, exchange: mx.MxResult) -> None:
-        """`auto`: one connect test on the probe port; when it fails the whole run falls back to format+mx."""
+        """`auto`: a connect test on the probe port, to each MX host of the first domain met (or to
+        `connect_test_host`) in preference order until one answers; when none does, the whole run falls
+        back to format+mx."""
         if self._mode_decided:
             return
         async with self._mode_lock:
             if self._mode_decided:
                 return
-            host = self.settings.connect_test_host or exchange.hosts[0]
+            hosts = [self.settings.connect_test_host] if self.settings.connect_test_host else exchange.hosts
             port = self.settings.probe_port
-            addresses = await mx.host_addresses(host, self.resolver)
-            error = "no address"
-            for ip in addresses:
-                try:
-                    _, writer = await asyncio.wait_for(
-                        asyncio.open_connection(ip, port), self.settings.connect_test_timeout_s
-                    )
-                except (OSError, TimeoutError) as exc:
-                    error = f"{exc.__class__.__name__}: {exc}".rstrip(": ")
-                    continue
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
-                self.mode = Mode.SMTP
-                self.notice = ""
-                break
-            else:
-                self.mode = Mode.FORMAT_MX
-                self.notice = (
-                    f"outbound port {port} looks blocked (connect to {host} failed: {error}); "
-                    "fell back to format+mx"
-                )
+            errors: list[str] = []
+            self.mode = Mode.FORMAT_MX
+            for host in hosts:
+                if await self._connects(host, port, errors):
+                    self.mode = Mode.SMTP
+                    break
+            self.notice = (
+                ""
+                if self.mode is Mode.SMTP
+                else f"outbound port {port} looks blocked (connect to {'; '.join(errors)} failed); "
+                "fell back to format+mx"
+            )
             self._mode_decided = True
+
+    async def _connects(self, host: str, port: int, errors: list[str]) -> bool:
+        """True when one of the host's addresses accepts a TCP connection; failures go to `errors`."""
+        addresses = await mx.host_addresses(host, self.resolver)
+        if not addresses:
+            errors.append(f"{host}: no address")
+        for ip in addresses:
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(ip, port), self.settings.connect_test_timeout_s
+                )
+            except (OSError, TimeoutError) as exc:
+                errors.append(f"{host} ({ip}): {exc.__class__.__name__}: {exc}".rstrip(": "))
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return True
+        return False
 
     async def _addresses(self, host: str) -> list[str]:
         """MX host addresses, looked up once per run: keeps DNS out of the gap the pacer measures."""

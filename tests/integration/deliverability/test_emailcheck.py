@@ -120,6 +120,15 @@ async def test_auto_mode_falls_back_to_format_mx_when_port_25_is_blocked(resolve
     assert "fell back to format+mx" in result.reason
 
 
+async def test_auto_mode_tries_every_mx_before_calling_the_port_blocked(
+    probe_server: Any, resolver: Any
+) -> None:
+    checker = EmailChecker(resolver, settings(probe_server.port, Mode.AUTO))
+    result = await checker.check("someone@deadfirst.probe.test")  # the first domain met; its MX 10 is down
+    assert (result.mode, checker.notice) == ("smtp", "")
+    assert "someone@deadfirst.probe.test" in probe_server.rcpt_log
+
+
 async def test_per_domain_concurrency_and_interval_are_respected(resolver: Any) -> None:
     from pot_stack.probe_server import ProbeServer
 
