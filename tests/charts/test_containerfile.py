@@ -1,4 +1,5 @@
-"""The Containerfile (no container engine here, so its promises are read, not built) matches the chart."""
+"""The Containerfile matches the chart. No container engine here: its promises are read, and its build
+stage's `pip install .` is replayed on exactly the files it copies."""
 
 from __future__ import annotations
 
@@ -51,3 +52,60 @@ def test_one_image_runs_either_program() -> None:
     assert 'pot-worker = "pot_worker.cli:main"' in pyproject
     for package in ("common", "operator", "worker"):
         assert f"COPY {package}/ {package}/" in CONTAINERFILE
+
+
+def test_the_build_stage_packages_every_file_the_programs_read(tmp_path: Path) -> None:
+    """Build the wheel from exactly what the build stage copies, as `pip install .` there would, and
+    check it holds every data file of the packages (SQL the programs read at run time) and that the
+    programs import from it rather than from this checkout."""
+    import subprocess
+    import sys
+    import zipfile
+
+    context = tmp_path / "context"
+    context.mkdir()
+    copied = re.findall(r"^COPY\s+(?!--from)(\S+)\s", CONTAINERFILE, flags=re.MULTILINE)
+    assert copied == ["pyproject.toml", "common/", "operator/", "worker/"]
+    for name in copied:
+        source = REPO / name.rstrip("/")
+        if source.is_dir():
+            import shutil
+
+            shutil.copytree(source, context / source.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (context / source.name).write_bytes(source.read_bytes())
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path),
+            ".",
+        ],
+        cwd=context,
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("pot-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packed = set(archive.namelist())
+        archive.extractall(tmp_path / "site")
+        entry_points = next(n for n in packed if n.endswith("entry_points.txt"))
+        scripts = archive.read(entry_points).decode()
+    for script in ("pot-operator", "pot-worker", "potctl"):
+        assert f"{script} = " in scripts
+    for top in ("common", "operator", "worker"):
+        for path in (REPO / top).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                assert str(path.relative_to(REPO / top)) in packed, f"{path} is not in the image"
+    probe = (
+        "import pot_common, pot_operator.cli, pot_worker.cli, potctl.main\n"
+        "from pot_common.db import query, schema_sql\n"
+        "from pot_operator.db import sql\n"
+        f"assert pot_common.__file__.startswith({str(tmp_path / 'site')!r}), pot_common.__file__\n"
+        "schema_sql(); query('worker_claim'); sql('campaign_counts')\n"
+    )
+    subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(tmp_path / "site")}, check=True)
