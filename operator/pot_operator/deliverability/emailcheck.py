@@ -273,7 +273,7 @@ class EmailChecker:
             self.notice = (
                 ""
                 if self.mode is Mode.SMTP
-                else f"outbound port {port} looks blocked (connect to {'; '.join(errors)} failed); "
+                else f"outbound port {port} looks blocked (no MX answered: {'; '.join(errors)}); "
                 "fell back to format+mx"
             )
             self._mode_decided = True
