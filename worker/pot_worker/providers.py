@@ -29,9 +29,9 @@ def provider_for(domain: str, mx_hosts: Sequence[tuple[int, str]]) -> str:
     """The provider key for `domain` given its MX records as (preference, host).
 
     The big providers are named by their MX suffixes; any other domain is grouped by the registrable
-    domain of its preferred MX host (Public Suffix List): every
-    `*.mail.example.net` MX of a hosting company is one group, while two companies under one public
-    suffix (`mx.a.co.uk`, `mx.b.co.uk`) are not.
+    domain of its preferred MX host (Public Suffix List): every `*.mail.example.net` MX of a hosting
+    company is one group, while two companies under one public suffix (`mx.a.co.uk`, `mx.b.co.uk`)
+    are not.
     """
     if not mx_hosts:
         return domain.lower()
