@@ -11,6 +11,9 @@ SMTP_LATENCY = Histogram(
     ["pool"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+CLAIM_SIZE = Gauge(
+    "pot_claim_size", "Jobs the next claim asks for (adapts between the two batch sizes).", ["pool"]
+)
 QUEUE_LAG = Gauge("pot_queue_lag_seconds", "Age of the oldest due, unclaimed job.", ["pool"])
 LIMIT_REFUSALS = Counter(
     "pot_limit_refusals", "Reservations refused, by the refusing level.", ["pool", "level"]

@@ -216,6 +216,8 @@ class Worker:
         self._label = settings.pool
         # Labelled children looked up once: .labels() per message was measurable in the profile.
         self._latency = metrics.SMTP_LATENCY.labels(self._label)
+        self._claim_size = metrics.CLAIM_SIZE.labels(self._label)
+        self._claim_size.set(self._batch)
         self._sends: dict[tuple[str, str], Counter] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------------
@@ -514,6 +516,7 @@ class Worker:
         self._batch = next_batch_size(
             self._batch, asked, claimed, granted, self.settings.batch_size, self.settings.batch_size_max
         )
+        self._claim_size.set(self._batch)
 
     async def _process(self, jobs: list[Job], now: datetime) -> int:
         """Plan, mark, send and record one claimed batch; returns how many jobs got their limits."""

@@ -20,6 +20,7 @@ from pot_worker.limits import (
     ReservationRequest,
 )
 from pot_worker.worker import Worker
+from prometheus_client import REGISTRY
 
 from .conftest import START, add_campaign, add_jobs, add_mailbox, drain, seed_pool, settings
 
@@ -335,6 +336,7 @@ async def test_the_claim_grows_while_limits_grant_everything_and_shrinks_when_th
         assert sizes == [10, 20, 40, 40, 40]  # 10 + 20 + 40 + 40 = 110 claimed, 100 granted
         await worker.run_once()  # the mailbox's hourly cap refuses most of the next 40
         assert worker.claim_size == 20
+        assert REGISTRY.get_sample_value("pot_claim_size", {"pool": "acme/outreach"}) == 20
     finally:
         await worker.close()
     assert await db.fetchval("SELECT count(*) FROM send_jobs WHERE state = 'sent'") == 100
