@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pot_operator.deliverability.dns import DnsResolver
-from pot_operator.deliverability.emailcheck import CheckerSettings, EmailChecker, Mode
+from pot_deliverability.dns import DnsResolver
+from pot_deliverability.emailcheck import CheckerSettings, EmailChecker, Mode
 from pot_stack.dns_server import DnsServer
 from pot_stack.probe_server import ProbeServer
 

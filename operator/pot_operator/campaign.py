@@ -20,7 +20,7 @@ from pot_common.api.pool import MailboxPoolSpec
 
 from pot_operator import db, metrics
 from pot_operator.conditions import get_condition, rfc3339, set_condition, with_ready
-from pot_operator.dnscheck import Gate, campaign_gate, preflight_status, sending_targets
+from pot_deliverability.gate import Gate, campaign_gate, preflight_status, sending_targets
 from pot_operator.pool import select_mailboxes
 from pot_operator.runtime import Key, Runtime
 from pot_operator.statusdiff import status_patch

@@ -25,7 +25,7 @@ from pot_common.api.pool import LabelSelector, MailboxPoolSpec
 from pot_operator import db, metrics
 from pot_operator.conditions import set_condition, with_ready
 from pot_operator.credentials import check_credentials
-from pot_operator.dnscheck import Target, blocklisted, target_of
+from pot_deliverability.gate import Target, blocklisted, target_of
 from pot_operator.health import WindowCounts, health_score, rates, reduced_cap_factor
 from pot_operator.mailbox import (
     BLOCKLIST_REASON,

@@ -13,12 +13,12 @@ from typing import Any
 import asyncpg
 
 from pot_operator import db
-from pot_operator.alerting import Alerter
+from pot_alerts.routing import Alerter
 from pot_operator.config import Settings
 from pot_operator.credentials import CredentialCheck, VaultClient
-from pot_operator.deliverability.dns import DnsResolver
-from pot_operator.deliverability.dnsbl import Blocklists, parse_zones
-from pot_operator.dnscheck import DomainChecks
+from pot_deliverability.dns import DnsResolver
+from pot_deliverability.dnsbl import Blocklists, parse_zones
+from pot_deliverability.gate import DomainChecks
 from pot_operator.kube import KubeApi
 from pot_operator.mailbox import MailboxMemory
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pot_operator.deliverability.dns import DnsResolver
+from pot_deliverability.dns import DnsResolver
 from pot_stack.probe_server import ProbeServer
 
 # Who exists on the probe server (see tests/stack/pot_stack/zones/checks-probe.zone for the domains).

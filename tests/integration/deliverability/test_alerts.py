@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pot_operator.deliverability.alerts import AlertError, SlackSender, TelegramSender
+from pot_alerts.senders import AlertError, SlackSender, TelegramSender
 
 TOKEN = "123:test-token"
 HOOK = "/services/T000/B000/XXXX"

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pot_operator.deliverability import dnsbl, spf
-from pot_operator.deliverability.dns import DnsResolver
-from pot_operator.deliverability.preflight import Level, preflight_domain
+from pot_deliverability import dnsbl, spf
+from pot_deliverability.dns import DnsResolver
+from pot_deliverability.preflight import Level, preflight_domain
 from pot_stack.service import free_port
 
 ZONE = Path(__file__).resolve().parents[2] / "stack" / "pot_stack" / "zones" / "checks-spf.zone"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pot_operator.deliverability.emailcheck import CheckerSettings, EmailChecker, Mode, Verdict
+from pot_deliverability.emailcheck import CheckerSettings, EmailChecker, Mode, Verdict
 from pot_stack.service import free_port
 
 

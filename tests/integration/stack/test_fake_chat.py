@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pot_operator.deliverability.alerts import SlackSender, TelegramSender
+from pot_alerts.senders import SlackSender, TelegramSender
 from pot_stack.fake_chat import FakeChatService, read_store
 from pot_stack.stack import group_members
 
@@ -40,7 +40,7 @@ async def test_any_token_and_hook_are_taken_and_stored_without_them(chat: FakeCh
 
 
 async def test_refusals_still_speak_the_protocol(chat: FakeChatService) -> None:
-    from pot_operator.deliverability.alerts import AlertError
+    from pot_alerts.senders import AlertError
 
     with pytest.raises(AlertError, match="chat not found"):
         await TelegramSender(TOKEN, base_url=chat.url).send("", "no chat id")

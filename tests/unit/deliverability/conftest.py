@@ -18,7 +18,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 import pytest
-from pot_operator.deliverability.dns import Answer, DnsTemporaryError, Status, rdata_text
+from pot_deliverability.dns import Answer, DnsTemporaryError, Status, rdata_text
 from pot_stack.dns_server import split_long_strings
 
 ZONES_DIR = Path(__file__).resolve().parents[2] / "stack" / "pot_stack" / "zones"

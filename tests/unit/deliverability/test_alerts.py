@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pot_operator.deliverability.alerts import AlertPolicy, SlackSender, TelegramSender, split_text
+from pot_alerts.senders import AlertPolicy, SlackSender, TelegramSender, split_text
 
 
 def test_same_alert_is_sent_once_per_dedup_window() -> None:

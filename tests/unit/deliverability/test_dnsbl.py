@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pot_operator.deliverability import dnsbl
-from pot_operator.deliverability.dnsbl import DnsblZone, ZoneKind
+from pot_deliverability import dnsbl
+from pot_deliverability.dnsbl import DnsblZone, ZoneKind
 
 
 def test_query_names_follow_rfc5782() -> None:

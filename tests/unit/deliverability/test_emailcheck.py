@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pot_operator.deliverability import emailcheck
-from pot_operator.deliverability.emailcheck import BadRow, EmailResult, Verdict
+from pot_deliverability import emailcheck
+from pot_deliverability.emailcheck import BadRow, EmailResult, Verdict
 
 
 def test_syntax_normalises_the_domain() -> None:

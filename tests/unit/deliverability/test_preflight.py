@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pot_operator.deliverability import dnsbl
-from pot_operator.deliverability.preflight import Level, preflight_domain
+from pot_deliverability import dnsbl
+from pot_deliverability.preflight import Level, preflight_domain
 
 # domain -> (the check that decides, its level, words its reason must contain); SMTP host 127.0.0.1,
 # blocklists bl.test (IPs) and dbl.test (domains), as the operator would configure them for the stack.

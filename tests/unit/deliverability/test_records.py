@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pot_operator.deliverability import dkim, dmarc, mx
+from pot_deliverability import dkim, dmarc, mx
 
 
 def test_dkim_ed25519_key_is_accepted() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pot_operator.deliverability import spf
-from pot_operator.deliverability.spf import SpfResult
+from pot_deliverability import spf
+from pot_deliverability.spf import SpfResult
 
 
 async def test_rfc7208_case(spf_case: Any, zone_resolver: Any) -> None:
@@ -48,7 +48,7 @@ async def test_dns_failure_is_a_temperror(zone_resolver: Any) -> None:
 async def test_temperror_inside_an_include_propagates() -> None:
     class Failing:
         async def lookup(self, name: str, rdtype: str) -> Any:
-            from pot_operator.deliverability.dns import Answer, DnsTemporaryError, Status
+            from pot_deliverability.dns import Answer, DnsTemporaryError, Status
 
             if name == "outer.example":
                 return Answer(Status.OK, ("v=spf1 include:inner.example -all",))

@@ -8,11 +8,11 @@ import logging
 import pytest
 from pot_common.api.mailbox import MailboxSpec
 from pot_common.api.pool import AlertRoutes
-from pot_operator.alerting import AlertConfigError, Alerter, rebase_webhook, route_ids
+from pot_alerts.routing import AlertConfigError, Alerter, rebase_webhook, route_ids
 from pot_operator.config import Settings
-from pot_operator.deliverability.alerts import AlertPolicy
-from pot_operator.deliverability.preflight import Check, Level, PreflightReport
-from pot_operator.dnscheck import (
+from pot_alerts.senders import AlertPolicy
+from pot_deliverability.preflight import Check, Level, PreflightReport
+from pot_deliverability.gate import (
     DomainChecks,
     Target,
     blocklisted,
@@ -160,7 +160,7 @@ async def test_alerts_dedup_and_a_failing_route_is_a_log_line_not_a_crash(
     alerter = Alerter(
         Settings(), None, policy=AlertPolicy(dedup_s=60, clock=lambda: 0.0), read_secret=read_secret
     )  # type: ignore[arg-type]
-    with caplog.at_level(logging.WARNING, logger="pot_operator.alerting"):
+    with caplog.at_level(logging.WARNING, logger="pot_alerts.routing"):
         assert alerter.notify("ns", "p", ROUTES, "AutoPaused", "paused") == 2
         assert alerter.notify("ns", "p", ROUTES, "AutoPaused", "paused again") == 0  # deduplicated
         assert alerter.notify("ns", "p", ROUTES, "Resumed", "resumed") == 2

@@ -21,7 +21,7 @@ from pot_common.api.pool import AlertRoutes
 from pot_operator import metrics
 from pot_operator.config import Settings
 from pot_operator.credentials import VaultClient
-from pot_operator.deliverability.alerts import (
+from pot_alerts.senders import (
     TELEGRAM_DEFAULT_BASE,
     AlertError,
     AlertPolicy,

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pot_operator.deliverability import alerts, dnsbl, emailcheck, preflight, spf
-from pot_operator.deliverability.dns import resolver_from_env
+from pot_alerts import senders as alerts
+from pot_deliverability import dnsbl, emailcheck, preflight, spf
+from pot_deliverability.dns import resolver_from_env
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table

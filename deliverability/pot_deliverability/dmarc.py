@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pot_common.domains import registrable_domain
 
-from pot_operator.deliverability.dns import Resolver, Status
+from pot_deliverability.dns import Resolver, Status
 
 POLICIES = ("none", "quarantine", "reject")
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import typer
-from pot_operator.deliverability import emailcheck
+from pot_deliverability import emailcheck
 from rich.console import Console
 from rich.table import Table
 

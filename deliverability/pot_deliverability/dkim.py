@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from pot_operator.deliverability.dns import Resolver
+from pot_deliverability.dns import Resolver
 
 WARN_BELOW_BITS = 2048
 FAIL_BELOW_BITS = 1024

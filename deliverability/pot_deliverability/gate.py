@@ -15,8 +15,8 @@ from typing import Any
 
 from pot_common.api.mailbox import MailboxSpec
 
-from pot_operator.deliverability.dnsbl import Blocklists
-from pot_operator.deliverability.preflight import Level, PreflightReport, preflight_domain
+from pot_deliverability.dnsbl import Blocklists
+from pot_deliverability.preflight import Level, PreflightReport, preflight_domain
 
 RESULT = {Level.PASS: "Pass", Level.WARN: "Warn", Level.FAIL: "Fail"}
 MAX_CHECKS = 256  # CampaignStatus.preflight.checks maxItems

@@ -25,8 +25,8 @@ from typing import Any
 import aiosmtplib
 import email_validator
 
-from pot_operator.deliverability import mx
-from pot_operator.deliverability.dns import DnsTemporaryError, Resolver
+from pot_deliverability import mx
+from pot_deliverability.dns import DnsTemporaryError, Resolver
 
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
 MAX_ADDRESS = 254  # RFC 5321 §4.5.3.1.3 path limit (256) minus the angle brackets

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from pot_operator.deliverability import dkim, dmarc, dnsbl, mx, spf
-from pot_operator.deliverability.dns import DnsTemporaryError, Resolver
+from pot_deliverability import dkim, dmarc, dnsbl, mx, spf
+from pot_deliverability.dns import DnsTemporaryError, Resolver
 
 DEFAULT_DKIM_SELECTORS = ("pot", "default", "mail", "s1", "selector1", "google")
 

@@ -9,7 +9,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pot_operator.deliverability.dns import DnsTemporaryError, Resolver, reverse_name
+from pot_deliverability.dns import DnsTemporaryError, Resolver, reverse_name
 
 MAX_DNS_TERMS = 10  # RFC 7208 §4.6.4
 MAX_VOID_LOOKUPS = 2  # RFC 7208 §4.6.4

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pot_operator.deliverability.dns import Resolver, Status
+from pot_deliverability.dns import Resolver, Status
 
 
 class MxStatus(StrEnum):

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pot_operator.deliverability.dns import DnsTemporaryError, Resolver, Status
+from pot_deliverability.dns import DnsTemporaryError, Resolver, Status
 
 
 class ZoneKind(StrEnum):

@@ -1,0 +1,1 @@
+"""Telegram and Slack alerts: senders, the dedup/rate-limit policy and routing; for the operator, potctl and the console."""
