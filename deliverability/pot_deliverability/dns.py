@@ -1,8 +1,14 @@
-"""DNS lookups for the deliverability checks, honouring POT_DNS_RESOLVER; used by every check module here."""
+"""DNS for POT: the one resolver factory (POT_DNS_RESOLVER) and the lookups every check module here makes.
+
+`make_resolver`/`resolver_from_env` are what the operator, potctl and the worker build resolvers with;
+`DnsResolver.lookup` gives the checks records as text.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -60,30 +66,70 @@ def rdata_text(rdata: dns.rdata.Rdata) -> str:
 
 
 def parse_resolver_address(value: str) -> tuple[str, int]:
-    """`host:port`, `host` or `[v6]:port` → (host, port); port defaults to 53."""
-    value = value.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    if value.count(":") == 1:
-        host, port = value.split(":")
-        return host, int(port)
-    return value, 53
+    """`host:port`, `[v6]:port`, a bare host or a bare IPv6 address (`::1`, `[::1]`) → (host, port).
+
+    The port defaults to 53. Raises ValueError for an empty value, an unclosed or non-IPv6 bracket, or a
+    port that is not a number from 1 to 65535.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("empty resolver address")
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"resolver address {value!r}: expected [IPv6] or [IPv6]:port")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"resolver address {value!r}: {host!r} in brackets is not IPv6") from None
+        return host, _port(rest[1:], value) if rest else 53
+    if text.count(":") == 1:  # two or more colons: a bare IPv6 address, whose last group is no port
+        host, _, port = text.partition(":")
+        if not host:
+            raise ValueError(f"resolver address {value!r} has no host")
+        return host, _port(port, value)
+    return text, 53
+
+
+def _port(text: str, value: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+        raise ValueError(f"resolver address {value!r}: port {text!r} is not a number from 1 to 65535")
+    return int(text)
+
+
+def nameserver_addresses(host: str) -> list[str]:
+    """The IP addresses to query for `host`: an IP literal as is, a name through the system's resolver."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise ValueError(f"resolver host {host!r} does not resolve: {exc}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def make_resolver(address: str | None = None, *, timeout: float = 3.0) -> dns.asyncresolver.Resolver:
+    """The one way POT builds a dnspython resolver: at `address` (see parse_resolver_address), else the
+    system's (resolv.conf) when `address` is empty; `timeout` bounds each query and the whole lookup."""
+    if address and address.strip():
+        host, port = parse_resolver_address(address)
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = nameserver_addresses(host)
+        resolver.port = port
+    else:
+        resolver = dns.asyncresolver.Resolver()
+    resolver.lifetime = timeout
+    resolver.timeout = timeout
+    return resolver
 
 
 class DnsResolver:
-    """dnspython's async resolver, pointed at `address` (`host:port`) or the system's resolvers."""
+    """Lookups as the checks compare them, through `make_resolver(address)` (the system's when None)."""
 
     def __init__(self, address: str | None = None, *, timeout: float = 3.0) -> None:
-        if address:
-            host, port = parse_resolver_address(address)
-            self._resolver = dns.asyncresolver.Resolver(configure=False)
-            self._resolver.nameservers = [host]
-            self._resolver.port = port
-        else:
-            self._resolver = dns.asyncresolver.Resolver()
-        self._resolver.lifetime = timeout
-        self._resolver.timeout = timeout
+        self._resolver = make_resolver(address, timeout=timeout)
         self.address = address
 
     async def lookup(self, name: str, rdtype: str) -> Answer:
@@ -101,7 +147,7 @@ class DnsResolver:
 
 
 def resolver_from_env(address: str | None = None) -> DnsResolver:
-    """The resolver for a process: an explicit `host:port`, else POT_DNS_RESOLVER, else the system's."""
+    """The resolver for a process: an explicit address, else POT_DNS_RESOLVER, else the system's."""
     return DnsResolver(address or os.environ.get("POT_DNS_RESOLVER") or None)
 
 
