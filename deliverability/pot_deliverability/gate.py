@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from pot_common.api.mailbox import MailboxSpec
+from pot_common.cache import TtlCache
 
+from pot_deliverability.dns import Resolver
 from pot_deliverability.dnsbl import Blocklists
 from pot_deliverability.preflight import Level, PreflightReport, preflight_domain
 
@@ -52,28 +54,22 @@ class DomainChecks:
         has_blocklists: bool = False,
     ) -> None:
         self._run = run
-        self.ttl = ttl
-        self.clock = clock
         self.has_blocklists = has_blocklists
-        self._cache: dict[Target, tuple[PreflightReport, float]] = {}
+        self._cache: TtlCache[Target, PreflightReport] = TtlCache(ttl, clock)
         self._inflight: dict[Target, asyncio.Future[PreflightReport]] = {}
 
     @classmethod
-    def for_resolver(cls, resolver: Any, blocklists: Blocklists, *, ttl: float) -> DomainChecks:
+    def for_resolver(cls, resolver: Resolver, blocklists: Blocklists, *, ttl: float) -> DomainChecks:
         async def run(target: Target) -> PreflightReport:
             return await preflight_domain(target.domain, target.smtp_host, resolver, blocklists=blocklists)
 
         return cls(run, ttl=ttl, has_blocklists=bool(blocklists.zones))
 
-    def cached(self, target: Target) -> PreflightReport | None:
-        entry = self._cache.get(target)
-        return entry[0] if entry is not None else None
-
     async def report(self, target: Target, *, max_age: float | None = None) -> PreflightReport:
         """The cached report if younger than `max_age` (default the TTL), else a fresh one."""
-        entry = self._cache.get(target)
-        if entry is not None and self.clock() - entry[1] < (self.ttl if max_age is None else max_age):
-            return entry[0]
+        cached = self._cache.get(target, max_age)
+        if cached is not None:
+            return cached
         pending = self._inflight.get(target)
         if pending is None:
             pending = asyncio.ensure_future(self._run(target))
@@ -82,7 +78,7 @@ class DomainChecks:
                 report = await asyncio.shield(pending)
             finally:
                 self._inflight.pop(target, None)
-            self._cache[target] = (report, self.clock())
+            self._cache.put(target, report)
             return report
         return await asyncio.shield(pending)
 
