@@ -1,1 +1,1 @@
-"""Telegram and Slack alerts: senders, the dedup/rate-limit policy and routing; for the operator, potctl and the console."""
+"""Telegram and Slack alerts (senders, dedup policy, routing) for the operator, potctl and a console."""

@@ -1,33 +1,30 @@
-"""The operator's alerts to a pool's Telegram chat and Slack webhook: fire-and-forget, deduplicated.
+"""A pool's alerts to its Telegram chat and Slack webhook, fire-and-forget and deduplicated: the Alerter.
 
 Called by the pool controller (auto-pause, resume, blocklist hits) and the campaign controller
 (preflight failure, completion). Sending never blocks or fails a reconcile: each alert is a
 background task whose failure is a log line and a metric. Tokens and webhook URLs are read from
 Vault when sending and kept nowhere: not in logs, Events, status or exceptions.
+
+Every route takes the same path (policy → read its secret → send); a route differs only in which
+secret field it reads and how the sender is built from it (`channels`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import urllib.parse
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-import hvac.exceptions
-import requests
-from pot_common.api.pool import AlertRoutes
+from pot_common.vault import SecretNotFound, VaultError, VaultForbidden, VaultNotConfigured
 
-from pot_operator import metrics
-from pot_operator.config import Settings
-from pot_operator.credentials import VaultClient
-from pot_alerts.senders import (
-    TELEGRAM_DEFAULT_BASE,
-    AlertError,
-    AlertPolicy,
-    SlackSender,
-    TelegramSender,
-)
+from pot_alerts import metrics
+from pot_alerts.senders import TELEGRAM_DEFAULT_BASE, AlertError, AlertPolicy, SlackSender, TelegramSender
+
+if TYPE_CHECKING:
+    from pot_common.api.pool import AlertRoutes
+    from pot_common.vault import VaultKV
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +33,57 @@ class AlertConfigError(Exception):
     """The route's secret is missing or unreadable; the message names the path, never the value."""
 
 
-def rebase_webhook(url: str, base: str) -> str:
-    """The webhook with its scheme and host replaced by `base` (POT_SLACK_WEBHOOK_URL), path kept.
+@dataclasses.dataclass(frozen=True)
+class AlertSettings:
+    """What the Alerter takes from its process's settings; the operator builds it from its POT_* variables."""
 
-    A proxy, or the local fake in tests, stands in for hooks.slack.com without rewriting Vault.
-    """
-    if not base:
-        return url
-    parts = urllib.parse.urlsplit(url)
-    root = base.rstrip("/")
-    return f"{root}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+    # POT_TELEGRAM_API_URL: the Bot API base; empty uses api.telegram.org.
+    telegram_api_url: str = ""
+    # POT_SLACK_WEBHOOK_URL: when set, replaces the scheme and host of every webhook read from Vault.
+    slack_webhook_url: str = dataclasses.field(default="", repr=False)
+    # POT_ALERT_DEDUP: seconds during which the same alert on the same route is not repeated.
+    dedup_seconds: float = 3600.0
 
 
-def route_ids(namespace: str, pool: str, routes: AlertRoutes | None) -> list[str]:
-    """`telegram:<ns>/<pool>` and/or `slack:<ns>/<pool>`: the AlertPolicy's rate-limit buckets."""
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    """One configured route of a pool: where its secret is, and how a message goes out given the secret."""
+
+    name: str  # telegram or slack: the metrics label and the route's prefix
+    vault_path: str
+    field: str  # the secret's field in Vault: `token` (Telegram) or `url` (Slack)
+    deliver: Callable[[str, str], Awaitable[object]] = dataclasses.field(compare=False)  # (secret, text)
+
+    def route(self, namespace: str, pool: str) -> str:
+        """`telegram:<ns>/<pool>`: the AlertPolicy's dedup and rate-limit bucket."""
+        return f"{self.name}:{namespace}/{pool}"
+
+
+def channels(routes: AlertRoutes | None, settings: AlertSettings) -> list[Channel]:
+    """The pool's configured routes, Telegram first; pure: nothing is read or sent here."""
     if routes is None:
         return []
-    ids = []
-    if routes.telegram is not None:
-        ids.append(f"telegram:{namespace}/{pool}")
-    if routes.slack is not None:
-        ids.append(f"slack:{namespace}/{pool}")
-    return ids
+    found = []
+    if (telegram := routes.telegram) is not None:
+        base, chat_id = settings.telegram_api_url or TELEGRAM_DEFAULT_BASE, telegram.chat_id
+        found.append(
+            Channel(
+                "telegram",
+                telegram.token_vault_path,
+                "token",
+                lambda token, text: TelegramSender(token, base_url=base).send(chat_id, text),
+            )
+        )
+    if (slack := routes.slack) is not None:
+        found.append(
+            Channel(
+                "slack",
+                slack.webhook_vault_path,
+                "url",
+                lambda url, text: SlackSender(url, base_url=settings.slack_webhook_url).send(text),
+            )
+        )
+    return found
 
 
 class Alerter:
@@ -65,32 +91,35 @@ class Alerter:
 
     def __init__(
         self,
-        settings: Settings,
-        vault: VaultClient,
+        settings: AlertSettings,
+        vault: VaultKV | None,
         *,
         policy: AlertPolicy | None = None,
         read_secret: Callable[[str, str], str] | None = None,
     ) -> None:
         self.settings = settings
         self.vault = vault
-        self.policy = policy or AlertPolicy(dedup_s=settings.alert_dedup)
+        self.policy = policy or AlertPolicy(dedup_s=settings.dedup_seconds)
         self._read_secret = read_secret or self._vault_field
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _vault_field(self, path: str, field: str) -> str:
-        if not self.settings.vault_addr:
+        if self.vault is None:
             raise AlertConfigError("POT_VAULT_ADDR is not set on the operator")
         try:
-            response = self.vault.client().secrets.kv.v2.read_secret_version(
-                path=path, mount_point=self.settings.vault_mount, raise_on_deleted_version=True
-            )
-        except hvac.exceptions.InvalidPath:
-            raise AlertConfigError(f"no secret at {self.settings.vault_mount}/{path}") from None
-        except hvac.exceptions.Forbidden:
+            data = self.vault.read(path)
+        except VaultNotConfigured as e:
+            raise AlertConfigError(f"{e} on the operator") from None
+        except SecretNotFound:
+            raise AlertConfigError(f"no secret at {self.vault.config.mount}/{path}") from None
+        except VaultForbidden:
             raise AlertConfigError(f"the operator's Vault policy does not allow reading {path}") from None
-        except (requests.RequestException, hvac.exceptions.VaultError) as e:
-            raise AlertConfigError(f"Vault did not answer for {path}: {type(e).__name__}") from None
-        value = ((response.get("data") or {}).get("data") or {}).get(field)
+        except VaultError as e:
+            # VaultKV hides the client's exception behind `from None` (its message may hold a URL);
+            # the type name of that exception, still its __context__, is what this message names.
+            cause = type(e.__context__ or e).__name__
+            raise AlertConfigError(f"Vault did not answer for {path}: {cause}") from None
+        value = data.get(field)
         if not value:
             raise AlertConfigError(f"the secret at {path} has no field `{field}`")
         return str(value)
@@ -101,34 +130,24 @@ class Alerter:
         `key` names the situation (e.g. `AutoPaused`, `preflight:<campaign>`): the same key on the
         same route is sent once per dedup period.
         """
-        if routes is None:
-            return 0
         queued = 0
-        if routes.telegram is not None:
-            route = f"telegram:{namespace}/{pool}"
+        for channel in channels(routes, self.settings):
+            route = channel.route(namespace, pool)
             decision = self.policy.decide(route, key)
-            if decision.send:
-                telegram = routes.telegram
-                self._spawn(
-                    "telegram", self._telegram(telegram.token_vault_path, telegram.chat_id, text), route, key
-                )
-                queued += 1
-            else:
-                metrics.alerts_suppressed.labels("telegram").inc()
+            if not decision.send:
+                metrics.alerts_suppressed.labels(channel.name).inc()
                 log.debug("Suppressed alert: route=%s key=%s why=%s", route, key, decision.reason)
-        if routes.slack is not None:
-            route = f"slack:{namespace}/{pool}"
-            decision = self.policy.decide(route, key)
-            if decision.send:
-                self._spawn("slack", self._slack(routes.slack.webhook_vault_path, text), route, key)
-                queued += 1
-            else:
-                metrics.alerts_suppressed.labels("slack").inc()
-                log.debug("Suppressed alert: route=%s key=%s why=%s", route, key, decision.reason)
+                continue
+            self._spawn(channel, text, route, key)
+            queued += 1
         return queued
 
-    def _spawn(self, channel: str, coro: Coroutine[Any, Any, None], route: str, key: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    async def _send(self, channel: Channel, text: str) -> None:
+        secret = await asyncio.to_thread(self._read_secret, channel.vault_path, channel.field)
+        await channel.deliver(secret, text)
+
+    def _spawn(self, channel: Channel, text: str, route: str, key: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(channel, text))
         self._tasks.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
@@ -137,25 +156,16 @@ class Alerter:
                 return
             error = t.exception()
             if error is None:
-                metrics.alerts_sent.labels(channel).inc()
+                metrics.alerts_sent.labels(channel.name).inc()
                 log.info("Sent alert: route=%s key=%s", route, key)
                 return
             kind = "config" if isinstance(error, AlertConfigError) else "send"
-            metrics.alert_failures.labels(channel, kind).inc()
+            metrics.alert_failures.labels(channel.name, kind).inc()
             # AlertError and AlertConfigError messages are written to be safe; anything else is named only.
             why = str(error) if isinstance(error, AlertError | AlertConfigError) else type(error).__name__
             log.warning("Sending alert failed: route=%s key=%s error=%s", route, key, why)
 
         task.add_done_callback(done)
-
-    async def _telegram(self, path: str, chat_id: str, text: str) -> None:
-        token = await asyncio.to_thread(self._read_secret, path, "token")
-        base = self.settings.telegram_api_url or TELEGRAM_DEFAULT_BASE
-        await TelegramSender(token, base_url=base).send(chat_id, text)
-
-    async def _slack(self, path: str, text: str) -> None:
-        url = await asyncio.to_thread(self._read_secret, path, "url")
-        await SlackSender(webhook_url=rebase_webhook(url, self.settings.slack_webhook_url)).send(text)
 
     async def drain(self) -> None:
         """Wait for in-flight alerts (each send has its own HTTP timeout); at shutdown and in tests."""

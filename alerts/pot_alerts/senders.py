@@ -1,12 +1,15 @@
-"""Telegram and Slack alert senders plus the dedup/rate-limit policy; for the operator's alerts and potctl.
+"""Telegram and Slack alert senders plus the dedup/rate-limit policy; used by pot_alerts.routing and potctl.
 
-Tokens and webhook URLs are secrets: they appear in no log line, exception or repr here.
+Tokens and webhook URLs are secrets: they appear in no log line, exception or repr here. Each sender
+has an overridable API base (POT_TELEGRAM_API_URL, POT_SLACK_WEBHOOK_URL) so a proxy or the local
+stack's fake chat can stand in for the real service.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -88,22 +91,42 @@ class TelegramSender:
         return results
 
 
+def rebase_webhook(url: str, base: str) -> str:
+    """The webhook with its scheme and host replaced by `base`, path and query kept; `url` when no base.
+
+    A proxy, or the local fake chat in tests, stands in for hooks.slack.com without rewriting the
+    webhook itself (which is a secret, kept in Vault or POT_SLACK_WEBHOOK).
+    """
+    if not base:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    root = base.rstrip("/")
+    return f"{root}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
 @dataclass(repr=False)
 class SlackSender:
-    """A Slack incoming webhook (the whole URL is the secret); defaults to POT_SLACK_WEBHOOK_URL."""
+    """A Slack incoming webhook (the whole URL is the secret).
 
-    webhook_url: str = field(default_factory=lambda: os.environ.get("POT_SLACK_WEBHOOK_URL", ""))
+    `base_url` plays the part POT_TELEGRAM_API_URL plays for Telegram: when set, it replaces the
+    webhook's scheme and host (see `rebase_webhook`); it defaults to POT_SLACK_WEBHOOK_URL.
+    """
+
+    webhook_url: str
+    base_url: str = field(default_factory=lambda: os.environ.get("POT_SLACK_WEBHOOK_URL", ""))
     timeout_s: float = 10.0
 
     def __repr__(self) -> str:
+        # The base stays hidden too: a base set to a whole webhook by mistake would be the secret.
         return "SlackSender(webhook_url=<hidden>)"
 
     async def send(self, text: str) -> None:
         if not self.webhook_url:
             raise AlertError("no Slack webhook URL configured", permanent=True)
+        url = rebase_webhook(self.webhook_url, self.base_url)
         async with httpx.AsyncClient(timeout=self.timeout_s) as client:
             try:
-                response = await client.post(self.webhook_url, json={"text": text})
+                response = await client.post(url, json={"text": text})
             except httpx.HTTPError as exc:
                 raise AlertError(f"Slack unreachable: {exc.__class__.__name__}") from None
         if response.status_code != 200:

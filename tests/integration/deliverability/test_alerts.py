@@ -1,11 +1,14 @@
-"""Telegram and Slack senders against local servers speaking the Bot API and webhook protocols."""
+"""Telegram and Slack senders, and the Alerter with secrets in OpenBao, against the local fake chat."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from pot_alerts.routing import Alerter, AlertSettings
 from pot_alerts.senders import AlertError, SlackSender, TelegramSender
+from pot_common.api.pool import AlertRoutes
+from pot_common.vault import VaultConfig, VaultKV
 
 TOKEN = "123:test-token"
 HOOK = "/services/T000/B000/XXXX"
@@ -65,3 +68,31 @@ async def test_slack_unknown_hook_is_refused(fake_chat: Any) -> None:
     with pytest.raises(AlertError, match="404 no_service") as info:
         await SlackSender(fake_chat.url + "/services/T000/B000/nope").send("x")
     assert "nope" not in str(info.value)
+
+
+async def test_slack_webhook_rebased_onto_a_base(fake_chat: Any) -> None:
+    await SlackSender("https://hooks.slack.com" + HOOK, base_url=fake_chat.url).send("via the base")
+    assert fake_chat.slack_messages == [{"hook": HOOK, "text": "via the base"}]
+
+
+async def test_alerter_reads_each_routes_secret_from_vault_and_sends(fake_chat: Any, vault: Any) -> None:
+    client = vault.client()
+    client.secrets.kv.v2.create_or_update_secret(
+        path="pot/alerts/it-telegram", secret={"token": TOKEN}, mount_point="secret"
+    )
+    # The webhook names hooks.slack.com as a real one does; the Slack base sends it to the fake.
+    client.secrets.kv.v2.create_or_update_secret(
+        path="pot/alerts/it-slack", secret={"url": "https://hooks.slack.com" + HOOK}, mount_point="secret"
+    )
+    routes = AlertRoutes.model_validate(
+        {
+            "telegram": {"chatId": "-100", "tokenVaultPath": "pot/alerts/it-telegram"},
+            "slack": {"webhookVaultPath": "pot/alerts/it-slack"},
+        }
+    )
+    settings = AlertSettings(telegram_api_url=fake_chat.url, slack_webhook_url=fake_chat.url)
+    alerter = Alerter(settings, VaultKV(VaultConfig(addr=vault.addr, token=vault.token)))
+    assert alerter.notify("ns", "pool", routes, "AutoPaused", "pool paused") == 2
+    await alerter.drain()
+    assert [m["text"] for m in fake_chat.telegram_messages] == ["pool paused"]
+    assert fake_chat.slack_messages == [{"hook": HOOK, "text": "pool paused"}]

@@ -1,8 +1,9 @@
-"""Alert policy (dedup and per-route rate limit with an injected clock) and message splitting."""
+"""Alert policy (dedup and per-route rate limit with an injected clock), message splitting, webhook bases."""
 
 from __future__ import annotations
 
-from pot_alerts.senders import AlertPolicy, SlackSender, TelegramSender, split_text
+import pytest
+from pot_alerts.senders import AlertPolicy, SlackSender, TelegramSender, rebase_webhook, split_text
 
 
 def test_same_alert_is_sent_once_per_dedup_window() -> None:
@@ -55,4 +56,22 @@ def test_long_text_splits_at_line_breaks() -> None:
 
 def test_reprs_hide_secrets() -> None:
     assert "123:secret" not in repr(TelegramSender("123:secret", base_url="http://x"))
-    assert "T0/B0/secret" not in repr(SlackSender("https://hooks.example/services/T0/B0/secret"))
+    hook = "https://hooks.example/services/T0/B0/secret"
+    assert "T0/B0/secret" not in repr(SlackSender(hook))
+    assert "T0/B0/secret" not in repr(SlackSender(hook, base_url=hook))  # a whole webhook set as the base
+
+
+def test_webhook_rebased_onto_the_configured_base() -> None:
+    url = "https://hooks.slack.com/services/T0/B0/abc?x=1"
+    assert rebase_webhook(url, "") == url
+    assert rebase_webhook(url, "http://127.0.0.1:9000/") == "http://127.0.0.1:9000/services/T0/B0/abc?x=1"
+
+
+def test_slack_base_defaults_to_the_environment_like_telegrams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POT_SLACK_WEBHOOK_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("POT_TELEGRAM_API_URL", "http://127.0.0.1:9001")
+    assert SlackSender("https://hooks.slack.com/services/T0/B0/abc").base_url == "http://127.0.0.1:9000"
+    assert TelegramSender("1:x").base_url == "http://127.0.0.1:9001"
+    assert SlackSender("https://hooks.slack.com/services/T0/B0/abc", base_url="").base_url == ""
+    monkeypatch.delenv("POT_SLACK_WEBHOOK_URL")
+    assert SlackSender("https://hooks.slack.com/services/T0/B0/abc").base_url == ""
