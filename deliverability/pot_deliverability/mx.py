@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -23,10 +24,6 @@ class MxResult:
     domain: str
     status: MxStatus
     hosts: tuple[str, ...] = ()
-
-    @property
-    def accepts_mail(self) -> bool:
-        return self.status in (MxStatus.OK, MxStatus.IMPLICIT)
 
 
 async def lookup_mx(domain: str, resolver: Resolver) -> MxResult:
@@ -51,8 +48,6 @@ async def lookup_mx(domain: str, resolver: Resolver) -> MxResult:
 
 async def host_addresses(host: str, resolver: Resolver) -> list[str]:
     """A and AAAA addresses of a host (IPv4 first); an IP literal is returned as is."""
-    import ipaddress
-
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:

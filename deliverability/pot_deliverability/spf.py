@@ -32,7 +32,6 @@ class SpfResult(StrEnum):
 
 QUALIFIERS = {"+": SpfResult.PASS, "-": SpfResult.FAIL, "~": SpfResult.SOFTFAIL, "?": SpfResult.NEUTRAL}
 MECHANISMS = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"}
-DNS_TERMS = {"include", "a", "mx", "ptr", "exists", "redirect"}
 
 
 @dataclass
