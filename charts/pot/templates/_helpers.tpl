@@ -1,4 +1,4 @@
-{{/* Names and labels shared by every template (see STYLE.md: charts use _helpers.tpl for these). */}}
+{{/* Names and labels shared by every template: one definition each, so templates cannot drift. */}}
 
 {{- define "pot.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
