@@ -1,4 +1,7 @@
-"""An RFC 7208 SPF evaluator (check_host); used by preflight, `potctl spf-check` and the operator."""
+"""An RFC 7208 SPF evaluator (check_host, macros); used by preflight and `potctl spf-check`.
+
+The record's syntax (finding and parsing it) lives in spf_record.py.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +10,25 @@ import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from pot_deliverability.dns import DnsTemporaryError, Resolver, reverse_name
+from pot_deliverability.dns import DnsTemporaryError, Resolver, Status, reverse_name
+from pot_deliverability.spf_record import MACRO_RE, PermError, SpfResult, Term, find_spf_record, parse_record
+
+__all__ = [
+    "MAX_DNS_TERMS",
+    "MAX_NAMES_PER_TERM",
+    "MAX_VOID_LOOKUPS",
+    "SpfOutcome",
+    "SpfResult",
+    "check_host",
+    "expand",
+]
 
 MAX_DNS_TERMS = 10  # RFC 7208 §4.6.4
 MAX_VOID_LOOKUPS = 2  # RFC 7208 §4.6.4
 MAX_NAMES_PER_TERM = 10  # MX exchanges (§4.6.4) and PTR names (§5.5) looked at per term
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-class SpfResult(StrEnum):
-    """The seven results of RFC 7208 §2.6."""
-
-    PASS = "pass"  # noqa: S105 - an SPF result, not a password
-    FAIL = "fail"
-    SOFTFAIL = "softfail"
-    NEUTRAL = "neutral"
-    NONE = "none"
-    PERMERROR = "permerror"
-    TEMPERROR = "temperror"
-
-
-QUALIFIERS = {"+": SpfResult.PASS, "-": SpfResult.FAIL, "~": SpfResult.SOFTFAIL, "?": SpfResult.NEUTRAL}
-MECHANISMS = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"}
 
 
 @dataclass
@@ -48,111 +45,8 @@ class SpfOutcome:
     trace: list[str] = field(default_factory=list)
 
 
-class _PermError(Exception):
-    pass
-
-
 class _TempError(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Term:
-    """One parsed directive or modifier of a record."""
-
-    text: str
-    name: str
-    qualifier: SpfResult = SpfResult.PASS
-    argument: str | None = None  # the domain-spec (still with macros) or the address
-    cidr4: int | None = None
-    cidr6: int | None = None
-    modifier: bool = False
-
-
-_MECH_RE = re.compile(r"^([+\-~?]?)([a-z0-9]+)(?::(.*?))?(?:/(\d+))?(?://(\d+))?$", re.IGNORECASE)
-_MOD_RE = re.compile(r"^([a-z][a-z0-9_.\-]*)=(.*)$", re.IGNORECASE)
-
-
-def find_spf_record(texts: tuple[str, ...]) -> str | None:
-    """The single `v=spf1` record among a name's TXT records; more than one is a permerror (§4.5)."""
-    records = [t for t in texts if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
-    if len(records) > 1:
-        raise _PermError(f"{len(records)} SPF records published")
-    return records[0] if records else None
-
-
-def parse_record(record: str) -> list[Term]:
-    """Split a record into terms; any syntax error makes the whole record a permerror (§4.6)."""
-    terms: list[Term] = []
-    for text in record.split()[1:]:
-        mod = _MOD_RE.match(text)
-        if mod and ":" not in mod.group(1):
-            name = mod.group(1).lower()
-            if name in ("redirect", "exp") and any(t.modifier and t.name == name for t in terms):
-                raise _PermError(f"{name}= appears twice")
-            if name in ("redirect", "exp") and not mod.group(2):
-                raise _PermError(f"{name}= needs a domain")
-            _check_macros(mod.group(2), text)
-            terms.append(Term(text, name, argument=mod.group(2), modifier=True))
-            continue
-        m = _MECH_RE.match(text)
-        if not m:
-            raise _PermError(f"syntax error in term {text!r}")
-        qualifier, name, arg, c4, c6 = m.groups()
-        name = name.lower()
-        if name not in MECHANISMS:
-            raise _PermError(f"unknown mechanism {text!r}")
-        cidr4 = int(c4) if c4 is not None else None
-        cidr6 = int(c6) if c6 is not None else None
-        if name in ("ip4", "ip6"):
-            arg, cidr4, cidr6 = _parse_ip_term(name, text)
-        elif name == "all" and (arg is not None or cidr4 is not None or cidr6 is not None):
-            raise _PermError(f"'all' takes no argument: {text!r}")
-        elif name in ("include", "exists") and (not arg or cidr4 is not None or cidr6 is not None):
-            raise _PermError(f"{name} needs a domain and no CIDR: {text!r}")
-        elif name == "ptr" and (cidr4 is not None or cidr6 is not None):
-            raise _PermError(f"ptr takes no CIDR: {text!r}")
-        if arg is not None:
-            if arg == "":
-                raise _PermError(f"empty domain in {text!r}")
-            _check_macros(arg, text)
-        if (cidr4 is not None and cidr4 > 32) or (cidr6 is not None and cidr6 > 128):
-            raise _PermError(f"CIDR length out of range in {text!r}")
-        terms.append(Term(text, name, QUALIFIERS.get(qualifier or "+", SpfResult.PASS), arg, cidr4, cidr6))
-    return terms
-
-
-def _parse_ip_term(name: str, text: str) -> tuple[str, int | None, int | None]:
-    body = text.lstrip("+-~?")[len(name) + 1 :]
-    if not text.lstrip("+-~?")[len(name) :].startswith(":") or not body:
-        raise _PermError(f"{name} needs an address: {text!r}")
-    address, _, prefix = body.partition("/")
-    try:
-        parsed = ipaddress.ip_address(address)
-        length = int(prefix) if prefix else None
-    except ValueError:
-        raise _PermError(f"bad address in {text!r}") from None
-    if name == "ip4":
-        leading_zero = bool(prefix) and prefix[0] == "0" and prefix != "0"
-        if parsed.version != 4 or (length is not None and not 0 <= length <= 32) or leading_zero:
-            raise _PermError(f"bad ip4 term {text!r}")
-        return address, length, None
-    if parsed.version != 6 or (length is not None and not 0 <= length <= 128):
-        raise _PermError(f"bad ip6 term {text!r}")
-    return address, None, length
-
-
-_MACRO_RE = re.compile(r"%(?:\{([a-zA-Z])(\d*)(r?)([.\-+,/_=]*)\}|(.))")
-
-
-def _check_macros(spec: str, text: str) -> None:
-    for m in _MACRO_RE.finditer(spec):
-        if m.group(5) is not None and m.group(5) not in "%_-":
-            raise _PermError(f"bad macro in {text!r}")
-        if m.group(1) is not None and m.group(1).lower() not in "slodiphcrtv":
-            raise _PermError(f"unknown macro letter in {text!r}")
-    if spec.count("%") != len(_MACRO_RE.findall(spec)):
-        raise _PermError(f"bad macro in {text!r}")
 
 
 @dataclass
@@ -184,7 +78,7 @@ async def check_host(
     domain = domain.rstrip(".").lower()
     try:
         result, reason, mechanism, exp = await _check(ctx, domain, depth=0, explain=explain)
-    except _PermError as exc:
+    except PermError as exc:
         result, reason, mechanism, exp = SpfResult.PERMERROR, str(exc), None, None
     except _TempError as exc:
         result, reason, mechanism, exp = SpfResult.TEMPERROR, str(exc), None, None
@@ -202,7 +96,7 @@ async def _check(
     if not _valid_domain(domain):
         return SpfResult.NONE, f"{domain!r} is not a valid domain", None, None
     if depth > 20:
-        raise _PermError("include/redirect loop")
+        raise PermError("include/redirect loop")
     answer = await _lookup(ctx, domain, "TXT", count_void=False)
     if answer is None:
         return SpfResult.NONE, f"{domain} does not exist", None, None
@@ -225,7 +119,7 @@ async def _check(
         _count(ctx, "redirect")
         result, reason, mech, exp = await _check(ctx, target, depth + 1, explain)
         if result is SpfResult.NONE:
-            raise _PermError(f"redirect={target}: {reason}")
+            raise PermError(f"redirect={target}: {reason}")
         return result, reason, mech, exp
     return SpfResult.NEUTRAL, f"no mechanism matched in {domain} (default neutral)", None, None
 
@@ -233,7 +127,7 @@ async def _check(
 def _count(ctx: _Context, what: str) -> None:
     ctx.lookups += 1
     if ctx.lookups > MAX_DNS_TERMS:
-        raise _PermError(f"more than {MAX_DNS_TERMS} DNS-querying terms (at {what})")
+        raise PermError(f"more than {MAX_DNS_TERMS} DNS-querying terms (at {what})")
 
 
 async def _lookup(
@@ -245,12 +139,12 @@ async def _lookup(
     except DnsTemporaryError as exc:
         raise _TempError(f"DNS error: {exc}") from None
     except ValueError as exc:
-        raise _PermError(str(exc)) from None
+        raise PermError(str(exc)) from None
     if answer.void and count_void:
         ctx.void_lookups += 1
         if ctx.void_lookups > MAX_VOID_LOOKUPS:
-            raise _PermError(f"more than {MAX_VOID_LOOKUPS} void lookups (at {rdtype} {name})")
-    if answer.status.value == "nxdomain":
+            raise PermError(f"more than {MAX_VOID_LOOKUPS} void lookups (at {rdtype} {name})")
+    if answer.status is Status.NXDOMAIN:
         return None
     return answer.records
 
@@ -289,18 +183,18 @@ async def _matches(ctx: _Context, term: Term, domain: str, depth: int) -> bool:
         if result is SpfResult.PASS:
             return True
         if result is SpfResult.NONE:
-            raise _PermError(f"include:{target}: {reason}")
+            raise PermError(f"include:{target}: {reason}")
         if result is SpfResult.TEMPERROR:
             raise _TempError(reason)
         if result is SpfResult.PERMERROR:
-            raise _PermError(reason)
+            raise PermError(reason)
         return False
     if name == "a":
         return any(_in_network(ctx.ip, a, term.cidr4, term.cidr6) for a in await _addresses(ctx, target))
     if name == "mx":
         records = await _lookup(ctx, target, "MX") or ()
         if len(records) > MAX_NAMES_PER_TERM:
-            raise _PermError(f"mx:{target} has more than {MAX_NAMES_PER_TERM} exchanges")
+            raise PermError(f"mx:{target} has more than {MAX_NAMES_PER_TERM} exchanges")
         for record in records:
             exchange = record.split()[-1]
             if exchange in ("", "."):
@@ -319,9 +213,9 @@ async def _matches(ctx: _Context, term: Term, domain: str, depth: int) -> bool:
         if answer.void:
             ctx.void_lookups += 1
             if ctx.void_lookups > MAX_VOID_LOOKUPS:
-                raise _PermError(f"more than {MAX_VOID_LOOKUPS} void lookups (at exists:{target})")
+                raise PermError(f"more than {MAX_VOID_LOOKUPS} void lookups (at exists:{target})")
         return not answer.void
-    raise _PermError(f"unknown mechanism {term.text!r}")
+    raise PermError(f"unknown mechanism {term.text!r}")
 
 
 async def _validated_names(ctx: _Context) -> list[str]:
@@ -351,7 +245,7 @@ async def _explanation(ctx: _Context, terms: list[Term], domain: str) -> str | N
         if len(answer.records) != 1:
             return None
         return await expand(ctx, answer.records[0], domain, explanation=True)
-    except (DnsTemporaryError, _PermError, _TempError, ValueError):
+    except (DnsTemporaryError, PermError, _TempError, ValueError):
         return None
 
 
@@ -360,7 +254,7 @@ async def _expand_domain(ctx: _Context, spec: str, domain: str) -> str:
     while len(expanded) > 253:  # §7.3: drop labels from the left until it fits
         expanded = expanded.partition(".")[2]
     if not expanded or ".." in expanded:
-        raise _PermError(f"macro expanded to an invalid domain {expanded!r}")
+        raise PermError(f"macro expanded to an invalid domain {expanded!r}")
     return expanded
 
 
@@ -368,7 +262,7 @@ async def expand(ctx: _Context, spec: str, domain: str, *, explanation: bool = F
     """Expand RFC 7208 §7 macros in a domain-spec (or explanation string)."""
     out: list[str] = []
     pos = 0
-    for m in _MACRO_RE.finditer(spec):
+    for m in MACRO_RE.finditer(spec):
         out.append(spec[pos : m.start()])
         pos = m.end()
         literal = m.group(5)
@@ -377,14 +271,14 @@ async def expand(ctx: _Context, spec: str, domain: str, *, explanation: bool = F
             continue
         letter, digits, reverse, delimiters = m.group(1), m.group(2), m.group(3), m.group(4)
         if letter.lower() in "crt" and not explanation:
-            raise _PermError(f"macro %{{{letter}}} is only allowed in explanations")
+            raise PermError(f"macro %{{{letter}}} is only allowed in explanations")
         value = await _macro_value(ctx, letter.lower(), domain)
         parts = re.split("[" + re.escape(delimiters or ".") + "]", value)
         if reverse:
             parts.reverse()
         if digits:
             if int(digits) == 0:
-                raise _PermError("macro digit transformer of zero")
+                raise PermError("macro digit transformer of zero")
             parts = parts[-int(digits) :]
         value = ".".join(parts)
         if letter.isupper():
@@ -425,4 +319,4 @@ async def _macro_value(ctx: _Context, letter: str, domain: str) -> str:
             return "unknown"
         exact = [n for n in names if n == domain or n.endswith("." + domain)]
         return (exact or names)[0]
-    raise _PermError(f"unknown macro %{{{letter}}}")
+    raise PermError(f"unknown macro %{{{letter}}}")

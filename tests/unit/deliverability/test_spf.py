@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pot_deliverability import spf
+from pot_deliverability import spf, spf_record
 from pot_deliverability.spf import SpfResult
 
 
@@ -104,11 +104,11 @@ async def test_macro_transformers_and_escapes() -> None:
     ],
 )
 def test_syntax_errors_are_permerrors(record: str) -> None:
-    with pytest.raises(spf._PermError):
-        spf.parse_record(record)
+    with pytest.raises(spf_record.PermError):
+        spf_record.parse_record(record)
 
 
 def test_two_spf_records_are_a_permerror_and_prefixes_do_not_count() -> None:
-    with pytest.raises(spf._PermError):
-        spf.find_spf_record(("v=spf1 -all", "v=spf1 +all"))
-    assert spf.find_spf_record(("v=spf10 -all", "v=spf1 -all")) == "v=spf1 -all"
+    with pytest.raises(spf_record.PermError):
+        spf_record.find_spf_record(("v=spf1 -all", "v=spf1 +all"))
+    assert spf_record.find_spf_record(("v=spf10 -all", "v=spf1 -all")) == "v=spf1 -all"
