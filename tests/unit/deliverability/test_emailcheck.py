@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
+from pot_common.addresses import check_syntax
 from pot_deliverability import emailcheck
 from pot_deliverability.emailcheck import BadRow, EmailResult, Verdict
+from pot_deliverability.emailcheck.pacing import DomainPacer, Politeness, as_finished
+from pot_deliverability.emailcheck.probe import classify_rcpt
 
 
 def test_syntax_normalises_the_domain() -> None:
-    result = emailcheck.check_syntax("  Alice@Example.COM ")
+    result = check_syntax("  Alice@Example.COM ")
     assert (result.ok, result.normalized, result.domain) == (True, "Alice@example.com", "example.com")
 
 
@@ -25,12 +29,12 @@ def test_syntax_normalises_the_domain() -> None:
     ],
 )
 def test_syntax_rejections(address: str, why: str) -> None:
-    result = emailcheck.check_syntax(address)
+    result = check_syntax(address)
     assert not result.ok and why in result.reason
 
 
 def test_test_domains_allowed_when_asked() -> None:
-    assert emailcheck.check_syntax("a@good.test", allow_test_domains=True).ok
+    assert check_syntax("a@good.test", allow_test_domains=True).ok
 
 
 @pytest.mark.parametrize(
@@ -49,16 +53,47 @@ def test_test_domains_allowed_when_asked() -> None:
     ],
 )
 def test_rcpt_replies_are_classified(code: int, message: str, verdict: Verdict) -> None:
-    assert emailcheck.classify_rcpt(code, message)[0] is verdict
+    assert classify_rcpt(code, message)[0] is verdict
 
 
 def test_pacer_spaces_starts_per_domain() -> None:
     now = [100.0]
-    pacer = emailcheck.DomainPacer(2.0, clock=lambda: now[0])
+    pacer = DomainPacer(2.0, clock=lambda: now[0])
     assert [pacer.reserve("a.example") for _ in range(3)] == [0.0, 2.0, 4.0]
     assert pacer.reserve("b.example") == 0.0
     now[0] = 110.0
     assert pacer.reserve("a.example") == 0.0
+
+
+async def test_politeness_holds_at_most_the_domain_s_slots() -> None:
+    politeness = Politeness(concurrency=2, interval=0.0)
+    inside = {"a.example": 0, "b.example": 0}
+    most = {"a.example": 0, "b.example": 0}
+
+    async def session(domain: str) -> None:
+        async with politeness.turn(domain):
+            inside[domain] += 1
+            most[domain] = max(most[domain], inside[domain])
+            await asyncio.sleep(0.001)
+            inside[domain] -= 1
+
+    await asyncio.gather(*(session(d) for d in ["a.example"] * 6 + ["b.example"]))
+    assert most == {"a.example": 2, "b.example": 1}
+
+
+async def test_as_finished_runs_every_item_with_bounded_workers() -> None:
+    running = [0, 0]  # now, most
+
+    async def work(n: int) -> int:
+        running[0] += 1
+        running[1] = max(running[1], running[0])
+        await asyncio.sleep(0.001 * (n % 3))
+        running[0] -= 1
+        return n * n
+
+    results = [r async for r in as_finished(range(20), work, workers=4)]
+    assert sorted(results) == [n * n for n in range(20)]
+    assert running[1] == 4
 
 
 def test_text_rows_skip_blanks_and_comments() -> None:
