@@ -19,12 +19,12 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import typer
+from pot_common.addresses import check_syntax
 from pot_deliverability import emailcheck
-from rich.console import Console
 from rich.table import Table
 
-out = Console()
-err = Console(stderr=True)
+from potctl.console import err, fail, out
+
 T = TypeVar("T")
 
 DatabaseOpt = Annotated[
@@ -58,26 +58,20 @@ FEEDBACK_EFFECT: dict[Feedback, tuple[str, str | None]] = {
 }
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
 def _run(database_url: str | None, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     url = database_url or os.environ.get("POT_DATABASE_URL")
     if not url:
-        _fail("no database: set POT_DATABASE_URL or give --database-url", 2)
+        fail("no database: set POT_DATABASE_URL or give --database-url", 2)
 
     async def go() -> T:
         try:
             conn = await asyncpg.connect(url)
         except (OSError, asyncpg.PostgresError) as exc:
-            _fail(f"cannot connect to Postgres: {exc.__class__.__name__}")
+            fail(f"cannot connect to Postgres: {exc.__class__.__name__}")
         try:
             return await work(conn)
         except asyncpg.UndefinedTableError as exc:
-            _fail(f"the POT schema is missing ({exc}); the operator creates it on start")
-            raise
+            fail(f"the POT schema is missing ({exc}); the operator creates it on start")
         finally:
             await conn.close()
 
@@ -206,13 +200,13 @@ def feedback_cmd(
     others are recorded.
     """
     if not tenant:
-        _fail("--tenant is required", 2)
+        fail("--tenant is required", 2)
     items: list[tuple[int, Feedback, str]] = []
     if csv_file is not None:
         try:
             reader = csv.DictReader(io.StringIO(csv_file.read_text()))
         except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"cannot read {csv_file}: {exc}", 2)
+            fail(f"cannot read {csv_file}: {exc}", 2)
         for number, row in enumerate(reader, start=2):
             try:
                 items.append((number, Feedback(row.get("kind", "").strip().lower()), row["address"].strip()))
@@ -224,7 +218,7 @@ def feedback_cmd(
     elif kind is not None and address:
         items.append((0, kind, address))
     else:
-        _fail("give KIND ADDRESS, or --csv FILE", 2)
+        fail("give KIND ADDRESS, or --csv FILE", 2)
 
     async def work(conn: asyncpg.Connection) -> int:
         campaign_id = None
@@ -234,7 +228,7 @@ def feedback_cmd(
                 "SELECT id FROM campaigns WHERE namespace = $1 AND name = $2", namespace, name
             )
             if campaign_id is None:
-                _fail(f"no campaign {campaign} in the database")
+                fail(f"no campaign {campaign} in the database")
         async with conn.transaction():
             for _, what, recipient in items:
                 outcome, reason = FEEDBACK_EFFECT[what]
@@ -284,14 +278,13 @@ def import_recipients_cmd(
     try:
         text = source.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read {source}: {exc}", 2)
+        fail(f"cannot read {source}: {exc}", 2)
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
     lower = [h.lower() for h in header]
     column = next((lower.index(n) for n in emailcheck.ADDRESS_COLUMNS if n in lower), None)
     if column is None:
-        _fail(f"{source}: no email column in the header ({', '.join(header)})", 2)
-        return
+        fail(f"{source}: no email column in the header ({', '.join(header)})", 2)
     problems: list[dict[str, Any]] = []
     good: dict[str, tuple[int, dict[str, str]]] = {}
     allow_test = bool(os.environ.get("POT_DNS_RESOLVER"))
@@ -303,7 +296,7 @@ def import_recipients_cmd(
                 {"line": number, "problem": f"{len(cells)} columns where the header has {len(header)}"}
             )
             continue
-        syntax = emailcheck.check_syntax(cells[column], allow_test_domains=allow_test)
+        syntax = check_syntax(cells[column], allow_test_domains=allow_test)
         if not syntax.ok:
             problems.append({"line": number, "address": cells[column], "problem": syntax.reason})
             continue

@@ -1,27 +1,21 @@
 """potctl, POT's operator tooling CLI (typer/rich); the `potctl` console script.
 
 Every command reads its addresses from flags or `POT_*` environment variables (the local stack's
-`.pot/env` exports them all), so `source .pot/env && potctl …` works against `make up`.
+`.pot/env` exports them all), so `source .pot/env && potctl …` works against `make up`. The commands
+live by group: check_commands (DNS and addresses), chat_commands (Telegram, Slack), db_commands
+(Postgres: suppression, feedback, recipients) and kube_commands (status, pause, resume).
 """
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import json
 import logging
-import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
-from pot_alerts import senders as alerts
-from pot_deliverability import dnsbl, emailcheck, preflight, spf
-from pot_deliverability.dns import resolver_from_env
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+from potctl import chat_commands, check_commands, db_commands, kube_commands
+from potctl.console import fail
 
 app = typer.Typer(
     name="potctl",
@@ -31,16 +25,14 @@ app = typer.Typer(
         "(send-telegram, send-slack), manages the data the senders obey (suppression, feedback, "
         "import-recipients) and shows or steers the live objects (status, pause, resume).\n\n"
         "Configuration comes from flags or the environment: POT_DNS_RESOLVER (host:port), "
-        "POT_SMTP_PROBE_PORT, POT_DATABASE_URL, POT_TELEGRAM_API_URL, POT_TELEGRAM_TOKEN, "
-        "POT_SLACK_WEBHOOK_URL, POT_VAULT_ADDR/POT_VAULT_TOKEN and KUBECONFIG. With the local stack: "
-        "`source .pot/env` first."
+        "POT_SMTP_PROBE_PORT, POT_DATABASE_URL, POT_TELEGRAM_TOKEN, POT_TELEGRAM_API_URL (the Bot API "
+        "base), POT_SLACK_WEBHOOK (the webhook), POT_SLACK_WEBHOOK_URL (the webhook's base), "
+        "POT_VAULT_ADDR/POT_VAULT_TOKEN and KUBECONFIG. With the local stack: `source .pot/env` first."
     ),
     no_args_is_help=True,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console()
-err = Console(stderr=True)
 
 # httpx logs every request URL at INFO (httpcore its connection steps at DEBUG), and a Telegram Bot
 # API URL carries the bot token: these stay at WARNING whatever --log-level says (as in pot-operator).
@@ -70,389 +62,9 @@ def _global_options(
     configure_logging(log_level)
 
 
-ResolverOpt = Annotated[
-    str | None,
-    typer.Option("--resolver", help="DNS server as host:port. Default: POT_DNS_RESOLVER, else the system's."),
-]
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-_LEVEL_STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}
-
-
-@app.command("preflight")
-def preflight_cmd(
-    domain: Annotated[str, typer.Argument(help="The sending domain, e.g. acme-mail.test.")],
-    smtp_host: Annotated[
-        str | None,
-        typer.Option(
-            "--smtp-host", help="Host (or IP) the mailboxes send through; SPF is evaluated for its addresses."
-        ),
-    ] = None,
-    from_domain: Annotated[
-        str | None,
-        typer.Option("--from-domain", help="Domain of the From header, if not DOMAIN (DMARC alignment)."),
-    ] = None,
-    selector: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dkim-selector",
-            help="DKIM selector to look for; repeatable. Default: pot, default, mail, s1, selector1, google.",
-        ),
-    ] = None,
-    blocklist: Annotated[
-        str,
-        typer.Option(
-            "--blocklists",
-            envvar="POT_DNSBL_ZONES",
-            help="Comma-separated DNSBL zones, `domain:ZONE` for domain lists; each self-tested (RFC 5782).",
-        ),
-    ] = "",
-    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
-    resolver: ResolverOpt = None,
-) -> None:
-    """Check a sending domain's DNS before a campaign: MX, SPF, DKIM, DMARC and blocklists.
-
-    Each check prints **pass**, **warn** or **fail** and why. Exit status: 0 when nothing failed,
-    1 when a check failed (warnings do not fail).
-
-    Example:
-    `potctl preflight acme-mail.test --smtp-host mx.acme-mail.test --blocklists bl.test,domain:dbl.test`
-    """
-    dns = resolver_from_env(resolver)
-    zones = dnsbl.parse_zones(blocklist)
-    report = asyncio.run(
-        preflight.preflight_domain(
-            domain,
-            smtp_host,
-            dns,
-            from_domain=from_domain,
-            dkim_selectors=tuple(selector) if selector else preflight.DEFAULT_DKIM_SELECTORS,
-            blocklists=dnsbl.Blocklists(zones, dns),
-        )
-    )
-    if output == "json":
-        print(json.dumps(report.as_dict()))
-    else:
-        table = Table(title=f"Preflight of {report.domain}" + (f" via {smtp_host}" if smtp_host else ""))
-        table.add_column("check")
-        table.add_column("result")
-        table.add_column("why", overflow="fold")
-        for check in report.checks:
-            style = _LEVEL_STYLE[check.level.value]
-            table.add_row(check.name, f"[{style}]{check.level.value}[/{style}]", check.why)
-        out.print(table)
-        out.print(f"overall: {report.level.value}")
-    raise typer.Exit(0 if report.passed else 1)
-
-
-@app.command("spf-check")
-def spf_check_cmd(
-    ip: Annotated[str, typer.Option("--ip", help="The connecting client's IP address (IPv4 or IPv6).")],
-    sender: Annotated[
-        str, typer.Option("--sender", help='MAIL FROM address; empty ("") to check the HELO identity.')
-    ],
-    helo: Annotated[str, typer.Option("--helo", help="The HELO/EHLO name the client gave.")] = "",
-    resolver: ResolverOpt = None,
-) -> None:
-    """Evaluate SPF (RFC 7208 check_host) for one connection.
-
-    Prints the record trail and the reason, and on its **last line** the result word: pass, fail,
-    softfail, neutral, none, permerror or temperror. Exit status 0 for pass, 1 otherwise.
-
-    Example: `potctl spf-check --ip 127.0.0.1 --sender alice@good.test`
-    """
-    if not sender and not helo:
-        fail("give --sender, or --helo with an empty --sender", 2)
-    domain = sender.rpartition("@")[2] if sender else helo
-    outcome = asyncio.run(spf.check_host(ip, domain, sender, resolver_from_env(resolver), helo=helo))
-    for step in outcome.trace:
-        print(f"  {step}")
-    print(f"reason: {outcome.reason}")
-    print(f"dns lookups: {outcome.lookups}, void lookups: {outcome.void_lookups}")
-    if outcome.explanation:
-        print(f"explanation: {outcome.explanation}")
-    print(outcome.result.value)
-    raise typer.Exit(0 if outcome.result is spf.SpfResult.PASS else 1)
-
-
-@app.command("check-emails")
-def check_emails_cmd(
-    source: Annotated[str, typer.Argument(help="CSV or TXT file of addresses, or - for stdin.")] = "-",
-    mode: Annotated[
-        emailcheck.Mode,
-        typer.Option(
-            "--mode",
-            help=(
-                "auto: SMTP probe if the probe port connects, else format+mx (it says so). "
-                "syntax: offline. format+mx: syntax and MX. smtp: always probe."
-            ),
-        ),
-    ] = emailcheck.Mode.AUTO,
-    output: Annotated[
-        str, typer.Option("--output", "-o", help="table, csv or json (one JSON object per line).")
-    ] = "table",
-    state: Annotated[
-        Path | None,
-        typer.Option(
-            "--state",
-            help="Resume file: results are appended here; run again with it to continue where it stopped.",
-        ),
-    ] = None,
-    per_domain: Annotated[
-        int, typer.Option("--per-domain", help="Simultaneous connections per recipient domain.")
-    ] = 2,
-    interval: Annotated[
-        float, typer.Option("--interval", help="Seconds between connections to one recipient domain.")
-    ] = 1.0,
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", help="Addresses checked at once overall.")
-    ] = 20,
-    probe_port: Annotated[
-        int | None,
-        typer.Option("--probe-port", help="SMTP port to probe. Default: POT_SMTP_PROBE_PORT, else 25."),
-    ] = None,
-    greylist_delay: Annotated[
-        float, typer.Option("--greylist-delay", help="Seconds before retrying a 4xx (greylisting).")
-    ] = 60.0,
-    test_domains: Annotated[
-        bool | None,
-        typer.Option(
-            "--test-domains/--no-test-domains",
-            help="Accept special-use domains such as .test. Default: on when POT_DNS_RESOLVER is set.",
-        ),
-    ] = None,
-    resolver: ResolverOpt = None,
-) -> None:
-    """Check email addresses: syntax, MX, an SMTP RCPT probe (never DATA) and catch-all detection.
-
-    Input: a CSV (the `email` column by header, else the first column), a text file with one
-    address per line, or stdin. A row that cannot be read is reported on stderr with its line number
-    and the others go on. Results: **valid**, **invalid**, **risky** (catch-all, role account,
-    disposable domain, full mailbox) or **unknown**, each with a reason and the SMTP reply. A progress
-    bar goes to stderr. Exit status 0 unless the input could not be read at all.
-
-    Example: `potctl check-emails leads.csv --output json --state leads.state`
-    """
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as exc:
-        fail(f"cannot read {source}: {exc.strerror}", 2)
-    rows: list[tuple[int, str]] = []
-    bad = 0
-    csv_format = None if source == "-" else Path(source).suffix.lower() == ".csv" or None
-    for row in emailcheck.read_rows(data, csv_format=csv_format):
-        if isinstance(row, emailcheck.BadRow):
-            bad += 1
-            err.print(f"line {row.line}: {row.why}", highlight=False)
-        else:
-            rows.append(row)
-    allow_test = test_domains if test_domains is not None else bool(os.environ.get("POT_DNS_RESOLVER"))
-    settings = emailcheck.CheckerSettings(
-        mode=mode,
-        per_domain_concurrency=per_domain,
-        per_domain_interval_s=interval,
-        global_concurrency=concurrency,
-        greylist_delay_s=greylist_delay,
-        allow_test_domains=allow_test,
-    )
-    if probe_port is not None:
-        settings.probe_port = probe_port
-    resume = emailcheck.ResumeState(state) if state else None
-    done = dict(resume.done) if resume else {}
-    todo = [r for r in rows if r not in done]
-    results = [done[r] for r in rows if r in done]
-    if done:
-        err.print(f"resuming: {len(results)} of {len(rows)} already checked", highlight=False)
-    checker = emailcheck.EmailChecker(resolver_from_env(resolver), settings)
-    writer = _Writer(output)
-
-    async def run() -> None:
-        with Progress(
-            TextColumn("checking"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("check", total=len(rows), completed=len(results))
-            async for result in checker.check_many(todo):
-                if resume:
-                    resume.record(result)
-                results.append(result)
-                writer.stream(result)
-                progress.advance(task)
-
-    for result in results:
-        writer.stream(result)
-    try:
-        asyncio.run(run())
-    finally:
-        if resume:
-            resume.close()
-    if checker.notice:
-        err.print(f"note: {checker.notice}", highlight=False)
-    writer.finish(sorted(results, key=lambda r: r.line))
-    if bad:
-        err.print(f"{bad} row(s) skipped; see the line numbers above", highlight=False)
-
-
-class _Writer:
-    """json streams as results finish (so a killed run keeps its output); csv and table print at the end."""
-
-    def __init__(self, kind: str) -> None:
-        if kind not in ("table", "csv", "json"):
-            fail("--output must be table, csv or json", 2)
-        self.kind = kind
-
-    def stream(self, result: emailcheck.EmailResult) -> None:
-        if self.kind == "json":
-            print(json.dumps(result.as_dict()), flush=True)
-
-    def finish(self, results: list[emailcheck.EmailResult]) -> None:
-        if self.kind == "csv":
-            writer = csv.writer(sys.stdout)
-            writer.writerow(["line", "address", "result", "reason", "smtp_reply", "mode"])
-            for r in results:
-                writer.writerow([r.line, r.address, r.result.value, r.reason, r.smtp_reply, r.mode])
-        elif self.kind == "table":
-            table = Table()
-            for column in ("line", "address", "result", "reason", "smtp reply"):
-                table.add_column(column, overflow="fold")
-            style = {"valid": "green", "invalid": "red", "risky": "yellow", "unknown": "magenta"}
-            for r in results:
-                s = style[r.result.value]
-                table.add_row(str(r.line), r.address, f"[{s}]{r.result.value}[/{s}]", r.reason, r.smtp_reply)
-            out.print(table)
-
-
-def _read_text(text: str | None, file: Path | None) -> str:
-    if text is not None and file is not None:
-        fail("give the text or --file, not both", 2)
-    if file is not None:
-        try:
-            return file.read_text()
-        except OSError as exc:
-            fail(f"cannot read {file}: {exc.strerror}", 2)
-    if text is not None:
-        return text
-    if sys.stdin.isatty():
-        fail("no text: give it as an argument, with --file, or on stdin", 2)
-    return sys.stdin.read()
-
-
-def _vault_secret(path: str, key: str) -> str:
-    """A field of a KV v2 secret (POT_VAULT_ADDR, POT_VAULT_TOKEN, POT_VAULT_MOUNT)."""
-    import hvac
-
-    client = hvac.Client(url=os.environ.get("POT_VAULT_ADDR"), token=os.environ.get("POT_VAULT_TOKEN"))
-    try:
-        secret = client.secrets.kv.v2.read_secret_version(
-            path=path, mount_point=os.environ.get("POT_VAULT_MOUNT", "secret"), raise_on_deleted_version=True
-        )
-    except Exception as exc:  # hvac raises many kinds; none of them may reach the user with a token in it
-        fail(f"cannot read {path} from Vault: {exc.__class__.__name__}")
-    value = secret["data"]["data"].get(key)
-    if not value:
-        fail(f"Vault secret {path} has no '{key}' field")
-    return str(value)
-
-
-@app.command("send-telegram")
-def send_telegram_cmd(
-    text: Annotated[str | None, typer.Argument(help="The message. Omit it to use --file or stdin.")] = None,
-    chat_id: Annotated[
-        str,
-        typer.Option(
-            "--chat-id", envvar="POT_TELEGRAM_CHAT_ID", help="Chat, group or channel id (or @channelname)."
-        ),
-    ] = "",
-    file: Annotated[Path | None, typer.Option("--file", help="Read the message from this file.")] = None,
-    parse_mode: Annotated[
-        str | None, typer.Option("--parse-mode", help="MarkdownV2, HTML or Markdown. Default: plain text.")
-    ] = None,
-    token_vault_path: Annotated[
-        str | None,
-        typer.Option(
-            "--token-vault-path",
-            help="Vault KV v2 path of the bot token (field `token`), instead of POT_TELEGRAM_TOKEN.",
-        ),
-    ] = None,
-    silent: Annotated[bool, typer.Option("--silent", help="Deliver without a notification sound.")] = False,
-) -> None:
-    """Send a Telegram message through the Bot API (sendMessage).
-
-    The bot token comes from POT_TELEGRAM_TOKEN or, with --token-vault-path, from Vault; it is never
-    printed. Texts over 4096 characters go out as several messages. The API base is
-    POT_TELEGRAM_API_URL (default https://api.telegram.org).
-
-    Example: `echo "pool acme paused" | potctl send-telegram --chat-id -1001234`
-    """
-    if not chat_id:
-        fail("--chat-id is required (or POT_TELEGRAM_CHAT_ID)", 2)
-    body = _read_text(text, file)
-    token = (
-        _vault_secret(token_vault_path, "token")
-        if token_vault_path
-        else os.environ.get("POT_TELEGRAM_TOKEN", "")
-    )
-    if not token:
-        fail("no bot token: set POT_TELEGRAM_TOKEN or give --token-vault-path", 2)
-    try:
-        sent = asyncio.run(
-            alerts.TelegramSender(token).send(chat_id, body, parse_mode=parse_mode, silent=silent)
-        )
-    except alerts.AlertError as exc:
-        fail(str(exc))
-    err.print(f"sent {len(sent)} message(s) to {chat_id}", highlight=False)
-
-
-@app.command("send-slack")
-def send_slack_cmd(
-    text: Annotated[str | None, typer.Argument(help="The message. Omit it to use --file or stdin.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Read the message from this file.")] = None,
-    webhook_vault_path: Annotated[
-        str | None,
-        typer.Option(
-            "--webhook-vault-path",
-            help="Vault KV v2 path of the webhook URL (field `url`), instead of POT_SLACK_WEBHOOK_URL.",
-        ),
-    ] = None,
-) -> None:
-    """Post a message to a Slack incoming webhook.
-
-    The webhook URL is a secret: it comes from POT_SLACK_WEBHOOK_URL or Vault and is never printed.
-
-    Example: `potctl send-slack "campaign spring-launch completed"`
-    """
-    body = _read_text(text, file)
-    url = (
-        _vault_secret(webhook_vault_path, "url")
-        if webhook_vault_path
-        else os.environ.get("POT_SLACK_WEBHOOK_URL", "")
-    )
-    if not url:
-        fail("no webhook: set POT_SLACK_WEBHOOK_URL or give --webhook-vault-path", 2)
-    try:
-        asyncio.run(alerts.SlackSender(url).send(body))
-    except alerts.AlertError as exc:
-        fail(str(exc))
-    err.print("sent", highlight=False)
-
-
-def _register_more() -> None:
-    from potctl import db_commands, kube_commands
-
-    db_commands.register(app)
-    kube_commands.register(app)
-
-
-_register_more()
+# The order here is the order of `potctl --help`.
+for group in (check_commands, chat_commands, db_commands, kube_commands):
+    group.register(app)
 
 
 def main() -> None:

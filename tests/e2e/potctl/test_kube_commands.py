@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pot_common.annotations import RESUME_ANNOTATION
 from pot_stack.controlplane import ControlPlane
 from pot_stack.service import free_port, wait_until
-from potctl import kube_commands
+from potctl import kube_commands, kube_views
 from potctl.main import app
 from typer.testing import CliRunner, Result
 
@@ -209,10 +210,10 @@ def test_pause_then_resume(kube: ControlPlane, examples: str, kind: str, resourc
     annotations = obj["metadata"].get("annotations") or {}
     if kind == "pool":
         # The operator ends an automatic pause only on this acknowledgment, stamped after the pause.
-        stamp = dt.datetime.fromisoformat(annotations[kube_commands.RESUME_ANNOTATION].replace("Z", "+00:00"))
+        stamp = dt.datetime.fromisoformat(annotations[RESUME_ANNOTATION].replace("Z", "+00:00"))
         assert before <= stamp <= dt.datetime.now(dt.UTC)
     else:
-        assert kube_commands.RESUME_ANNOTATION not in annotations
+        assert RESUME_ANNOTATION not in annotations
     paused_column = 3 if kind == "campaign" else -1
     assert (
         row(potctl("status", kind, "-n", ns, kubeconfig=kube.admin_kubeconfig).stdout, name)[paused_column]
@@ -343,7 +344,7 @@ def test_the_crds_missing_is_named_as_such() -> None:
     body = json.dumps(
         {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404, "details": {}}
     )
-    message = kube_commands.api_error_message(404, body, "listing mailboxpools.pot.dev")
+    message = kube_views.api_error_message(404, body, "listing mailboxpools.pot.dev")
     assert "CRDs are not installed" in message
 
 
@@ -351,7 +352,7 @@ def test_a_status_the_models_cannot_read_is_named_not_fatal() -> None:
     # The apiserver's schema and the models come from one source, so only an operator of another
     # version could write such a status; the row says so instead of crashing the whole table.
     pool = {"metadata": {"name": "p"}, "spec": {}, "status": {"capacityToday": "lots"}}
-    assert kube_commands.pool_row(pool)[:2] == ("p", "status unreadable")
+    assert kube_views.pool_row(pool)[:2] == ("p", "status unreadable")
 
 
 def test_help_reads_well() -> None:

@@ -168,16 +168,46 @@ def test_send_telegram_token_from_vault(fake_chat: Any, vault: Any) -> None:
     assert fake_chat.telegram_messages[0]["text"] == "from vault"
 
 
+HOOK = "/services/T000/B000/XXXX"
+
+
 def test_send_slack_from_a_file(fake_chat: Any, tmp_path: Path) -> None:
     message = tmp_path / "msg.txt"
     message.write_text("campaign done")
-    result = potctl(
-        "send-slack",
-        "--file",
-        str(message),
-        env={"POT_SLACK_WEBHOOK_URL": fake_chat.url + "/services/T000/B000/XXXX"},
+    result = potctl("send-slack", "--file", str(message), env={"POT_SLACK_WEBHOOK": fake_chat.url + HOOK})
+    assert result.returncode == 0, result.stderr
+    assert fake_chat.slack_messages == [{"hook": HOOK, "text": "campaign done"}]
+
+
+def test_send_slack_webhook_from_vault_rebased_onto_the_base(fake_chat: Any, vault: Any) -> None:
+    # As for the operator: the webhook names hooks.slack.com, POT_SLACK_WEBHOOK_URL is only the base.
+    vault.client().secrets.kv.v2.create_or_update_secret(
+        path="pot/alerts/slack", secret={"url": "https://hooks.slack.com" + HOOK}, mount_point="secret"
     )
-    assert result.returncode == 0 and fake_chat.slack_messages[0]["text"] == "campaign done"
+    env = {
+        "POT_SLACK_WEBHOOK_URL": fake_chat.url,
+        "POT_VAULT_ADDR": vault.addr,
+        "POT_VAULT_TOKEN": vault.token,
+    }
+    result = potctl("send-slack", "from vault", "--webhook-vault-path", "pot/alerts/slack", env=env)
+    assert result.returncode == 0, result.stderr
+    assert fake_chat.slack_messages == [{"hook": HOOK, "text": "from vault"}]
+    output = result.stdout + result.stderr
+    assert "XXXX" not in output and "hooks.slack.com" not in output
+
+
+def test_send_slack_base_alone_is_not_a_webhook(fake_chat: Any) -> None:
+    result = potctl("send-slack", "x", env={"POT_SLACK_WEBHOOK_URL": fake_chat.url, "POT_SLACK_WEBHOOK": ""})
+    assert result.returncode == 2 and "set POT_SLACK_WEBHOOK or give --webhook-vault-path" in result.stderr
+    assert fake_chat.slack_messages == []
+
+
+def test_send_slack_missing_vault_secret_is_named_without_a_traceback(vault: Any) -> None:
+    env = {"POT_VAULT_ADDR": vault.addr, "POT_VAULT_TOKEN": vault.token}
+    result = potctl("send-slack", "x", "--webhook-vault-path", "pot/alerts/nothing-here", env=env)
+    assert result.returncode == 1, result.stderr
+    assert "cannot read pot/alerts/nothing-here from Vault" in result.stderr
+    assert "Traceback" not in result.stderr and vault.token not in result.stderr
 
 
 @pytest.fixture
