@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
-
 import asyncpg
+
+from pot_common.sql import load_sql
 
 # Any constant works; it only has to be the same in every process that applies the schema.
 _SCHEMA_LOCK_KEY = 0x504F54  # "POT"
 
 
-@cache
 def query(name: str) -> str:
-    """The text of `queries/<name>.sql`; SQL lives in files, not scattered strings (STYLE.md 10)."""
-    return resources.files(__package__).joinpath("queries", f"{name}.sql").read_text(encoding="utf-8")
+    """The text of `queries/<name>.sql` (read once): SQL lives in files, not in scattered strings."""
+    return load_sql(__name__, name)
 
 
 def schema_sql() -> str:
-    """The idempotent schema script."""
-    return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
+    """The idempotent schema script, `schema.sql` beside this module."""
+    return load_sql(__name__, "schema", folder="")
 
 
 async def apply_schema(conn: asyncpg.Connection) -> None:
