@@ -1,4 +1,4 @@
-"""The one retry policy (STYLE.md 11): exponential backoff with full jitter, bounded attempts.
+"""The job retry policy: pot_common.backoff's schedule (exponential, full jitter) with bounded attempts.
 
 Pure: the clock's `now` and the random source are passed in, so tests check schedules without sleeping.
 Used by pot_worker.classify.decide.
@@ -11,27 +11,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pot_common.backoff import Backoff
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Attempt n (1-based) that failed temporarily waits uniform(0, min(cap, base * 2**(n-1))).
-
-    Full jitter (AWS architecture blog, "Exponential Backoff And Jitter") spreads retries of a batch
-    that failed together instead of sending them back in a lump.
-    """
+    """Attempt n (1-based) that failed temporarily waits uniform(0, min(cap, base * 2**(n-1)));
+    after `max_attempts` attempts there is no retry."""
 
     base_seconds: float = 300.0
     cap_seconds: float = 6 * 3600.0
     max_attempts: int = 6
     uniform: Callable[[float, float], float] = field(default=random.uniform, compare=False)
+    _backoff: Backoff = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_backoff", Backoff(self.base_seconds, self.cap_seconds, uniform=self.uniform)
+        )
 
     def ceiling(self, attempts: int) -> float:
         """The largest delay after `attempts` attempts."""
-        exponent = min(max(attempts - 1, 0), 60)  # 2**60 seconds is already past any cap
-        return float(min(self.cap_seconds, self.base_seconds * 2**exponent))
+        return self._backoff.ceiling(attempts)
 
     def delay(self, attempts: int) -> float:
-        return self.uniform(0.0, self.ceiling(attempts))
+        return self._backoff.delay(attempts)
 
     def next_attempt_at(self, attempts: int, now: datetime) -> datetime | None:
         """When to try again after `attempts` attempts, or None when the job has had its last one."""
