@@ -12,10 +12,10 @@ import ssl
 from dataclasses import dataclass
 
 import aiosmtplib
+from pot_common.addresses import is_plain_address
 
 from pot_worker.classify import Phase, enhanced_code
 from pot_worker.credentials import Credentials
-from pot_worker.render import is_plain_address
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _reply(exc: BaseException) -> str:
 
 
 # smtp.mail and smtp.rcpt re-parse each address with email.utils.parseaddr: a quarter of the worker's
-# SMTP CPU per message (bench/pipeline.py profile). A dot-atom address (render.is_plain_address) needs
+# SMTP CPU per message (bench/pipeline.py profile). A dot-atom address (is_plain_address) needs
 # no quoting and carries nothing a command line cannot take, so it goes out as written; these raise
 # exactly what smtp.mail/rcpt raise. The other thing those do, EHLO when none was sent yet (aiosmtplib
 # sends it lazily), is left to them: the fast path is taken only once a greeting is on record.
