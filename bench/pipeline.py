@@ -35,7 +35,7 @@ from pot_stack.service import free_port, kill_group, wait_until
 from pot_worker.clock import SystemClock
 from pot_worker.config import WorkerSettings
 from pot_worker.render import Sender, Template, message_id, render_message
-from pot_worker.worker import Worker
+from pot_worker.runner import Worker
 
 # The campaign both halves send: the pipeline renders it per job, the bare half sends the same bytes.
 SUBJECT = "Hello {{ name }}"
@@ -140,7 +140,7 @@ async def pipeline(
         worker = Worker(settings, clock=SystemClock())
         await worker.start()
         # The resolver would look good.test up in public DNS; the benchmark measures our code, not DNS.
-        worker.providers._cache["good.test"] = (float("inf"), "good.test")
+        worker.providers._answers.put("good.test", "good.test")
         try:
             cpu = time.process_time()
             started = time.perf_counter()

@@ -10,11 +10,18 @@ import logging
 import signal
 import sys
 
+from pot_common.backoff import Backoff
 from prometheus_client import start_http_server
 
+from pot_worker.catalog import PoolNotFound
 from pot_worker.clock import Clock, ScaledClock, SystemClock
 from pot_worker.config import WorkerSettings, settings_from_env
-from pot_worker.worker import PG_ERRORS, REDIS_ERRORS, PoolNotFound, Worker
+from pot_worker.runner import Worker
+from pot_worker.services import PG_ERRORS, REDIS_ERRORS
+
+# Waits between attempts to start (0.5 s growing to 10 s, full jitter): the pool may not be projected
+# yet, or Postgres or Redis not up.
+START_BACKOFF = Backoff(0.5, 10.0)
 
 log = logging.getLogger("pot_worker")
 
@@ -57,7 +64,7 @@ async def _serve(settings: WorkerSettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    delay = 0.5
+    failures = 0
     while not stop.is_set():
         worker = Worker(settings, clock=_clock(settings))
         try:
@@ -65,9 +72,9 @@ async def _serve(settings: WorkerSettings) -> int:
         except (PoolNotFound, *PG_ERRORS, *REDIS_ERRORS) as exc:
             await worker.close()
             log.warning("Could not start, retrying error=%s detail=%s", type(exc).__name__, exc)
+            failures += 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, 10.0)
+                await asyncio.wait_for(stop.wait(), START_BACKOFF.delay(failures))
             continue
         stopper = asyncio.create_task(_stop_on(stop, worker))
         try:

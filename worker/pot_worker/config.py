@@ -1,4 +1,4 @@
-"""The worker's settings, one typed place (STYLE.md 8); read by pot_worker.cli from POT_* variables."""
+"""The worker's settings, one typed place; read by pot_worker.cli from POT_* variables."""
 
 from __future__ import annotations
 

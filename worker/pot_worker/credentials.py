@@ -1,18 +1,20 @@
-"""SMTP credentials from Vault/OpenBao (KV v2), cached briefly; used by pot_worker.smtp when connecting.
+"""SMTP credentials from Vault/OpenBao, cached briefly; used by pot_worker.dispatcher to log a mailbox in.
 
-hvac is synchronous, so reads run in a thread. The values are held in pydantic SecretStr so a stray
-repr or log line shows asterisks; nothing here logs them.
+Read through pot_common.vault (KV v2) and cached in a pot_common.cache.TtlCache.
+
+The values are held in pydantic SecretStr so a stray repr or log line shows asterisks; nothing here
+logs them. Vault being away (`VaultUnavailable`) propagates: it is temporary, never bad credentials.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
-from typing import Any
 
-import hvac
+from pot_common.cache import TtlCache
+from pot_common.vault import SecretNotFound, VaultConfig, VaultError, VaultKV, VaultUnavailable
 from pydantic import SecretStr
+
+from pot_worker.config import WorkerSettings
 
 
 class CredentialsError(Exception):
@@ -28,51 +30,52 @@ class Credentials:
 class CredentialStore:
     """Resolves a mailbox's `credentials_ref` ('vault:<path>'); entries live `ttl` seconds."""
 
-    def __init__(self, addr: str | None, token: SecretStr | None, mount: str, ttl: float) -> None:
-        self._addr = addr
-        self._token = token
-        self._mount = mount
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, Credentials]] = {}
-        self._client: Any = None
+    def __init__(self, vault: VaultKV, ttl: float) -> None:
+        self._vault = vault
+        self._cache: TtlCache[str, Credentials] = TtlCache(ttl)
+
+    @classmethod
+    def from_settings(cls, settings: WorkerSettings) -> CredentialStore:
+        """Token auth with POT_VAULT_ADDR, POT_VAULT_TOKEN and POT_VAULT_MOUNT."""
+        token = settings.vault_token.get_secret_value() if settings.vault_token is not None else ""
+        config = VaultConfig(
+            addr=settings.vault_addr or "", token=token, mount=settings.vault_mount, timeout=10
+        )
+        return cls(VaultKV(config), settings.credentials_ttl_seconds)
 
     def forget(self, ref: str) -> None:
         """Drop a cached entry (after AUTH refused it, so a fixed secret is picked up)."""
-        self._cache.pop(ref, None)
+        self._cache.pop(ref)
 
     async def get(self, ref: str | None) -> Credentials | None:
         """None for a mailbox without AUTH."""
         if not ref:
             return None
         cached = self._cache.get(ref)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         kind, _, path = ref.partition(":")
         if kind != "vault" or not path:
             raise CredentialsError(
                 f"unsupported credentials reference kind {kind!r} (the worker reads vault:)"
             )
-        creds = await asyncio.to_thread(self._read_vault, path)
-        self._cache[ref] = (time.monotonic() + self._ttl, creds)
+        creds = await self._read(path)
+        self._cache.put(ref, creds)
         return creds
 
-    def _read_vault(self, path: str) -> Credentials:
-        if not self._addr or self._token is None:
+    async def _read(self, path: str) -> Credentials:
+        if not self._vault.config.configured:
             raise CredentialsError("no Vault address or token configured")
-        if self._client is None:
-            self._client = hvac.Client(url=self._addr, token=self._token.get_secret_value(), timeout=10)
+        where = f"{self._vault.config.mount}/{path}"
         try:
-            response = self._client.secrets.kv.v2.read_secret_version(
-                path=path, mount_point=self._mount, raise_on_deleted_version=True
-            )
-        except hvac.exceptions.InvalidPath as exc:
-            raise CredentialsError(f"no secret at {self._mount}/{path}") from exc
-        except hvac.exceptions.VaultError as exc:
-            raise CredentialsError(
-                f"Vault refused reading {self._mount}/{path}: {type(exc).__name__}"
-            ) from None
-        data = response.get("data", {}).get("data", {})
+            data = await self._vault.read_async(path)
+        except VaultUnavailable:
+            raise
+        except SecretNotFound as exc:
+            raise CredentialsError(f"no secret at {where}") from exc
+        except VaultError as exc:
+            raise CredentialsError(str(exc)) from None
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
-            raise CredentialsError(f"secret {self._mount}/{path} lacks username/password")
+            raise CredentialsError(f"secret {where} lacks username/password")
         return Credentials(username, SecretStr(password))

@@ -1,9 +1,10 @@
 """Three-level sending limits (inbox, recipient domain, campaign) reserved in one atomic Redis script.
 
-Called by pot_worker.worker: `reserve_batch` once per batch (one round trip; each job all or nothing,
-rotation included: the script gets several candidate mailboxes per job and takes the first with room),
-`release_many` when the server did not take a message, `epoch` once per batch, `try_reconcile` after
-Redis lost its counters, `invalidate` after a dead worker's claims were reaped.
+Called by pot_worker.planner and .runner: `reserve_batch` once per batch (one round trip; each job all or
+nothing, rotation included: the script gets several candidate mailboxes per job and takes the first with
+room), `release_many` when the server did not take a message, `epoch` once per batch, `try_reconcile`
+after Redis lost its counters, `invalidate` after a dead worker's claims were reaped. The Lua is in
+pot_worker.limit_scripts.
 
 Redis restarts. Counters live only in Redis, so a restarted Redis would let every cap start from zero.
 Every pool has an epoch key with no expiry; the reserve script refuses (`reconcile`) while it is missing.
@@ -22,109 +23,14 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
 
-# One call reserves for a whole batch of jobs, each all or nothing, in order, exactly as one script
-# call per job would; counters are listed once however many jobs share them, which is what makes a
-# batch cheap. KEYS: the epoch, then per campaign its day and hour counters, per domain its hour
-# counter, per mailbox its day and hour counters and last reservation time. ARGV: 1 now (us), 2 day
-# TTL, 3 hour TTL, 4 the epoch the key names carry, 5 "campaigns domains mailboxes", 6 campaign limits
-# "day hour ...", 7 domain limits, 8 mailbox limits "day hour spacing_us ...", then one per job:
-# "campaign domain mailbox mailbox ..." (1-based positions in those lists; candidates in order).
-# A limit below 0 means none. Returns {1, epoch, then per job: status, level or mailbox, detail}.
-_RESERVE = r"""
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then return {-1, 'reconcile'} end
-if epoch ~= ARGV[4] then return {-2, epoch} end
-local now = tonumber(ARGV[1])
-local day_ttl, hour_ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
-local function nums(s)
-  local t = {}
-  for n in string.gmatch(s, '%-?%d+') do t[#t + 1] = tonumber(n) end
-  return t
-end
-local sizes = nums(ARGV[5])
-local climits, dlimits, mlimits = nums(ARGV[6]), nums(ARGV[7]), nums(ARGV[8])
-local dbase = 1 + 2 * sizes[1]
-local mbase = dbase + sizes[2]
-local values = {}
-local function get(i)
-  local v = values[i]
-  if v == nil then
-    v = tonumber(redis.call('GET', KEYS[i]) or '-1')
-    values[i] = v
-  end
-  return v
-end
-local function full(i, limit)
-  if limit < 0 then return false end
-  return math.max(get(i), 0) + 1 > limit
-end
-local function bump(i, ttl)
-  values[i] = math.max(get(i), 0) + 1
-  redis.call('INCR', KEYS[i])
-  redis.call('EXPIRE', KEYS[i], ttl)
-end
-local out = {1, epoch}
-for j = 9, #ARGV do
-  local spec = nums(ARGV[j])
-  local c, d = spec[1], spec[2]
-  local cday, chour, dhour = 2 * c, 2 * c + 1, dbase + d
-  local status, first, second = 0, '', ''
-  if full(cday, climits[2 * c - 1]) then first, second = 'campaign', 'day'
-  elseif full(chour, climits[2 * c]) then first, second = 'campaign', 'hour'
-  elseif full(dhour, dlimits[d]) then first, second = 'domain', 'hour'
-  else
-    local chosen, wait = 0, -1
-    for k = 3, #spec do
-      local m = spec[k]
-      local key = mbase + 3 * (m - 1)
-      if not full(key + 1, mlimits[3 * m - 2]) and not full(key + 2, mlimits[3 * m - 1]) then
-        local spacing = mlimits[3 * m]
-        local left = 0
-        if spacing > 0 then
-          local last = get(key + 3)
-          if last >= 0 then left = last + spacing - now end
-        end
-        if left <= 0 then chosen = m break end
-        if wait < 0 or left < wait then wait = left end
-      end
-    end
-    if chosen == 0 then
-      first, second = 'inbox', tostring(wait)
-    else
-      local key = mbase + 3 * (chosen - 1)
-      bump(cday, day_ttl) bump(key + 1, day_ttl)
-      bump(chour, hour_ttl) bump(dhour, hour_ttl) bump(key + 2, hour_ttl)
-      redis.call('SET', KEYS[key + 3], ARGV[1], 'EX', day_ttl)
-      values[key + 3] = now
-      status, first = 1, tostring(chosen)
-    end
-  end
-  out[#out + 1] = status
-  out[#out + 1] = first
-  out[#out + 1] = second
-end
-return out
-"""
+from pot_worker.limit_scripts import RELEASE, RESERVE
 
-# KEYS: the epoch key, then five counters per reservation; ARGV: each reservation's epoch. A reservation
-# from an older epoch is skipped: the counters it touched were rebuilt from Postgres since.
-_RELEASE = r"""
-local current = redis.call('GET', KEYS[1])
-local released = 0
-for r = 1, #ARGV do
-  if ARGV[r] == current then
-    for i = 2 + 5 * (r - 1), 1 + 5 * r do
-      if tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then redis.call('DECR', KEYS[i]) end
-    end
-    released = released + 1
-  end
-end
-return released
-"""
+K = TypeVar("K", int, str)
 
 # Garbage collection only: values are compared with the clock, never trusted to expire on time.
 _DAY_TTL = 3 * 86400
@@ -283,6 +189,24 @@ class _Call:
         return Reservation(self.mailbox_ids[m], epoch, keys)
 
 
+class _Listing(Generic[K]):
+    """The distinct campaigns, domains or mailboxes of one script call: their 1-based positions in
+    first-seen order, their counter keys and their limits, as the script's KEYS and ARGV list them."""
+
+    __slots__ = ("keys", "limits", "positions")
+
+    def __init__(self) -> None:
+        self.positions: dict[K, int] = {}
+        self.keys: list[str] = []
+        self.limits: list[str] = []
+
+    def add(self, key: K, counters: tuple[str, ...], limits: str) -> int:
+        position = self.positions[key] = len(self.positions) + 1
+        self.keys.extend(counters)
+        self.limits.append(limits)
+        return position
+
+
 class Limiter:
     """The Redis side of the limits for one pool. Each public call is one round trip; `reserve_batch`
     reserves for a whole batch of jobs in one script call."""
@@ -290,8 +214,8 @@ class Limiter:
     def __init__(self, client: aioredis.Redis, pool_id: int) -> None:
         self.client = client
         self.keys = Keys(pool_id)
-        self._reserve = client.register_script(_RESERVE)
-        self._release = client.register_script(_RELEASE)
+        self._reserve = client.register_script(RESERVE)
+        self._release = client.register_script(RELEASE)
         self._epoch: str | None = None  # the counters' epoch as last seen; the script corrects it
         self.round_trips = 0
 
@@ -324,65 +248,53 @@ class Limiter:
         return await self._reserve_all(list(requests)) if requests else []
 
     def _batch_call(self, requests: list[ReservationRequest], epoch: str) -> _Call:
-        """KEYS and ARGV of one script call for requests sharing one `now` (see _RESERVE)."""
+        """KEYS and ARGV of one script call for requests sharing one `now` (see RESERVE)."""
         k, now = self.keys, requests[0].now
         day, hour = day_bucket(now), hour_bucket(now)
-        campaigns: dict[int, int] = {}
-        domains: dict[str, int] = {}
-        mailboxes: dict[int, int] = {}
-        campaign_keys: list[str] = []
-        campaign_limits: list[str] = []
-        domain_keys: list[str] = []
-        domain_limits: list[str] = []
-        mailbox_keys: list[str] = []
-        mailbox_limits: list[str] = []
+        campaigns: _Listing[int] = _Listing()
+        domains: _Listing[str] = _Listing()
+        mailboxes: _Listing[int] = _Listing()
         jobs: list[str] = []
         counted: list[tuple[str, str, str]] = []
         prefix = f"{k.prefix}:{epoch}"
         for r in requests:
-            c = campaigns.get(r.campaign_id)
-            if c is None:
-                c = campaigns[r.campaign_id] = len(campaigns) + 1
-                campaign_keys += [
-                    f"{prefix}:c:{r.campaign_id}:d:{day}",
-                    f"{prefix}:c:{r.campaign_id}:h:{hour}",
-                ]
-                campaign_limits.append(f"{_limit(r.campaign_daily)} {_limit(r.campaign_hourly)}")
+            cid = r.campaign_id
+            c = campaigns.positions.get(cid) or campaigns.add(
+                cid,
+                (f"{prefix}:c:{cid}:d:{day}", f"{prefix}:c:{cid}:h:{hour}"),
+                f"{_limit(r.campaign_daily)} {_limit(r.campaign_hourly)}",
+            )
             domain = r.domain.lower()
-            d = domains.get(domain)
-            if d is None:
-                d = domains[domain] = len(domains) + 1
-                domain_keys.append(f"{prefix}:dom:{domain}:h:{hour}")
-                domain_limits.append(str(_limit(r.domain_hourly)))
-            counted.append((campaign_keys[2 * c - 2], campaign_keys[2 * c - 1], domain_keys[d - 1]))
+            d = domains.positions.get(domain) or domains.add(
+                domain, (f"{prefix}:dom:{domain}:h:{hour}",), str(_limit(r.domain_hourly))
+            )
+            counted.append((campaigns.keys[2 * c - 2], campaigns.keys[2 * c - 1], domains.keys[d - 1]))
             spec = [str(c), str(d)]
             for mb in r.candidates:
-                m = mailboxes.get(mb.id)
-                if m is None:
-                    m = mailboxes[mb.id] = len(mailboxes) + 1
-                    mailbox_keys += [
+                m = mailboxes.positions.get(mb.id) or mailboxes.add(
+                    mb.id,
+                    (
                         f"{prefix}:mb:{mb.id}:d:{day}",
                         f"{prefix}:mb:{mb.id}:h:{hour}",
                         f"{prefix}:mb:{mb.id}:last",
-                    ]
-                    mailbox_limits.append(
-                        f"{mb.daily_cap} {mb.hourly_cap} {mb.min_spacing_seconds * 1_000_000}"
-                    )
+                    ),
+                    f"{mb.daily_cap} {mb.hourly_cap} {mb.min_spacing_seconds * 1_000_000}",
+                )
                 spec.append(str(m))
             jobs.append(" ".join(spec))
-        keys = [k.epoch, *campaign_keys, *domain_keys, *mailbox_keys]
+        keys = [k.epoch, *campaigns.keys, *domains.keys, *mailboxes.keys]
         args = [
             str(epoch_us(now)),
             str(_DAY_TTL),
             str(_HOUR_TTL),
             epoch,
-            f"{len(campaigns)} {len(domains)} {len(mailboxes)}",
-            " ".join(campaign_limits),
-            " ".join(domain_limits),
-            " ".join(mailbox_limits),
+            f"{len(campaigns.positions)} {len(domains.positions)} {len(mailboxes.positions)}",
+            " ".join(campaigns.limits),
+            " ".join(domains.limits),
+            " ".join(mailboxes.limits),
             *jobs,
         ]
-        return _Call(keys, args, list(mailboxes), mailbox_keys, counted)
+        return _Call(keys, args, list(mailboxes.positions), mailboxes.keys, counted)
 
     async def _reserve_all(
         self, requests: list[ReservationRequest]
@@ -407,7 +319,7 @@ class Limiter:
             replies = await pipe.execute(raise_on_error=False)
             if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
                 self.round_trips += 1
-                await self.client.script_load(_RESERVE)  # Redis restarted: scripts are gone too
+                await self.client.script_load(RESERVE)  # Redis restarted: scripts are gone too
                 continue
             retry: list[int] = []
             for members, call, reply in zip(groups.values(), calls, replies, strict=True):

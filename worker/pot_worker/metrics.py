@@ -1,4 +1,4 @@
-"""The worker's Prometheus metrics, named as docs/contracts.md says; updated by pot_worker.worker."""
+"""The worker's Prometheus metrics (names as in docs/contracts.md); set by runner, planner, dispatcher."""
 
 from __future__ import annotations
 

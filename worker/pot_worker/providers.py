@@ -1,21 +1,22 @@
 """Groups recipient domains into providers by their MX hosts, for the circuit breakers.
 
-`provider_for` is pure; `ProviderResolver` looks MX records up with dnspython (POT_DNS_RESOLVER in
-tests) and caches them. Called by pot_worker.worker before each reservation.
+`provider_for` is pure; `ProviderResolver` looks MX records up (POT_DNS_RESOLVER in tests) and caches
+them. Called by pot_worker.planner before each batch's reservations.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 
-import dns.asyncresolver
 import dns.exception
-import dns.resolver
+from pot_common.cache import TtlCache
 from pot_common.domains import registrable_domain
+from pot_deliverability.dns import DnsResolver, DnsTemporaryError
 
-# Providers whose MX hosts do not share the recipient's domain (deliverability notes, "Provider by MX").
+# The big providers, named by their MX hosts' suffixes: there several registrable domains are one
+# provider (google.com, googlemail.com) and one registrable domain is two (outlook.com's consumer and
+# Microsoft 365 MX hosts).
 _KNOWN_SUFFIXES = (
     ("google.com", "google"),
     ("googlemail.com", "google"),
@@ -45,33 +46,29 @@ def provider_for(domain: str, mx_hosts: Sequence[tuple[int, str]]) -> str:
 
 
 class ProviderResolver:
-    """MX lookups with a cache (an hour for answers, a minute for failures)."""
+    """MX lookups through pot_deliverability's resolver, cached an hour for answers (NXDOMAIN and no MX
+    included) and a minute for failures; concurrent lookups of one domain share one query."""
 
     def __init__(self, nameserver: str | None, timeout: float = 2.0) -> None:
-        if nameserver:
-            host, _, port = nameserver.rpartition(":")
-            self._resolver = dns.asyncresolver.Resolver(configure=False)
-            self._resolver.nameservers = [host or nameserver]
-            self._resolver.port = int(port) if host else 53
-        else:
-            self._resolver = dns.asyncresolver.Resolver()
-        self._resolver.lifetime = timeout
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._resolver = DnsResolver(nameserver, timeout=timeout)
+        self._answers: TtlCache[str, str] = TtlCache(3600.0)
+        self._failures: TtlCache[str, str] = TtlCache(60.0)
         self._inflight: dict[str, asyncio.Future[str]] = {}
 
     async def provider(self, domain: str) -> str:
         domain = domain.lower()
-        cached = self._cache.get(domain)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        cached = self._answers.get(domain)
+        if cached is None:
+            cached = self._failures.get(domain)
+        if cached is not None:
+            return cached
         pending = self._inflight.get(domain)
         if pending is not None:
             return await asyncio.shield(pending)
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._inflight[domain] = future
         try:
-            result, ttl = await self._lookup(domain)
-            self._cache[domain] = (time.monotonic() + ttl, result)
+            result = await self._lookup(domain)
             future.set_result(result)
             return result
         finally:
@@ -79,12 +76,16 @@ class ProviderResolver:
             if not future.done():
                 future.set_result(domain)
 
-    async def _lookup(self, domain: str) -> tuple[str, float]:
+    async def _lookup(self, domain: str) -> str:
         try:
-            answer = await self._resolver.resolve(domain, "MX")
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return domain, 3600.0
-        except dns.exception.DNSException:
-            return domain, 60.0
-        records = [(int(r.preference), str(r.exchange)) for r in answer]
-        return provider_for(domain, records), 3600.0
+            answer = await self._resolver.lookup(domain, "MX")
+        except (DnsTemporaryError, dns.exception.DNSException, ValueError):
+            self._failures.put(domain, domain)
+            return domain
+        records = []
+        for record in answer.records:
+            preference, _, host = record.partition(" ")
+            records.append((int(preference), host))
+        result = provider_for(domain, records)
+        self._answers.put(domain, result)
+        return result

@@ -15,7 +15,7 @@ from pot_common.db import apply_schema
 from pot_stack.smtp_sink import SmtpSink
 from pot_worker.clock import ManualClock
 from pot_worker.config import WorkerSettings
-from pot_worker.worker import Worker
+from pot_worker.runner import Worker
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 

@@ -19,7 +19,7 @@ from pot_worker.limits import (
     Reservation,
     ReservationRequest,
 )
-from pot_worker.worker import Worker
+from pot_worker.runner import Worker
 from prometheus_client import REGISTRY
 
 from .conftest import START, add_campaign, add_jobs, add_mailbox, drain, seed_pool, settings

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from pot_stack.smtp_sink import SmtpSink
 from pot_worker.clock import ManualClock
-from pot_worker.worker import Worker
+from pot_worker.runner import Worker
 
 from .conftest import START, add_campaign, add_jobs, add_mailbox, drain, seed_pool, settings, sink_ca
 

@@ -66,7 +66,7 @@ def test_refusal_retry_times() -> None:
 
 
 def test_the_claim_doubles_while_every_job_gets_its_limits_up_to_the_ceiling() -> None:
-    from pot_worker.worker import next_batch_size
+    from pot_worker.runner import next_batch_size
 
     sizes = [50]
     for _ in range(5):
@@ -75,14 +75,14 @@ def test_the_claim_doubles_while_every_job_gets_its_limits_up_to_the_ceiling() -
 
 
 def test_the_claim_does_not_grow_on_a_short_queue_or_a_partial_grant() -> None:
-    from pot_worker.worker import next_batch_size
+    from pot_worker.runner import next_batch_size
 
     assert next_batch_size(100, 100, 30, 30, 50, 400) == 100  # fewer due jobs than asked
     assert next_batch_size(100, 100, 100, 60, 50, 400) == 100  # some refused, most granted
 
 
 def test_the_claim_halves_when_limits_refuse_most_but_not_below_the_floor() -> None:
-    from pot_worker.worker import next_batch_size
+    from pot_worker.runner import next_batch_size
 
     assert next_batch_size(400, 400, 400, 10, 50, 400) == 200
     assert next_batch_size(80, 80, 80, 0, 50, 400) == 50
@@ -91,6 +91,6 @@ def test_the_claim_halves_when_limits_refuse_most_but_not_below_the_floor() -> N
 
 
 def test_a_ceiling_below_the_floor_fixes_the_claim_size() -> None:
-    from pot_worker.worker import next_batch_size
+    from pot_worker.runner import next_batch_size
 
     assert next_batch_size(20, 20, 20, 20, 20, 1) == 20

@@ -1,0 +1,95 @@
+"""SMTP credentials: references, errors that mark a mailbox bad versus a Vault that is away, the cache
+(pot_worker.credentials over pot_common.vault, with Vault answered in memory)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pot_common.vault import SecretNotFound, VaultConfig, VaultForbidden, VaultUnavailable
+from pot_worker.config import WorkerSettings
+from pot_worker.credentials import CredentialsError, CredentialStore
+
+
+class FakeVault:
+    """VaultKV's read_async over a dict; an exception as a value is raised."""
+
+    def __init__(self, secrets: dict[str, Any], config: VaultConfig | None = None) -> None:
+        self.secrets = secrets
+        self.config = config or VaultConfig(addr="http://vault.test", token="t", mount="kv")
+        self.reads = 0
+
+    async def read_async(self, path: str) -> dict[str, Any]:
+        self.reads += 1
+        value = self.secrets[path]
+        if isinstance(value, Exception):
+            raise value
+        return dict(value)
+
+
+def store(secrets: dict[str, Any], config: VaultConfig | None = None) -> tuple[CredentialStore, FakeVault]:
+    vault = FakeVault(secrets, config)
+    return CredentialStore(vault, ttl=300), vault  # type: ignore[arg-type]
+
+
+async def test_reads_once_and_serves_from_the_cache_until_forgotten() -> None:
+    creds, vault = store({"pot/a": {"username": "alice", "password": "s3cret"}})
+    first = await creds.get("vault:pot/a")
+    assert first is not None and first.username == "alice" and first.password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(first)
+    assert await creds.get("vault:pot/a") == first and vault.reads == 1
+    creds.forget("vault:pot/a")
+    await creds.get("vault:pot/a")
+    assert vault.reads == 2
+
+
+async def test_no_reference_means_no_auth() -> None:
+    creds, _ = store({})
+    assert await creds.get(None) is None and await creds.get("") is None
+
+
+@pytest.mark.parametrize(
+    ("ref", "secret", "message"),
+    [
+        ("secret:ns/name", None, "unsupported credentials reference kind 'secret'"),
+        ("vault:pot/x", SecretNotFound("No secret at kv/pot/x in Vault"), "no secret at kv/pot/x"),
+        ("vault:pot/x", VaultForbidden("The Vault policy does not allow reading kv/pot/x"), "does not allow"),
+        ("vault:pot/x", {"username": "alice"}, "secret kv/pot/x lacks username/password"),
+    ],
+)
+async def test_unusable_references_are_credentials_errors(ref: str, secret: Any, message: str) -> None:
+    creds, _ = store({"pot/x": secret})
+    with pytest.raises(CredentialsError, match=message):
+        await creds.get(ref)
+
+
+async def test_no_vault_configured_is_a_credentials_error() -> None:
+    creds, _ = store({}, VaultConfig())
+    with pytest.raises(CredentialsError, match="no Vault address or token configured"):
+        await creds.get("vault:pot/a")
+
+
+async def test_a_vault_that_is_away_is_not_a_credentials_error() -> None:
+    creds, _ = store({"pot/a": VaultUnavailable("Vault at http://vault.test did not answer")})
+    with pytest.raises(VaultUnavailable):
+        await creds.get("vault:pot/a")
+
+
+def test_settings_give_token_auth_on_the_configured_mount() -> None:
+    settings = WorkerSettings.model_validate(
+        {
+            "pool": "acme/outreach",
+            "database_url": "postgresql://x",
+            "redis_url": "redis://x",
+            "vault_addr": "http://vault.test",
+            "vault_token": "tok",
+            "vault_mount": "kv",
+        }
+    )
+    config = CredentialStore.from_settings(settings)._vault.config
+    assert (config.addr, config.token, config.mount, config.configured) == (
+        "http://vault.test",
+        "tok",
+        "kv",
+        True,
+    )
