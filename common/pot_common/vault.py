@@ -20,7 +20,16 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")  # noqa: S105 - a path
+# Answers that say "not now" rather than "no": down, sealed, not initialised, overloaded, a proxy's 502.
+_TEMPORARY = (
+    OSError,  # requests' exceptions are OSErrors: connection refused, timeouts, TLS failures
+    hvac.exceptions.VaultDown,
+    hvac.exceptions.VaultNotInitialized,
+    hvac.exceptions.InternalServerError,
+    hvac.exceptions.BadGateway,
+    hvac.exceptions.RateLimitExceeded,
+)
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
 class VaultError(Exception):
@@ -109,8 +118,8 @@ class VaultKV:
                     self._client = self._login()
                 except hvac.exceptions.Forbidden as e:
                     raise VaultForbidden(f"Vault refused the login for role {self.config.role!r}") from e
-                except (OSError, hvac.exceptions.VaultDown, hvac.exceptions.InternalServerError) as e:
-                    raise VaultUnavailable(f"Vault at {self.config.addr} did not answer: {type(e).__name__}") from None
+                except _TEMPORARY as e:
+                    raise self._unavailable(e) from None
             return self._client
 
     def read(self, path: str) -> dict[str, Any]:
@@ -126,13 +135,15 @@ class VaultKV:
             with self._lock:
                 self._client = None  # maybe an expired token: log in again on the next read
             raise VaultForbidden(f"The Vault policy does not allow reading {where}") from None
-        # requests' exceptions are OSErrors: connection refused, timeouts, TLS failures.
-        except (OSError, hvac.exceptions.VaultDown, hvac.exceptions.InternalServerError) as e:
-            raise VaultUnavailable(f"Vault at {self.config.addr} did not answer: {type(e).__name__}") from None
+        except _TEMPORARY as e:
+            raise self._unavailable(e) from None
         except hvac.exceptions.VaultError as e:
             raise VaultError(f"Vault refused reading {where}: {type(e).__name__}") from None
         data = (response.get("data") or {}).get("data") or {}
         return dict(data)
+
+    def _unavailable(self, error: Exception) -> VaultUnavailable:
+        return VaultUnavailable(f"Vault at {self.config.addr} did not answer: {type(error).__name__}")
 
     async def read_async(self, path: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.read, path)
