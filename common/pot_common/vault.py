@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -147,3 +148,29 @@ class VaultKV:
 
     async def read_async(self, path: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.read, path)
+
+
+# Every Vault path a namespaced object names is relative to its tenant's folder: objects in
+# namespace `acme` reach `<prefix>/acme/...` and nothing else. The Vault policies bound to each
+# namespace's workers grant exactly that folder, so the code and Vault enforce the same boundary.
+DEFAULT_TENANT_PREFIX = "pot"
+_SEGMENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+class VaultPathOutsideTenant(VaultError):
+    """An object named a path that would leave its namespace's folder."""
+
+
+def tenant_path(namespace: str, relative: str, prefix: str = DEFAULT_TENANT_PREFIX) -> str:
+    """`<prefix>/<namespace>/<relative>`, refusing anything that could name another tenant's secret.
+
+    `relative` must be segments of safe characters: no leading slash, no empty, `.` or `..` segment
+    (KV paths are not normalised by this code, but a proxy or a future Vault might).
+    """
+    segments = relative.split("/")
+    if not relative or any(not _SEGMENT.fullmatch(s) or s in (".", "..") for s in segments):
+        raise VaultPathOutsideTenant(
+            f"Vault path {relative[:200]!r} must be relative to the namespace's folder "
+            f"({prefix}/{namespace}/): segments of letters, digits, '.', '_' and '-', no '..'"
+        )
+    return f"{prefix.strip('/')}/{namespace}/{relative}"

@@ -72,3 +72,14 @@ def test_plain_address_fast_path() -> None:
     assert not is_plain_address('"quoted local"@example.com')
     assert not is_plain_address("bob@[127.0.0.1]")
     assert not is_plain_address("bob@example.com\r\nBcc: eve@example.com")
+
+
+def test_tenant_paths_stay_inside_the_namespace_folder() -> None:
+    from pot_common.vault import VaultPathOutsideTenant, tenant_path
+
+    assert tenant_path("acme", "mailboxes/alice") == "pot/acme/mailboxes/alice"
+    assert tenant_path("acme", "alerts/telegram.bot", prefix="tenants/") == "tenants/acme/alerts/telegram.bot"
+    hostile_paths = ("", "/pot/evil/x", "../evil/x", "a/../../evil", "a//b", "./a", "a/.", "a/b\n", ".x/y")
+    for hostile in hostile_paths:
+        with pytest.raises(VaultPathOutsideTenant):
+            tenant_path("acme", hostile)
