@@ -11,7 +11,7 @@ import sys
 
 import kopf
 
-from pot_operator.config import split_namespaces
+from pot_operator.config import Settings, SettingsError, split_namespaces
 
 log = logging.getLogger("pot_operator")
 # kopf pauses every peer that shares the highest priority, so replicas must differ; 0 is kopf's default.
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     namespaces = served_namespaces(args.namespace, os.environ.get("POT_NAMESPACE", ""))
     # The handlers read Settings.from_env(): they must serve (and pre-list) the same namespaces.
     os.environ["POT_NAMESPACE"] = ",".join(namespaces)
+    try:
+        Settings.from_env()  # a mistyped variable stops here, named, instead of in a retried handler
+    except SettingsError as e:
+        sys.exit(f"pot-operator: {e}")
     kopf.configure(
         verbose=args.verbose,
         log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[

@@ -1,91 +1,141 @@
-"""The operator's typed configuration, read once from POT_* environment variables by the CLI and handlers."""
+"""The operator's typed settings from POT_* variables; read by pot_operator.cli and the startup handler."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Mapping
 
+import pydantic
+from pot_common.config import load_settings
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """Every knob of `pot-operator`; each field names the environment variable it comes from."""
 
-    # POT_DATABASE_URL: asyncpg DSN; the operator projects limits and materialises jobs there.
-    database_url: str = ""
-    # POT_VAULT_ADDR: Vault/OpenBao address; empty disables Vault credential references.
-    vault_addr: str = ""
-    # POT_VAULT_TOKEN: token auth (local stack). Never logged.
-    vault_token: str = dataclasses.field(default="", repr=False)
-    # POT_VAULT_ROLE: kubernetes auth role (in a cluster, when no token is set).
-    vault_role: str = ""
-    # POT_VAULT_MOUNT: the KV v2 mount.
-    vault_mount: str = "secret"
-    # POT_VAULT_K8S_AUTH_PATH: where the kubernetes auth method is mounted.
-    vault_k8s_auth_path: str = "kubernetes"
-    # POT_METRICS_PORT: Prometheus metrics port; 0 disables the endpoint.
-    metrics_port: int = 0
-    # POT_WORKER_IMAGE: worker image when a pool names none. One image holds both programs (the
-    # chart passes its own image here); the worker Deployment runs it with args [pot-worker].
-    worker_image: str = "ghcr.io/pot-dev/pot:0.1.0"
-    # POT_WORKER_SECRET: the Secret (in each pool's namespace) holding POT_DATABASE_URL and
-    # POT_REDIS_URL for worker pods; `pot-env`, the chart's config.secretName default.
-    worker_secret: str = "pot-env"  # noqa: S105 - a Secret name, not a secret
-    # POT_WORKER_SERVICE_ACCOUNT: the worker pods' service account (for Vault kubernetes auth).
-    worker_service_account: str = "pot-worker"
-    # POT_RECONCILE_INTERVAL: seconds between pool scans (health, cooldown, limits, scaling).
-    reconcile_interval: float = 15.0
-    # POT_CAMPAIGN_INTERVAL: seconds between campaign count refreshes.
-    campaign_interval: float = 10.0
-    # POT_CREDENTIALS_RECHECK: seconds before a verified credential is checked again.
-    credentials_recheck: float = 600.0
-    # POT_WORKER_LIMIT: concurrent object workers in kopf (bounds memory and API pressure at 12,000 objects).
-    worker_limit: int = 200
-    # POT_NAMESPACE: comma-separated namespaces to serve; empty serves the whole cluster.
-    namespaces: tuple[str, ...] = ()
-    # POT_DNS_RESOLVER: host:port of the resolver for DNS preflight; empty uses the system's.
-    dns_resolver: str = ""
-    # POT_DNSBL_ZONES: blocklist zones for preflight and mailbox rechecks, e.g. `bl.test,domain:dbl.test`.
-    dnsbl_zones: str = ""
-    # POT_PREFLIGHT_CACHE: seconds a domain's preflight result is reused (12,000 mailboxes share few domains).
-    preflight_cache: float = 3600.0
-    # POT_DOMAIN_RECHECK: seconds between periodic DNS/blocklist rechecks of the mailboxes' domains.
-    domain_recheck: float = 3600.0
-    # POT_TELEGRAM_API_URL: Bot API base for alerts; empty uses api.telegram.org.
-    telegram_api_url: str = ""
-    # POT_SLACK_WEBHOOK_URL: when set, the scheme and host of every Slack webhook read from Vault are
-    # replaced by this base (a proxy or a local fake); the path from Vault is kept.
-    slack_webhook_url: str = dataclasses.field(default="", repr=False)
-    # POT_ALERT_DEDUP: seconds during which the same alert (route, pool, kind) is not repeated.
-    alert_dedup: float = 3600.0
+class Settings(BaseModel):
+    """Every knob of `pot-operator`; the variable is POT_ + the field name in upper case.
+
+    Unset or empty variables take the default written here, once.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str = Field(
+        "",
+        description="POT_DATABASE_URL: asyncpg DSN; the operator projects limits and makes send jobs there.",
+    )
+    vault_addr: str = Field(
+        "", description="POT_VAULT_ADDR: Vault/OpenBao address; empty disables Vault credential references."
+    )
+    vault_token: str = Field(
+        "", repr=False, description="POT_VAULT_TOKEN: token auth (local stack). Never logged."
+    )
+    vault_role: str = Field(
+        "", description="POT_VAULT_ROLE: kubernetes auth role (in a cluster, when no token is set)."
+    )
+    vault_mount: str = Field("secret", description="POT_VAULT_MOUNT: the KV v2 mount.")
+    vault_k8s_auth_path: str = Field(
+        "kubernetes", description="POT_VAULT_K8S_AUTH_PATH: where the kubernetes auth method is mounted."
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="POT_METRICS_PORT: Prometheus metrics port; 0 disables the endpoint."
+    )
+    worker_image: str = Field(
+        "ghcr.io/pot-dev/pot:0.1.0",
+        description="POT_WORKER_IMAGE: worker image when a pool names none. One image holds both programs "
+        "(the chart passes its own image here); the worker Deployment runs it with args [pot-worker].",
+    )
+    worker_secret: str = Field(
+        "pot-env",
+        description="POT_WORKER_SECRET: the Secret (in each pool's namespace) holding POT_DATABASE_URL and "
+        "POT_REDIS_URL for worker pods; `pot-env`, the chart's config.secretName default.",
+    )
+    worker_service_account: str = Field(
+        "pot-worker",
+        description="POT_WORKER_SERVICE_ACCOUNT: the worker pods' service account (Vault kubernetes auth).",
+    )
+    reconcile_interval: float = Field(
+        15.0,
+        gt=0,
+        description="POT_RECONCILE_INTERVAL: seconds between pool scans (health, cooldown, limits, scaling).",
+    )
+    campaign_interval: float = Field(
+        10.0, gt=0, description="POT_CAMPAIGN_INTERVAL: seconds between campaign count refreshes."
+    )
+    credentials_recheck: float = Field(
+        600.0,
+        ge=0,
+        description="POT_CREDENTIALS_RECHECK: seconds before a verified credential is checked again.",
+    )
+    worker_limit: int = Field(
+        200,
+        ge=1,
+        description="POT_WORKER_LIMIT: concurrent object workers in kopf (bounds memory and API pressure at "
+        "12,000 objects).",
+    )
+    namespace: tuple[str, ...] = Field(
+        (),
+        description="POT_NAMESPACE: comma-separated namespaces to serve; empty serves the whole cluster.",
+    )
+    dns_resolver: str = Field(
+        "",
+        description="POT_DNS_RESOLVER: the resolver for DNS preflight (host:port); empty uses the system's.",
+    )
+    dnsbl_zones: str = Field(
+        "",
+        description="POT_DNSBL_ZONES: blocklist zones for preflight and mailbox rechecks, e.g. "
+        "`bl.test,domain:dbl.test`.",
+    )
+    preflight_cache: float = Field(
+        3600.0,
+        ge=0,
+        description="POT_PREFLIGHT_CACHE: seconds a domain's preflight result is reused (12,000 mailboxes "
+        "share few domains).",
+    )
+    domain_recheck: float = Field(
+        3600.0,
+        ge=0,
+        description="POT_DOMAIN_RECHECK: seconds between DNS/blocklist rechecks of the mailboxes' domains.",
+    )
+    telegram_api_url: str = Field(
+        "", description="POT_TELEGRAM_API_URL: Bot API base for alerts; empty uses api.telegram.org."
+    )
+    slack_webhook_url: str = Field(
+        "",
+        repr=False,
+        description="POT_SLACK_WEBHOOK_URL: when set, the scheme and host of every Slack webhook read from "
+        "Vault are replaced by this base (a proxy or a local fake); the path from Vault is kept.",
+    )
+    alert_dedup: float = Field(
+        3600.0,
+        ge=0,
+        description="POT_ALERT_DEDUP: seconds in which the same alert (route, pool, kind) is not repeated.",
+    )
+
+    @field_validator("namespace", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return split_namespaces(value) if isinstance(value, str) else value
+
+    @property
+    def namespaces(self) -> tuple[str, ...]:
+        """The served namespaces (POT_NAMESPACE); empty means the whole cluster."""
+        return self.namespace
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        e = os.environ if env is None else env
-        return cls(
-            database_url=e.get("POT_DATABASE_URL", ""),
-            vault_addr=e.get("POT_VAULT_ADDR", ""),
-            vault_token=e.get("POT_VAULT_TOKEN", ""),
-            vault_role=e.get("POT_VAULT_ROLE", ""),
-            vault_mount=e.get("POT_VAULT_MOUNT", "secret"),
-            vault_k8s_auth_path=e.get("POT_VAULT_K8S_AUTH_PATH", "kubernetes"),
-            metrics_port=int(e.get("POT_METRICS_PORT", "0") or 0),
-            worker_image=e.get("POT_WORKER_IMAGE", cls.worker_image),
-            worker_secret=e.get("POT_WORKER_SECRET", cls.worker_secret),
-            worker_service_account=e.get("POT_WORKER_SERVICE_ACCOUNT", cls.worker_service_account),
-            reconcile_interval=float(e.get("POT_RECONCILE_INTERVAL", "15") or 15),
-            campaign_interval=float(e.get("POT_CAMPAIGN_INTERVAL", "10") or 10),
-            credentials_recheck=float(e.get("POT_CREDENTIALS_RECHECK", "600") or 600),
-            worker_limit=int(e.get("POT_WORKER_LIMIT", "200") or 200),
-            namespaces=split_namespaces(e.get("POT_NAMESPACE", "")),
-            dns_resolver=e.get("POT_DNS_RESOLVER", ""),
-            dnsbl_zones=e.get("POT_DNSBL_ZONES", ""),
-            preflight_cache=float(e.get("POT_PREFLIGHT_CACHE", "3600") or 3600),
-            domain_recheck=float(e.get("POT_DOMAIN_RECHECK", "3600") or 3600),
-            telegram_api_url=e.get("POT_TELEGRAM_API_URL", ""),
-            slack_webhook_url=e.get("POT_SLACK_WEBHOOK_URL", ""),
-            alert_dedup=float(e.get("POT_ALERT_DEDUP", "3600") or 3600),
-        )
+        """Settings from `env` (default: os.environ); raises SettingsError naming the variable."""
+        try:
+            return load_settings(cls, env)
+        except pydantic.ValidationError as e:
+            raise SettingsError(e) from None
+
+
+class SettingsError(ValueError):
+    """A POT_* variable the operator cannot use; the message names each variable and what is wrong."""
+
+    def __init__(self, error: pydantic.ValidationError) -> None:
+        problems = [
+            f"POT_{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"] for e in error.errors()
+        ]
+        super().__init__("Invalid operator settings: " + "; ".join(problems))
 
 
 def split_namespaces(value: str) -> tuple[str, ...]:
