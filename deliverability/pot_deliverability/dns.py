@@ -20,6 +20,7 @@ import dns.rdata
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
+import idna
 
 
 class Status(StrEnum):
@@ -50,6 +51,43 @@ class Resolver(Protocol):
     """What the checks need from DNS; `DnsResolver` is the real one, tests may answer from zone files."""
 
     async def lookup(self, name: str, rdtype: str) -> Answer: ...
+
+
+MAX_NAME = 253  # a name in text form without the final dot: 255 octets on the wire (RFC 1035 §3.1)
+MAX_LABEL = 63
+
+
+def domain_name(name: str, *, multi_label: bool = True) -> str:
+    """`name` as DNS knows it: lower case, A-labels, no final dot; ValueError says what is wrong with it.
+
+    The checks here accept what RFC 1035/1123 host names are made of (letters, digits, hyphens, and the
+    underscores of SPF and DKIM names), IDNs as U-labels (IDNA 2008) or A-labels, labels of 1-63 octets
+    and at most 253 octets in all; `multi_label` refuses a bare label such as `localhost` (RFC 7208 §4.3).
+    """
+    text = name[:-1] if name.endswith(".") else name
+    if not text:
+        raise ValueError("empty name" if not name else "the root, not a domain")
+    if len(text) > 4 * MAX_NAME:  # no use encoding a megabyte to say it is too long
+        raise ValueError(f"longer than {MAX_NAME} characters")
+    if not text.isascii():
+        try:
+            text = idna.encode(text, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise ValueError(f"not a valid internationalised name ({exc})") from None
+    labels = text.split(".")
+    for label in labels:
+        if not label:
+            raise ValueError("has an empty label")
+        if len(label) > MAX_LABEL:
+            raise ValueError(f"has a label longer than {MAX_LABEL} characters")
+        if not all(c.isalnum() or c in "-_" for c in label):
+            bad = next(c for c in label if not (c.isalnum() or c in "-_"))
+            raise ValueError(f"has a character a host name cannot hold: {bad!r}")
+    if len(text) > MAX_NAME:
+        raise ValueError(f"longer than {MAX_NAME} characters")
+    if multi_label and len(labels) < 2:
+        raise ValueError("is a single label, not a domain")
+    return text.lower()
 
 
 def rdata_text(rdata: dns.rdata.Rdata) -> str:
@@ -126,7 +164,10 @@ def make_resolver(address: str | None = None, *, timeout: float = 3.0) -> dns.as
 
 
 class DnsResolver:
-    """Lookups as the checks compare them, through `make_resolver(address)` (the system's when None)."""
+    """Lookups as the checks compare them, through `make_resolver(address)` (the system's when None).
+
+    `lookup` raises DnsTemporaryError when DNS cannot answer and ValueError for a name DNS cannot hold.
+    """
 
     def __init__(self, address: str | None = None, *, timeout: float = 3.0) -> None:
         self._resolver = make_resolver(address, timeout=timeout)
@@ -139,8 +180,9 @@ class DnsResolver:
             return Answer(Status.NXDOMAIN)
         except (dns.resolver.NoNameservers, dns.exception.Timeout, dns.resolver.LifetimeTimeout) as exc:
             raise DnsTemporaryError(f"{rdtype} {name}: {exc.__class__.__name__}") from None
-        except dns.name.EmptyLabel as exc:
-            raise ValueError(f"invalid name {name!r}") from exc
+        except (dns.exception.SyntaxError, dns.name.NameTooLong, dns.name.IDNAException) as exc:
+            # An empty or over-long label, a name over 255 octets, a U-label IDNA refuses.
+            raise ValueError(f"invalid name {name[:300]!r}: {exc}") from None
         if answer.rrset is None:
             return Answer(Status.NODATA)
         return Answer(Status.OK, tuple(rdata_text(r) for r in answer.rrset))

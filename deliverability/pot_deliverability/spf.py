@@ -11,8 +11,23 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-from pot_deliverability.dns import DnsTemporaryError, Resolver, Status, reverse_name
-from pot_deliverability.spf_record import MACRO_RE, PermError, SpfResult, Term, find_spf_record, parse_record
+from pot_deliverability.dns import (
+    MAX_LABEL,
+    MAX_NAME,
+    DnsTemporaryError,
+    Resolver,
+    Status,
+    domain_name,
+    reverse_name,
+)
+from pot_deliverability.spf_record import (
+    PermError,
+    SpfResult,
+    Term,
+    find_spf_record,
+    parse_record,
+    tokenize,
+)
 
 __all__ = [
     "MAX_DNS_TERMS",
@@ -64,7 +79,10 @@ class _Context:
 async def check_host(
     ip: str, domain: str, sender: str, resolver: Resolver, *, helo: str = "", explain: bool = True
 ) -> SpfOutcome:
-    """RFC 7208 check_host(): the result for `ip` sending as `sender` (MAIL FROM, or HELO when empty)."""
+    """RFC 7208 check_host(): the result for `ip` sending as `sender` (MAIL FROM, or HELO when empty).
+
+    Raises ValueError only when `ip` is not an IP address; a malformed `domain` gives `none` (§4.3).
+    """
     parsed = ipaddress.ip_address(ip)
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
         parsed = parsed.ipv4_mapped
@@ -75,26 +93,25 @@ async def check_host(
     elif sender.startswith("@"):
         sender = "postmaster" + sender
     ctx = _Context(parsed, sender, helo, resolver)
-    domain = domain.rstrip(".").lower()
     try:
-        result, reason, mechanism, exp = await _check(ctx, domain, depth=0, explain=explain)
+        # §4.3: a malformed or single-label domain is "none"; an IDN is looked up as A-labels.
+        name = domain_name(domain)
+    except ValueError as exc:
+        shown = domain if len(domain) <= 80 else domain[:77] + "..."
+        reason = f"{shown!r} is not a valid domain: it {exc}" if domain else "no domain to check"
+        return SpfOutcome(SpfResult.NONE, reason, None, domain[:253])
+    try:
+        result, reason, mechanism, exp = await _check(ctx, name, depth=0, explain=explain)
     except PermError as exc:
         result, reason, mechanism, exp = SpfResult.PERMERROR, str(exc), None, None
     except _TempError as exc:
         result, reason, mechanism, exp = SpfResult.TEMPERROR, str(exc), None, None
-    return SpfOutcome(result, reason, mechanism, domain, ctx.lookups, ctx.void_lookups, exp, ctx.trace)
-
-
-def _valid_domain(domain: str) -> bool:
-    labels = domain.split(".")
-    return len(labels) >= 2 and len(domain) <= 253 and all(0 < len(label) <= 63 for label in labels)
+    return SpfOutcome(result, reason, mechanism, name, ctx.lookups, ctx.void_lookups, exp, ctx.trace)
 
 
 async def _check(
     ctx: _Context, domain: str, depth: int, explain: bool
 ) -> tuple[SpfResult, str, str | None, str | None]:
-    if not _valid_domain(domain):
-        return SpfResult.NONE, f"{domain!r} is not a valid domain", None, None
     if depth > 20:
         raise PermError("include/redirect loop")
     answer = await _lookup(ctx, domain, "TXT", count_void=False)
@@ -161,6 +178,11 @@ async def _addresses(ctx: _Context, name: str) -> list[IPAddress]:
     return out
 
 
+def _preference(record: str) -> int:
+    preference = record.partition(" ")[0]
+    return int(preference) if preference.isdigit() else 65536
+
+
 def _in_network(ip: IPAddress, address: IPAddress, cidr4: int | None, cidr6: int | None) -> bool:
     if ip.version != address.version:
         return False
@@ -193,12 +215,12 @@ async def _matches(ctx: _Context, term: Term, domain: str, depth: int) -> bool:
         return any(_in_network(ctx.ip, a, term.cidr4, term.cidr6) for a in await _addresses(ctx, target))
     if name == "mx":
         records = await _lookup(ctx, target, "MX") or ()
-        if len(records) > MAX_NAMES_PER_TERM:
-            raise PermError(f"mx:{target} has more than {MAX_NAMES_PER_TERM} exchanges")
-        for record in records:
-            exchange = record.split()[-1]
-            if exchange in ("", "."):
-                continue
+        exchanges = [
+            e for e in (r.split()[-1] for r in sorted(records, key=_preference)) if e not in ("", ".")
+        ]
+        if len(exchanges) > MAX_NAMES_PER_TERM:  # §4.6.4: more than 10 address lookups for one mx
+            raise PermError(f"mx:{target} has more than {MAX_NAMES_PER_TERM} exchanges (RFC 7208 §4.6.4)")
+        for exchange in exchanges:
             if any(_in_network(ctx.ip, a, term.cidr4, term.cidr6) for a in await _addresses(ctx, exchange)):
                 return True
         return False
@@ -235,7 +257,7 @@ async def _validated_names(ctx: _Context) -> list[str]:
 
 
 async def _explanation(ctx: _Context, terms: list[Term], domain: str) -> str | None:
-    """§6.2: the exp= text, expanded; any trouble just means no explanation."""
+    """§6.2: the exp= text, expanded; any trouble (DNS, no or several records, bad syntax) means none."""
     exp = next((t for t in terms if t.modifier and t.name == "exp"), None)
     if exp is None or exp.argument is None:
         return None
@@ -250,41 +272,39 @@ async def _explanation(ctx: _Context, terms: list[Term], domain: str) -> str | N
 
 
 async def _expand_domain(ctx: _Context, spec: str, domain: str) -> str:
-    expanded = (await expand(ctx, spec, domain)).rstrip(".").lower()
-    while len(expanded) > 253:  # §7.3: drop labels from the left until it fits
+    """A domain-spec expanded into the name to query (§7.3), or PermError when DNS cannot hold it."""
+    expanded = await expand(ctx, spec, domain)
+    if expanded.endswith("."):
+        expanded = expanded[:-1]
+    while len(expanded) > MAX_NAME:  # §7.3: drop labels from the left until it fits
         expanded = expanded.partition(".")[2]
-    if not expanded or ".." in expanded:
-        raise PermError(f"macro expanded to an invalid domain {expanded!r}")
-    return expanded
+    labels = expanded.split(".")
+    if not expanded or any(not label or len(label) > MAX_LABEL for label in labels):
+        shown = expanded if len(expanded) <= 80 else expanded[:77] + "..."
+        raise PermError(f"{spec!r} expanded to {shown!r}, which is not a domain name")
+    return expanded.lower()
 
 
 async def expand(ctx: _Context, spec: str, domain: str, *, explanation: bool = False) -> str:
-    """Expand RFC 7208 §7 macros in a domain-spec (or explanation string)."""
+    """Expand RFC 7208 §7 macros in a domain-spec (or, with `explanation`, an explain-string)."""
     out: list[str] = []
-    pos = 0
-    for m in MACRO_RE.finditer(spec):
-        out.append(spec[pos : m.start()])
-        pos = m.end()
-        literal = m.group(5)
-        if literal is not None:
-            out.append({"%": "%", "_": " ", "-": "%20"}.get(literal, ""))
+    for token in tokenize(spec, spec, explanation=explanation):
+        if isinstance(token, str):
+            out.append(token)
             continue
-        letter, digits, reverse, delimiters = m.group(1), m.group(2), m.group(3), m.group(4)
-        if letter.lower() in "crt" and not explanation:
-            raise PermError(f"macro %{{{letter}}} is only allowed in explanations")
-        value = await _macro_value(ctx, letter.lower(), domain)
-        parts = re.split("[" + re.escape(delimiters or ".") + "]", value)
-        if reverse:
+        if token.letter in "%_-":
+            out.append({"%": "%", "_": " ", "-": "%20"}[token.letter])
+            continue
+        value = await _macro_value(ctx, token.letter.lower(), domain)
+        parts = re.split("[" + re.escape(token.delimiters or ".") + "]", value)
+        if token.reverse:
             parts.reverse()
-        if digits:
-            if int(digits) == 0:
-                raise PermError("macro digit transformer of zero")
-            parts = parts[-int(digits) :]
+        if token.digits is not None:
+            parts = parts[-token.digits :]
         value = ".".join(parts)
-        if letter.isupper():
+        if token.letter.isupper():  # §7.3: upper case means URL-escaped, RFC 3986 unreserved kept
             value = urllib.parse.quote(value, safe="")
         out.append(value)
-    out.append(spec[pos:])
     return "".join(out)
 
 

@@ -1,4 +1,4 @@
-"""Unit-test helpers for the deliverability checks: a resolver that answers from the stack's zone files.
+"""Unit-test helpers for the deliverability checks: resolvers answering from the stack's zone files or a dict.
 
 The checks are pure logic over DNS answers, so the unit tier reads the same BIND files the real DNS server
 serves (tests/stack/pot_stack/zones) and answers like an authoritative server: NXDOMAIN inside a zone,
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 import pytest
-from pot_deliverability.dns import Answer, DnsTemporaryError, Status, rdata_text
+from pot_deliverability.dns import Answer, DnsTemporaryError, Status, domain_name, rdata_text
 from pot_stack.dns_server import split_long_strings
 
 ZONES_DIR = Path(__file__).resolve().parents[2] / "stack" / "pot_stack" / "zones"
@@ -45,6 +46,45 @@ class ZoneResolver:
                     return Answer(Status.NODATA)
                 return Answer(Status.OK, tuple(rdata_text(r) for r in rdataset))
         raise DnsTemporaryError(f"{rdtype} {name}: REFUSED")
+
+
+class DictResolver:
+    """A DNS world in a dict, for tests that state the records they need and nothing else.
+
+    Names with records exist; a name above one of them without records of its own is NODATA (an empty
+    non-terminal); any other name is NXDOMAIN; names in `failing` time out (a temporary error).
+    """
+
+    def __init__(
+        self, records: Mapping[str, Iterable[str]] | None = None, failing: Iterable[str] = ()
+    ) -> None:
+        """`records` maps "name TYPE" to its records as text ("name TXT": ["v=spf1 -all"])."""
+        self.records: dict[tuple[str, str], tuple[str, ...]] = {}
+        for key, values in (records or {}).items():
+            name, _, rdtype = key.rpartition(" ")
+            self.records[(name.lower().rstrip("."), rdtype.upper())] = tuple(values)
+        self.failing = {f.lower() for f in failing}
+        self.queries: list[tuple[str, str]] = []
+
+    async def lookup(self, name: str, rdtype: str) -> Answer:
+        name = name.lower().rstrip(".")
+        self.queries.append((name, rdtype))
+        if not name.isascii():  # as the real resolver: a U-label is looked up as its A-labels
+            name = domain_name(name, multi_label=False)
+        if name in self.failing:
+            raise DnsTemporaryError(f"{rdtype} {name}: Timeout")
+        found = self.records.get((name, rdtype))
+        if found:
+            return Answer(Status.OK, found)
+        if any(n == name or n.endswith("." + name) for n, _ in self.records):
+            return Answer(Status.NODATA)
+        return Answer(Status.NXDOMAIN)
+
+
+@pytest.fixture
+def world() -> Callable[..., DictResolver]:
+    """`world({"name TXT": ["v=spf1 -all"], ...}, failing=[...])`: a DictResolver."""
+    return DictResolver
 
 
 @functools.cache
