@@ -14,6 +14,16 @@ def rfc3339(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_rfc3339(value: object) -> dt.datetime | None:
+    """A timestamp from the API or remembered state (`Z` or an offset), None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def set_condition(
     conditions: Sequence[Mapping[str, Any]],
     type_: str,
@@ -50,11 +60,6 @@ def set_condition(
 
 def get_condition(conditions: Iterable[Mapping[str, Any]], type_: str) -> Mapping[str, Any] | None:
     return next((c for c in conditions if c.get("type") == type_), None)
-
-
-def is_true(conditions: Iterable[Mapping[str, Any]], type_: str) -> bool:
-    c = get_condition(conditions, type_)
-    return c is not None and c.get("status") == "True"
 
 
 def with_ready(

@@ -1,6 +1,6 @@
 """The operator's Postgres access: schema, limit projection, health counts, send-job materialisation.
 
-Called by the pool and campaign controllers; SQL lives in `sql/*.sql` (STYLE.md 10).
+Called by the pool and campaign controllers' observe and apply steps; SQL lives in `sql/*.sql`.
 """
 
 from __future__ import annotations
@@ -9,19 +9,18 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import asyncpg
 from pot_common.db import apply_schema
+from pot_common.sql import load_sql
 
 from pot_operator.health import WindowCounts
 
 
-@cache
 def sql(name: str) -> str:
-    return resources.files(__package__).joinpath("sql", f"{name}.sql").read_text(encoding="utf-8")
+    """The text of `sql/<name>.sql`, read once per process."""
+    return load_sql("pot_operator", name, folder="sql")
 
 
 async def connect(dsn: str) -> asyncpg.Pool:
@@ -42,10 +41,6 @@ async def save_object_state(
     db: asyncpg.Pool, kind: str, namespace: str, name: str, data: dict[str, Any]
 ) -> None:
     await db.execute(sql("save_object_state"), kind, namespace, name, json.dumps(data, sort_keys=True))
-
-
-async def delete_object_state(db: asyncpg.Pool, kind: str, namespace: str, name: str) -> None:
-    await db.execute(sql("delete_object_state"), kind, namespace, name)
 
 
 @dataclass(frozen=True)
@@ -75,6 +70,12 @@ async def upsert_pool(db: asyncpg.Pool, row: PoolRow) -> int:
         )
         pool_id: int = await conn.fetchval(sql("pool_id"), row.namespace, row.name)
         return pool_id
+
+
+async def pool_id(db: asyncpg.Pool, namespace: str, name: str) -> int | None:
+    """The pool's id, or None before its first reconcile projected it."""
+    found: int | None = await db.fetchval(sql("pool_id"), namespace, name)
+    return found
 
 
 @dataclass(frozen=True)

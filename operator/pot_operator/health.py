@@ -76,6 +76,15 @@ def rates(counts: WindowCounts) -> Rates:
     )
 
 
+def basis_points(r: Rates) -> dict[str, int]:
+    """The rates as status shows them, in whole basis points (CRD schemas handle floats badly)."""
+    return {
+        "bounceRateBasisPoints": round(r.bounce * 10000),
+        "complaintRateBasisPoints": round(r.complaint * 10000),
+        "deferralRateBasisPoints": round(r.deferral * 10000),
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Health:
     score: int

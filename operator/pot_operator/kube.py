@@ -1,6 +1,6 @@
 """Thin async wrappers over the Kubernetes API for what kopf's handler patches do not cover.
 
-Used by the pool and campaign controllers (status of other objects, Deployments, Secrets, ConfigMaps).
+Used by the controllers' observe and apply steps (status of other objects, Deployments, Secrets, ConfigMaps).
 The official client is synchronous, so each call runs in a worker thread.
 """
 
@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 GROUP = "pot.dev"
 VERSION = "v1alpha1"
+T = TypeVar("T")
+
+
+async def _read_or_none(read: Callable[..., T], *args: Any) -> T | None:
+    """`read(*args)` in a worker thread; None when the object does not exist (404)."""
+    try:
+        return await asyncio.to_thread(read, *args)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
 
 
 class KubeApi:
@@ -80,12 +92,9 @@ class KubeApi:
                 return items
 
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj = await asyncio.to_thread(self.apps.read_namespaced_deployment, name, namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        obj = await _read_or_none(self.apps.read_namespaced_deployment, name, namespace)
+        if obj is None:
+            return None
         result: dict[str, Any] = self.client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
         return result
 
@@ -98,21 +107,15 @@ class KubeApi:
 
     async def read_secret_keys(self, namespace: str, name: str) -> dict[str, bytes] | None:
         """The decoded data of a Secret, or None if it does not exist. The caller must not keep it."""
-        try:
-            obj = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        obj = await _read_or_none(self.core.read_namespaced_secret, name, namespace)
+        if obj is None:
+            return None
         return {k: base64.b64decode(v) for k, v in (obj.data or {}).items()}
 
     async def read_config_map_key(self, namespace: str, name: str, key: str) -> str | None:
-        try:
-            obj = await asyncio.to_thread(self.core.read_namespaced_config_map, name, namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
+        obj = await _read_or_none(self.core.read_namespaced_config_map, name, namespace)
+        if obj is None:
+            return None
         data = obj.data or {}
         value = data.get(key)
         return str(value) if value is not None else None

@@ -1,4 +1,4 @@
-"""kopf registration for pot-operator: every handler lives here and delegates to a controller (STYLE.md 1).
+"""kopf registration for pot-operator: every handler lives here and delegates to a controller.
 
 Loaded by `pot-operator` (pot_operator.cli) and by tests through kopf.testing.KopfRunner.
 
@@ -17,15 +17,13 @@ from typing import Any
 
 import kopf
 
-from pot_operator import metrics
-from pot_operator.campaign import reconcile_campaign
+from pot_operator import metrics, watch
+from pot_operator.campaign.reconcile import reconcile_campaign
 from pot_operator.config import Settings
-from pot_operator.credentials import VaultClient
+from pot_operator.index import Body
 from pot_operator.kube import GROUP, VERSION, KubeApi
-from pot_operator.mailbox import plan_unselected
-from pot_operator.pool import forget_mailbox, pools_selecting, reconcile_pool
+from pot_operator.pool.reconcile import reconcile_pool
 from pot_operator.runtime import Runtime
-from pot_operator.statusdiff import status_patch
 
 log = logging.getLogger("pot_operator")
 FINALIZER = "pot.dev/operator"
@@ -45,7 +43,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _snapshot(body: Mapping[str, Any]) -> dict[str, Any]:
+def _snapshot(body: Mapping[str, Any]) -> Body:
     """A plain copy of what the controllers read; kopf's body view changes under our feet."""
     meta = body.get("metadata") or {}
     return {
@@ -85,10 +83,10 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 600
     settings.watching.client_timeout = 660
     settings.networking.request_timeout = 60
-    rt = Runtime(settings=config, kube=KubeApi(), vault=VaultClient(config))
+    rt = Runtime.create(config, KubeApi())
     # Know every pool and mailbox before the first event or scan: otherwise a restart would briefly
     # judge selected mailboxes "unselected", or count a pool's mailboxes short, and write that.
-    for plural, registry in (("mailboxpools", rt.pools), ("mailboxes", rt.mailboxes)):
+    for plural, registry in (("mailboxpools", rt.index.pools), ("mailboxes", rt.index.mailboxes)):
         for served in config.namespaces or (None,):
             for item in await rt.kube.list_objects(plural, served):
                 meta = item.get("metadata", {})
@@ -116,31 +114,9 @@ async def mailbox_event(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch
     rt = runtime()
     key = (body.metadata.namespace or "", body.metadata.name or "")
     if event.get("type") == "DELETED":
-        rt.mailboxes.pop(key, None)
-        rt.credentials.pop(key, None)
-        rt.mailbox_version += 1
-        forget_mailbox(rt, key)
-        for pool in pools_selecting(rt, key[0], body.metadata.labels):
-            rt.mark_dirty((key[0], pool))
+        watch.mailbox_deleted(rt, key, body.metadata.labels)
         return
-    snapshot = _snapshot(body)
-    previous = rt.mailboxes.get(key)
-    rt.mailboxes[key] = snapshot
-    owners = pools_selecting(rt, key[0], snapshot["metadata"]["labels"])
-    if previous is not None and previous["metadata"]["labels"] != snapshot["metadata"]["labels"]:
-        owners += pools_selecting(rt, key[0], previous["metadata"]["labels"])
-    changed = previous is None or {k: previous[k] for k in ("spec", "metadata")} != {
-        k: snapshot[k] for k in ("spec", "metadata")
-    }
-    if changed:
-        rt.mailbox_version += 1
-    if owners:
-        if changed:
-            for pool in set(owners):
-                rt.mark_dirty((key[0], pool))
-        return
-    desired = plan_unselected(snapshot["metadata"]["generation"], snapshot["status"], _now())
-    diff = status_patch(snapshot["status"], desired)
+    diff = watch.mailbox_seen(rt, key, _snapshot(body), _now())
     if diff is not None:
         patch.status.update(diff)
 
@@ -150,32 +126,9 @@ async def pool_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     rt = runtime()
     key = (body.metadata.namespace or "", body.metadata.name or "")
     if event.get("type") == "DELETED":
-        rt.pools.pop(key, None)
-        rt.pool_version += 1
-        metrics.forget_pool(*key)
-        # Its mailboxes may now belong to another pool, or to none and must say so.
-        for mkey, mbody in list(rt.mailboxes.items()):
-            if mkey[0] != key[0]:
-                continue
-            owners = pools_selecting(rt, key[0], mbody["metadata"]["labels"])
-            for pool in owners:
-                rt.mark_dirty((key[0], pool))
-            if not owners and mbody["status"].get("pool") == key[1]:
-                desired = plan_unselected(mbody["metadata"]["generation"], mbody["status"], _now())
-                diff = status_patch(mbody["status"], desired)
-                if diff is not None:
-                    await rt.kube.patch_status("mailboxes", mkey[0], mkey[1], diff)
+        await watch.pool_deleted(rt, key, _now())
         return
-    snapshot = _snapshot(body)
-    previous = rt.pools.get(key)
-    rt.pools[key] = snapshot
-    if (
-        previous is None
-        or previous["spec"] != snapshot["spec"]
-        or previous["metadata"] != snapshot["metadata"]
-    ):
-        rt.pool_version += 1
-        rt.mark_dirty(key)
+    watch.pool_seen(rt, key, _snapshot(body))
 
 
 @kopf.daemon(GROUP, VERSION, "mailboxpools", cancellation_timeout=10)

@@ -1,4 +1,7 @@
-"""The operator's Prometheus metrics (names from docs/contracts.md); updated by the controllers."""
+"""The operator's Prometheus metrics (names from docs/contracts.md); updated by the controllers' apply steps.
+
+The alert metrics (pot_alerts_sent, pot_alerts_suppressed, pot_alert_failures) belong to pot_alerts.
+"""
 
 from __future__ import annotations
 
@@ -25,11 +28,6 @@ campaign_preflight_failing = Gauge(
     "pot_campaign_preflight_failing", "1 while a campaign's preflight fails", ["namespace", "campaign"]
 )
 reconcile_errors = Counter("pot_reconcile_errors", "Reconciliations that raised", ["kind"])
-alerts_sent = Counter("pot_alerts_sent", "Alerts delivered to a chat", ["channel"])
-alerts_suppressed = Counter("pot_alerts_suppressed", "Alerts held back by dedup or rate limit", ["channel"])
-alert_failures = Counter(
-    "pot_alert_failures", "Alerts that could not be sent (kind: config or send)", ["channel", "kind"]
-)
 
 
 def forget_pool(namespace: str, pool: str) -> None:

@@ -1,6 +1,7 @@
-"""The operator's process state: clients, the in-memory view of watched objects and remembered state.
+"""The operator's process state: clients, the index of watched objects, remembered state and caches.
 
-Created once by the startup handler in pot_operator.main and passed to every controller.
+Created once by the startup handler in pot_operator.main (`Runtime.create`) and passed to every
+controller. Every field has a real type; nothing is cached at module level.
 """
 
 from __future__ import annotations
@@ -8,82 +9,85 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any
 
 import asyncpg
-
-from pot_operator import db
-from pot_alerts.routing import Alerter
-from pot_operator.config import Settings
-from pot_operator.credentials import CredentialCheck, VaultClient
+from pot_alerts.routing import Alerter, AlertSettings
+from pot_common.cache import TtlCache
+from pot_common.vault import VaultConfig, VaultKV
 from pot_deliverability.dns import DnsResolver
 from pot_deliverability.dnsbl import Blocklists, parse_zones
 from pot_deliverability.gate import DomainChecks
+
+from pot_operator import db
+from pot_operator.campaign.plan import CampaignMemory
+from pot_operator.config import Settings
+from pot_operator.credentials import CachedCheck
+from pot_operator.db import MailboxRow
+from pot_operator.index import Index, Key
 from pot_operator.kube import KubeApi
-from pot_operator.mailbox import MailboxMemory
+from pot_operator.mailbox.plan import MailboxMemory
+from pot_operator.pool.mailboxes import PlanMemo
+from pot_operator.pool.policy import PauseState
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
-
-
-@dataclasses.dataclass
-class CachedCheck:
-    fingerprint: str
-    check: CredentialCheck
-    checked_at: float
 
 
 @dataclasses.dataclass
 class Runtime:
     settings: Settings
     kube: KubeApi
-    vault: VaultClient
+    vault: VaultKV
+    # Preflight reports per sending domain (campaign gate, pool blocklist rechecks).
+    checks: DomainChecks
+    alerts: Alerter
+    # The latest body of each watched object, fed by the event handlers; scans read only this.
+    index: Index = dataclasses.field(default_factory=Index)
     db: asyncpg.Pool | None = None
     db_error: str | None = None
-    # The latest body of each watched object, fed by the event handlers; scans read only this.
-    mailboxes: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    pools: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # What the CRD status has no field for, loaded from Postgres on connect.
     mailbox_memory: dict[Key, MailboxMemory] = dataclasses.field(default_factory=dict)
-    pool_memory: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    campaign_memory: dict[Key, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    credentials: dict[Key, CachedCheck] = dataclasses.field(default_factory=dict)
+    pool_memory: dict[Key, PauseState] = dataclasses.field(default_factory=dict)
+    campaign_memory: dict[Key, CampaignMemory] = dataclasses.field(default_factory=dict)
+    # Per mailbox: the last credential verdict; younger than POT_CREDENTIALS_RECHECK means "fresh".
+    credentials: TtlCache[Key, CachedCheck] = dataclasses.field(init=False)
+    # Per pool: set when the pool must be scanned soon (its daemon waits on it).
     dirty: dict[Key, asyncio.Event] = dataclasses.field(default_factory=dict)
-    # Bumped by the event handlers when a mailbox's spec/labels or a pool changes: a pool scan
-    # re-selects its mailboxes only then (selection is O(mailboxes x pools)).
-    mailbox_version: int = 0
-    pool_version: int = 0
-    # Per pool: the selection made at (mailbox_version, pool_version) — see pool.select_mailboxes.
-    selections: dict[Key, Any] = dataclasses.field(default_factory=dict)
     # Per mailbox: the last plan and the inputs it was made from, reused while nothing changed.
-    plan_memo: dict[Key, Any] = dataclasses.field(default_factory=dict)
+    plan_memo: dict[Key, PlanMemo] = dataclasses.field(default_factory=dict)
     # Per mailbox: (pool id, row) last written to Postgres; unchanged rows are not sent again.
-    upserted: dict[Key, Any] = dataclasses.field(default_factory=dict)
-    # Preflight reports per sending domain (campaign gate, pool blocklist rechecks) and alerts;
-    # built from the settings unless a test passes its own.
-    domain_checks: DomainChecks | None = None
-    alerter: Alerter | None = None
+    upserted: dict[Key, tuple[int, MailboxRow]] = dataclasses.field(default_factory=dict)
     _db_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
-        if self.domain_checks is None:
-            resolver = DnsResolver(self.settings.dns_resolver or None)
-            # One Blocklists per process: each zone's RFC 5782 self-test runs once.
-            blocklists = Blocklists(parse_zones(self.settings.dnsbl_zones), resolver)
-            self.domain_checks = DomainChecks.for_resolver(
-                resolver, blocklists, ttl=self.settings.preflight_cache
+        self.credentials = TtlCache(self.settings.credentials_recheck)
+
+    @classmethod
+    def create(cls, settings: Settings, kube: KubeApi) -> Runtime:
+        """The process's clients, built from the settings."""
+        vault = VaultKV(
+            VaultConfig(
+                addr=settings.vault_addr,
+                token=settings.vault_token,
+                role=settings.vault_role,
+                mount=settings.vault_mount,
+                k8s_auth_path=settings.vault_k8s_auth_path,
             )
-        if self.alerter is None:
-            self.alerter = Alerter(self.settings, self.vault)
-
-    @property
-    def checks(self) -> DomainChecks:
-        assert self.domain_checks is not None  # set in __post_init__
-        return self.domain_checks
-
-    @property
-    def alerts(self) -> Alerter:
-        assert self.alerter is not None  # set in __post_init__
-        return self.alerter
+        )
+        resolver = DnsResolver(settings.dns_resolver or None)
+        # One Blocklists per process: each zone's RFC 5782 self-test runs once.
+        blocklists = Blocklists(parse_zones(settings.dnsbl_zones), resolver)
+        alerts = AlertSettings(
+            telegram_api_url=settings.telegram_api_url,
+            slack_webhook_url=settings.slack_webhook_url,
+            dedup_seconds=settings.alert_dedup,
+        )
+        return cls(
+            settings=settings,
+            kube=kube,
+            vault=vault,
+            checks=DomainChecks.for_resolver(resolver, blocklists, ttl=settings.preflight_cache),
+            alerts=Alerter(alerts, vault),
+        )
 
     async def database(self) -> asyncpg.Pool | None:
         """The Postgres pool, connecting (and loading remembered state) on first success.
@@ -98,19 +102,28 @@ class Runtime:
                 return None
             try:
                 pool = await db.connect(self.settings.database_url)
-                memories = await db.load_object_states(pool, "Mailbox")
-                self.mailbox_memory = {k: MailboxMemory.from_json(v) for k, v in memories.items()}
-                self.pool_memory = await db.load_object_states(pool, "MailboxPool")
-                self.campaign_memory = await db.load_object_states(pool, "Campaign")
+                mailboxes = await db.load_object_states(pool, "Mailbox")
+                pools = await db.load_object_states(pool, "MailboxPool")
+                campaigns = await db.load_object_states(pool, "Campaign")
             except (TimeoutError, OSError, asyncpg.PostgresError) as e:
                 self.db_error = f"Postgres unreachable: {type(e).__name__}"
                 log.warning("Connected to Postgres failed: %s", self.db_error)
                 return None
+            self.mailbox_memory = {k: MailboxMemory.from_json(v) for k, v in mailboxes.items()}
+            self.pool_memory = {k: PauseState.from_json(v) for k, v in pools.items()}
+            self.campaign_memory = {k: CampaignMemory.from_json(v) for k, v in campaigns.items()}
             self.db, self.db_error = pool, None
             return pool
 
     def mark_dirty(self, key: Key) -> None:
         self.dirty.setdefault(key, asyncio.Event()).set()
+
+    def forget_mailbox(self, key: Key) -> None:
+        """Drop everything kept about a deleted mailbox."""
+        self.index.forget_mailbox(key)
+        self.credentials.pop(key)
+        self.plan_memo.pop(key, None)
+        self.upserted.pop(key, None)
 
     async def close(self) -> None:
         try:

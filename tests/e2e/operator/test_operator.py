@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from pot_operator.pool_policy import desired_replicas
+from pot_operator.pool.policy import desired_replicas
 from pot_operator.warmup import WarmupCurve, warmup_cap
 from pot_stack.e2e import condition, sql, wait_for
 

@@ -2,13 +2,17 @@
 
 import datetime as dt
 
-from pot_operator.conditions import is_true, set_condition, with_ready
+from pot_operator.conditions import get_condition, set_condition, with_ready
 from pot_operator.config import Settings
 from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment, deployment_drift
 from pot_operator.statusdiff import status_patch
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)
+
+
+def is_true(conditions: list[dict], type_: str) -> bool:  # type: ignore[type-arg]
+    return (get_condition(conditions, type_) or {}).get("status") == "True"
 
 
 def test_transition_time_changes_only_with_status() -> None:

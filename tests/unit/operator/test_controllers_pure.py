@@ -5,12 +5,13 @@ import datetime as dt
 import pytest
 from pot_common.api.mailbox import MailboxSpec
 from pot_common.api.pool import LabelSelector, MailboxPoolSpec
-from pot_operator.campaign import RecipientsError, decide_phase, parse_recipient_csv
+from pot_operator.campaign.plan import decide_phase
+from pot_operator.campaign.recipients import RecipientsError, parse_recipient_csv
 from pot_operator.credentials import CredentialCheck
 from pot_operator.health import WindowCounts
-from pot_operator.mailbox import MailboxMemory, Observed, plan_mailbox, plan_unselected
-from pot_operator.policy import policy_from_spec
-from pot_operator.pool import selector_matches
+from pot_operator.index import selector_matches
+from pot_operator.mailbox.plan import MailboxMemory, Observed, plan_mailbox, plan_unselected
+from pot_operator.pool.policy import policy_from_spec
 
 NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from pot_operator.health import Thresholds, WindowCounts
-from pot_operator.pool_policy import PauseState, ResumePolicy, decide_auto_pause, desired_replicas, warnings
+from pot_operator.pool.policy import PauseState, ResumePolicy, decide_auto_pause, desired_replicas
 
 T = Thresholds()
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -60,11 +60,6 @@ def test_after_delay_policy_resumes_by_itself() -> None:
     assert decide(WindowCounts(), paused, policy=ResumePolicy.AFTER_DELAY).paused
     later = NOW + dt.timedelta(minutes=30)
     assert decide(WindowCounts(), paused, policy=ResumePolicy.AFTER_DELAY, now=later).resumed
-
-
-def test_warnings_before_pause() -> None:
-    assert warnings(WindowCounts(attempted=100, bounced=2), T) == ["BounceRateHigh"]
-    assert warnings(WindowCounts(attempted=100, bounced=1), T) == []
 
 
 def test_replicas_follow_backlog_within_bounds() -> None:

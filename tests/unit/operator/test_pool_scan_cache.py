@@ -6,11 +6,10 @@ import datetime as dt
 from typing import Any
 
 from pot_common.api.pool import LabelSelector, MailboxPoolSpec
-from pot_operator.config import Settings
-from pot_operator.mailbox import MailboxMemory
-from pot_operator.policy import policy_from_spec
-from pot_operator.pool import select_mailboxes, time_sensitive
-from pot_operator.runtime import Runtime
+from pot_operator.index import Index
+from pot_operator.mailbox.plan import MailboxMemory
+from pot_operator.pool.mailboxes import time_sensitive
+from pot_operator.pool.policy import policy_from_spec
 
 NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 
@@ -31,40 +30,55 @@ def pool(name: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "ns"}, "spec": {"selector": {"matchLabels": labels}}}
 
 
-def runtime() -> Runtime:
-    return Runtime(settings=Settings(), kube=None, vault=None)  # type: ignore[arg-type]
-
-
 def test_selection_picks_the_first_pool_by_name_and_reports_invalid_specs() -> None:
-    rt = runtime()
-    rt.pools = {("ns", "b"): pool("b", {"t": "x"}), ("ns", "a"): pool("a", {"t": "x"})}
-    rt.mailboxes = {
+    index = Index()
+    index.pools = {("ns", "b"): pool("b", {"t": "x"}), ("ns", "a"): pool("a", {"t": "x"})}
+    index.mailboxes = {
         ("ns", "m1"): body("m1", {"t": "x"}),
         ("ns", "m2"): body("m2", {"t": "x"}, address="not an address"),
         ("ns", "m3"): body("m3", {"t": "y"}),
         ("other", "m4"): body("m4", {"t": "x"}),
     }
     selector = LabelSelector.model_validate({"matchLabels": {"t": "x"}})
-    a = select_mailboxes(rt, ("ns", "a"), selector)
+    a = index.select_mailboxes(("ns", "a"), selector)
     assert [k for k, _ in a.mailboxes] == [("ns", "m1")]
     assert a.invalid == ["m2"]
-    assert select_mailboxes(rt, ("ns", "b"), selector).mailboxes == []  # pool a owns them
+    assert index.select_mailboxes(("ns", "b"), selector).mailboxes == []  # pool a owns them
 
 
 def test_selection_is_reused_until_a_mailbox_or_pool_changes() -> None:
-    rt = runtime()
-    rt.pools = {("ns", "a"): pool("a", {"t": "x"})}
-    rt.mailboxes = {("ns", "m1"): body("m1", {"t": "x"})}
+    index = Index()
+    index.pools = {("ns", "a"): pool("a", {"t": "x"})}
+    index.mailboxes = {("ns", "m1"): body("m1", {"t": "x"})}
     selector = LabelSelector.model_validate({"matchLabels": {"t": "x"}})
-    first = select_mailboxes(rt, ("ns", "a"), selector)
-    rt.mailboxes[("ns", "m2")] = body("m2", {"t": "x"})
-    assert select_mailboxes(rt, ("ns", "a"), selector) is first  # nobody said anything changed
-    rt.mailbox_version += 1  # what the Mailbox event handler does on a new or changed mailbox
-    again = select_mailboxes(rt, ("ns", "a"), selector)
+    first = index.select_mailboxes(("ns", "a"), selector)
+    index.mailboxes[("ns", "m2")] = body("m2", {"t": "x"})
+    assert index.select_mailboxes(("ns", "a"), selector) is first  # nobody said anything changed
+    index.mailbox_version += 1  # what the Mailbox event handler does on a new or changed mailbox
+    again = index.select_mailboxes(("ns", "a"), selector)
     assert [k for k, _ in again.mailboxes] == [("ns", "m1"), ("ns", "m2")]
-    rt.pools[("ns", "0first")] = pool("0first", {"t": "x"})
-    rt.pool_version += 1
-    assert select_mailboxes(rt, ("ns", "a"), selector).mailboxes == []
+    index.pools[("ns", "0first")] = pool("0first", {"t": "x"})
+    index.pool_version += 1
+    assert index.select_mailboxes(("ns", "a"), selector).mailboxes == []
+
+
+def test_a_deleted_mailbox_is_forgotten_and_pools_select_again() -> None:
+    index = Index()
+    index.pools = {("ns", "a"): pool("a", {"t": "x"})}
+    index.mailboxes = {("ns", "m1"): body("m1", {"t": "x"}), ("ns", "m2"): body("m2", {"t": "x"})}
+    selector = LabelSelector.model_validate({"matchLabels": {"t": "x"}})
+    index.select_mailboxes(("ns", "a"), selector)
+    index.forget_mailbox(("ns", "m1"))
+    assert [k for k, _ in index.select_mailboxes(("ns", "a"), selector).mailboxes] == [("ns", "m2")]
+
+
+def test_a_spec_is_parsed_again_only_when_it_changed() -> None:
+    index = Index()
+    b = body("m1", {"t": "x"})
+    first = index.parsed_mailbox(("ns", "m1"), b)
+    assert index.parsed_mailbox(("ns", "m1"), body("m1", {"t": "y"})) is first  # labels are not the spec
+    changed = index.parsed_mailbox(("ns", "m1"), body("m1", {"t": "x"}, address="new@acme-mail.test"))
+    assert changed is not first and changed.spec.address == "new@acme-mail.test"
 
 
 POLICY = policy_from_spec(

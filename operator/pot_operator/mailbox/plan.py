@@ -1,7 +1,7 @@
-"""The Mailbox controller: a pure plan of one mailbox's status, limits and events from what was observed.
+"""A pure plan of one mailbox's status, limits, remembered state and events from what was observed.
 
-Called by the pool controller on every scan (for the mailboxes it selects) and by the Mailbox event
-handler for mailboxes no pool selects. No I/O here.
+Called by the pool controller's plan step on every scan (for the mailboxes it selects) and by the
+Mailbox event handler (pot_operator.watch) for mailboxes no pool selects. No I/O here.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pot_operator.db import MailboxRow
 from pot_operator.health import (
     CooldownState,
     WindowCounts,
+    basis_points,
     decide_cooldown,
     health_score,
     reduced_cap_factor,
-    window_start,
 )
-from pot_operator.policy import PoolPolicy
+from pot_operator.pool.policy import PoolPolicy
 from pot_operator.warmup import WarmupProgress, advance_warmup, effective_daily_cap
 
 BLOCKLIST_REASON = "BlocklistListed"
@@ -229,7 +229,6 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
     elif pool.paused:
         pause_reason = f"MailboxPool {pool.name} is paused"
 
-    r = health.rates
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "state": state,
@@ -244,9 +243,7 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
             "bounced": o.counts.bounced,
             "complained": o.counts.complained,
             "deferred": o.counts.deferred,
-            "bounceRateBasisPoints": round(r.bounce * 10000),
-            "complaintRateBasisPoints": round(r.complaint * 10000),
-            "deferralRateBasisPoints": round(r.deferral * 10000),
+            **basis_points(health.rates),
         },
         "cooldownUntil": rfc3339(cooldown.until) if cooldown.until else None,
         "pauseReason": pause_reason,
@@ -317,7 +314,3 @@ def plan_unselected(generation: int | None, status: Mapping[str, Any], now: dt.d
         "capToday": 0,
         "conditions": conditions,
     }
-
-
-def window_since(memory: MailboxMemory, pool: PoolPolicy, now: dt.datetime) -> dt.datetime:
-    return window_start(now, pool.thresholds, memory.resumed_at)

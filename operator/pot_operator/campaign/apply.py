@@ -1,0 +1,92 @@
+"""The Campaign controller's apply steps: the projection's writes, then the lifecycle's.
+
+Called by pot_operator.campaign.reconcile. Postgres (campaign row, send jobs, remembered state),
+the status patch, alerts, logs and the preflight metric; no decision is taken here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pot_operator import db, metrics
+from pot_operator.campaign.plan import (
+    CampaignMemory,
+    CampaignObserved,
+    Lifecycle,
+    Loaded,
+    Projection,
+    early_patch,
+)
+
+if TYPE_CHECKING:
+    from pot_operator.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+async def apply_projection(rt: Runtime, o: CampaignObserved, p: Projection) -> Loaded | None:
+    """Project the campaign and load its recipients once; None when the scan stops here (its status
+    written)."""
+    namespace, name = o.key
+    if p.preflight_failing is not None:
+        metrics.campaign_preflight_failing.labels(namespace, name).set(1 if p.preflight_failing else 0)
+    _notify(rt, o, p.alerts)
+    loaded = None
+    if p.row is not None:
+        loaded = await _project(rt, o, p)
+    if p.status is not None:
+        await _write_status(rt, o, early_patch(o, p.status))
+        return None
+    return loaded
+
+
+async def _project(rt: Runtime, o: CampaignObserved, p: Projection) -> Loaded:
+    assert p.row is not None and o.pool_id is not None and o.spec is not None
+    database = await rt.database()
+    assert database is not None  # observed connected: the pool stays connected
+    namespace, name = o.key
+    campaign_id, _, jobs = await db.upsert_campaign(database, o.pool_id, p.row)
+    suppressed_at_load = o.memory.suppressed_at_load or 0
+    if not p.load:
+        return Loaded(campaign_id, None, suppressed_at_load)
+    inserted, suppressed_at_load = await db.materialise_send_jobs(
+        database,
+        campaign_id,
+        p.row.tenant,
+        o.recipients.rows if o.recipients is not None else None,
+        o.spec.recipients.import_name if o.recipients is None else None,
+    )
+    if o.memory.suppressed_at_load != suppressed_at_load:
+        memory = CampaignMemory(suppressed_at_load)
+        rt.campaign_memory[o.key] = memory
+        await db.save_object_state(database, "Campaign", namespace, name, memory.to_json())
+    log.info("Materialised send jobs: campaign=%s/%s inserted=%d", namespace, name, inserted)
+    if inserted or jobs:
+        await db.set_campaign_state(database, campaign_id, p.db_state)
+    return Loaded(campaign_id, inserted, suppressed_at_load)
+
+
+async def apply_lifecycle(
+    rt: Runtime, o: CampaignObserved, loaded: Loaded, counts: dict[str, Any], life: Lifecycle
+) -> None:
+    namespace, name = o.key
+    if life.completed_now:
+        database = await rt.database()
+        assert database is not None
+        await db.set_campaign_state(database, loaded.campaign_id, "completed")
+        log.info("Completed campaign: campaign=%s/%s sent=%d", namespace, name, counts["sent"])
+    _notify(rt, o, life.alerts)
+    await _write_status(rt, o, life.status_patch)
+
+
+def _notify(rt: Runtime, o: CampaignObserved, alerts: list[tuple[str, str]]) -> None:
+    if o.spec is None:
+        return
+    for key, text in alerts:
+        rt.alerts.notify(o.key[0], o.spec.pool_ref.name, o.routes, key, text)
+
+
+async def _write_status(rt: Runtime, o: CampaignObserved, patch: dict[str, Any] | None) -> None:
+    if patch is not None:
+        await rt.kube.patch_status("campaigns", o.key[0], o.key[1], patch)

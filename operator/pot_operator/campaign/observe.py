@@ -1,0 +1,90 @@
+"""The Campaign controller's observe step: what one campaign scan reads before it writes.
+
+Called by pot_operator.campaign.reconcile. Reads the index (its pool), Postgres (the pool's id),
+DNS (the preflight gate's reports, cached per domain, until the campaign started) and the
+ConfigMap or Secret holding the recipients (only when they must be loaded).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+from pot_common.api.campaign import CampaignSpec
+from pot_common.api.pool import MailboxPoolSpec
+from pot_deliverability.gate import sending_targets
+from pot_deliverability.preflight import PreflightReport
+
+from pot_operator import db
+from pot_operator.campaign.plan import CampaignMemory, CampaignObserved, has_started, needs_load
+from pot_operator.campaign.recipients import RecipientsError, read_recipients
+from pot_operator.index import Body, Key
+
+if TYPE_CHECKING:
+    from pot_operator.runtime import Runtime
+
+
+async def observe_campaign(rt: Runtime, key: Key, body: Body) -> CampaignObserved:
+    namespace = key[0]
+    try:
+        spec = CampaignSpec.model_validate(body.get("spec") or {})
+    except pydantic.ValidationError as e:
+        return CampaignObserved(key, body, spec_error=str(e))
+    pool_key = (namespace, spec.pool_ref.name)
+    if pool_key not in rt.index.pools:
+        return CampaignObserved(key, body, spec)
+    database = await rt.database()
+    if database is None:
+        return CampaignObserved(key, body, spec, pool_found=True, db_error=rt.db_error or "")
+    pool_id = await db.pool_id(database, *pool_key)
+    if pool_id is None:
+        return CampaignObserved(key, body, spec, pool_found=True)
+    pool_spec = _pool_spec(rt, pool_key)
+    reports = None
+    if not has_started(body.get("status") or {}):
+        reports = await _preflight_reports(rt, pool_key, pool_spec)
+    recipients, recipients_error = None, None
+    if needs_load(body):
+        try:
+            recipients = await read_recipients(rt.kube, namespace, spec)
+        except RecipientsError as e:
+            recipients_error = str(e)
+    return CampaignObserved(
+        key,
+        body,
+        spec,
+        pool_found=True,
+        pool_id=pool_id,
+        routes=pool_spec.alerts if pool_spec is not None else None,
+        preflight=reports,
+        recipients=recipients,
+        recipients_error=recipients_error,
+        memory=rt.campaign_memory.get(key, CampaignMemory()),
+    )
+
+
+async def observe_counts(rt: Runtime, campaign_id: int) -> dict[str, Any]:
+    """The campaign's jobs by state, after this scan's writes."""
+    database = await rt.database()
+    assert database is not None  # observed connected: the pool stays connected
+    return dict(await db.campaign_counts(database, campaign_id))
+
+
+def _pool_spec(rt: Runtime, pool_key: Key) -> MailboxPoolSpec | None:
+    body = rt.index.pools.get(pool_key) or {}
+    try:
+        return MailboxPoolSpec.model_validate(body.get("spec") or {})
+    except pydantic.ValidationError:
+        return None
+
+
+async def _preflight_reports(
+    rt: Runtime, pool_key: Key, pool_spec: MailboxPoolSpec | None
+) -> list[PreflightReport]:
+    """Preflight of every sending domain of the pool's mailboxes (cached per domain); none for an
+    invalid pool spec."""
+    if pool_spec is None:
+        return []
+    selection = rt.index.select_mailboxes(pool_key, pool_spec.selector)
+    targets = sending_targets(parsed.spec for _, parsed in selection.mailboxes)
+    return await rt.checks.reports(targets)

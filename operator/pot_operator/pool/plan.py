@@ -1,0 +1,331 @@
+"""The MailboxPool controller's pure plan: from one observation, the pool's status, its mailboxes' writes,
+the auto-pause, Events, alerts and the worker Deployment.
+
+Called by pot_operator.pool.reconcile between observe (pool/observe.py) and apply (pool/apply.py).
+No I/O here: every decision of a pool scan is unit-tested through `plan_pool`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pot_common.annotations import RESUME_ANNOTATION
+from pot_common.api.pool import AlertRoutes, MailboxPoolSpec
+from pot_deliverability.gate import Target
+
+from pot_operator.conditions import Condition, parse_rfc3339, set_condition, with_ready
+from pot_operator.config import Settings
+from pot_operator.db import PoolRow
+from pot_operator.health import WindowCounts, basis_points, health_score, rates
+from pot_operator.index import Body, Key
+from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment, deployment_drift
+from pot_operator.pool.mailboxes import NOTHING_SEEN, MailboxesSeen, MailboxWrites, Planned, mailbox_writes
+from pot_operator.pool.mailboxes import plan_mailboxes as plan_each_mailbox
+from pot_operator.pool.policy import (
+    PauseDecision,
+    PauseState,
+    PoolPolicy,
+    ResumePolicy,
+    decide_auto_pause,
+    desired_replicas,
+    policy_from_spec,
+    pool_row,
+)
+from pot_operator.statusdiff import status_patch
+
+STATES = ("Warming", "Active", "Cooling", "Paused", "Failed")
+NOT_PAUSED = PauseState()
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolObserved:
+    """Everything one pool scan read: the pool's body, then (spec valid, Postgres reachable) the rest."""
+
+    key: Key
+    body: Body
+    settings: Settings
+    spec: MailboxPoolSpec | None = None
+    spec_error: str = ""  # why the spec does not parse, when `spec` is None
+    db_error: str | None = None  # set when Postgres is unreachable: nothing else was observed
+    pool_id: int | None = None  # None before the pool's first projection to Postgres
+    pause: PauseState = NOT_PAUSED  # the remembered automatic pause
+    mailboxes: MailboxesSeen = NOTHING_SEEN
+    invalid: Sequence[str] = ()  # selected mailboxes whose spec does not parse
+    backlog: int = 0  # jobs due now in the pool's running campaigns
+    deployment: Mapping[str, Any] | None = None  # the worker Deployment as it is, None if absent
+
+
+@dataclasses.dataclass(frozen=True)
+class DeploymentChange:
+    """The worker Deployment to create (`create`) or the patch that removes drift; replicas for the log."""
+
+    name: str
+    replicas: int
+    create: dict[str, Any] | None = None
+    patch: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Gauges:
+    """The pool's metrics after this scan."""
+
+    sent_window: int
+    bounce_rate: float
+    complaint_rate: float
+    paused: bool
+    capacity_today: int
+    sent_today: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolWrites:
+    """Everything a scan writes besides the pool's status (absent when the spec is invalid or Postgres is
+    unreachable)."""
+
+    row: PoolRow
+    mailboxes: list[Planned]
+    mailbox_writes: MailboxWrites
+    pause: PauseDecision
+    pause_memory: PauseState | None  # to remember, when it changed
+    events: list[tuple[str, str, str]]  # the pool's own Events: (type, reason, message)
+    alerts: list[tuple[str, str]]  # (key, text) to the pool's routes
+    routes: AlertRoutes | None
+    deployment: DeploymentChange
+    gauges: Gauges
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolPlan:
+    key: Key
+    body: Body
+    status: dict[str, Any]  # the status the pool should have
+    status_patch: dict[str, Any] | None  # what differs from the status it has
+    writes: PoolWrites | None = None
+
+
+def plan_pool(o: PoolObserved, now: dt.datetime) -> PoolPlan:
+    """The whole scan's decisions. A reconcile is observe → this → apply; the steps are named here."""
+    generation = o.body.get("metadata", {}).get("generation")
+    conditions: list[Condition] = list((o.body.get("status") or {}).get("conditions") or [])
+    if o.spec is None:
+        # Permanent: the spec must change before anything else can happen.
+        conditions = set_condition(
+            conditions, "Ready", False, "InvalidSpec", o.spec_error[:1000], generation=generation, now=now
+        )
+        return _status_only(o, {"observedGeneration": generation, "conditions": conditions})
+    if o.db_error is not None:
+        conditions = set_condition(
+            conditions,
+            "DatabaseReady",
+            False,
+            "DatabaseUnreachable",
+            o.db_error,
+            generation=generation,
+            now=now,
+        )
+        conditions = with_ready(conditions, ["DatabaseReady"], generation=generation, now=now)
+        return _status_only(o, {"observedGeneration": generation, "conditions": conditions})
+    conditions = set_condition(
+        conditions, "DatabaseReady", True, "Connected", "Postgres reachable", generation=generation, now=now
+    )
+    spec, name = o.spec, o.key[1]
+    # spec.paused takes over an automatic pause.
+    previous = PauseState() if spec.paused and o.pause.paused_at is not None else o.pause
+    base = policy_from_spec(name, spec, paused=spec.paused or previous.paused_at is not None)
+    planned = plan_each_mailbox(o.mailboxes, base, now)
+    decision = decide_pause(o, spec, planned, base, previous, now)
+    paused = spec.paused or decision.paused
+    policy = base
+    if paused != base.paused:
+        # Every plan changes with the pool's pause: plan them all anew.
+        policy = policy_from_spec(name, spec, paused=paused)
+        planned = plan_each_mailbox(dataclasses.replace(o.mailboxes, memos={}), policy, now)
+    writes = mailbox_writes(planned, o.mailboxes, o.pool_id)
+    replicas, capacity = _replicas(o, spec, planned, paused)
+    status, gauges = _pool_status(o, spec, planned, decision, policy, replicas, capacity, conditions, now)
+    events, alerts = _announcements(o, decision, writes.newly_listed)
+    return PoolPlan(
+        o.key,
+        o.body,
+        status,
+        status_patch(o.body.get("status") or {}, status),
+        PoolWrites(
+            row=pool_row(o.key[0], name, spec, paused),
+            mailboxes=planned,
+            mailbox_writes=writes,
+            pause=decision,
+            pause_memory=decision.state if decision.state != o.pause else None,
+            events=events,
+            alerts=alerts,
+            routes=spec.alerts,
+            deployment=_deployment(o, spec, replicas),
+            gauges=gauges,
+        ),
+    )
+
+
+def _status_only(o: PoolObserved, status: dict[str, Any]) -> PoolPlan:
+    return PoolPlan(o.key, o.body, status, status_patch(o.body.get("status") or {}, status))
+
+
+def decide_pause(
+    o: PoolObserved,
+    spec: MailboxPoolSpec,
+    planned: list[Planned],
+    policy: PoolPolicy,
+    previous: PauseState,
+    now: dt.datetime,
+) -> PauseDecision:
+    """The pool's automatic pause: on aggregate rates or too many cooling mailboxes; resumed after the
+    cooldown (`afterCooldown`) or by the resume annotation (potctl resume) acknowledging it."""
+    aggregate = sum((p.plan.window_counts for p in planned), WindowCounts())
+    acknowledged_at = parse_rfc3339(
+        (o.body.get("metadata", {}).get("annotations") or {}).get(RESUME_ANNOTATION)
+    )
+    decision = decide_auto_pause(
+        aggregate,
+        policy.thresholds,
+        mailboxes_total=len(planned),
+        mailboxes_cooling=sum(1 for p in planned if p.plan.cooling),
+        previous=previous,
+        now=now,
+        policy=ResumePolicy.AFTER_DELAY if spec.auto_pause.resume == "afterCooldown" else ResumePolicy.MANUAL,
+        resume_after_seconds=spec.health.cooldown_seconds,
+        acknowledged_at=acknowledged_at,
+    )
+    if not spec.auto_pause.enabled:
+        return PauseDecision(PauseState(), started=False, resumed=previous.paused_at is not None)
+    return decision
+
+
+def _replicas(
+    o: PoolObserved, spec: MailboxPoolSpec, planned: list[Planned], paused: bool
+) -> tuple[int, int]:
+    """Workers follow the sendable backlog: (replicas, capacity left today)."""
+    capacity = sum(
+        max(0, p.plan.row.daily_cap - p.plan.status["sentToday"])
+        for p in planned
+        if p.plan.row.state == "active"
+    )
+    replicas = desired_replicas(
+        due_jobs=o.backlog,
+        capacity_remaining=capacity,
+        sends_per_worker=spec.workers.sends_per_worker_per_hour,
+        min_replicas=spec.workers.min_replicas,
+        max_replicas=spec.workers.max_replicas,
+        paused=paused,
+    )
+    return replicas, capacity
+
+
+def _deployment(o: PoolObserved, spec: MailboxPoolSpec, replicas: int) -> DeploymentChange:
+    namespace, name = o.key
+    desired = build_worker_deployment(
+        PoolRef(namespace=namespace, name=name, uid=o.body.get("metadata", {}).get("uid") or ""),
+        WorkerSettings(replicas=replicas, image=spec.workers.image),
+        o.settings,
+    )
+    change = DeploymentChange(desired["metadata"]["name"], replicas)
+    if o.deployment is None:
+        return dataclasses.replace(change, create=desired)
+    return dataclasses.replace(change, patch=deployment_drift(dict(o.deployment), desired))
+
+
+def _announcements(
+    o: PoolObserved, decision: PauseDecision, newly_listed: dict[Target, list[str]]
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """The pool's Events and the alerts to its routes: blocklist hits, an automatic pause, a resume."""
+    namespace, name = o.key
+    events: list[tuple[str, str, str]] = []
+    alerts: list[tuple[str, str]] = []
+    for target, names in sorted(newly_listed.items()):
+        listing = o.mailboxes.listed.get(target)
+        alerts.append(
+            (
+                f"blocklist:{target.domain}",
+                f"POT: {target.domain} (SMTP host {target.smtp_host}) is on a blocklist: {listing}. "
+                f"Cooled down {len(names)} mailbox(es) of pool {namespace}/{name}: "
+                + ", ".join(sorted(names)[:10]),
+            )
+        )
+    if decision.started:
+        message = f"Paused automatically: {decision.state.reason} ({decision.state.message})"
+        events.append(("Warning", "AutoPaused", message))
+        alerts.append(("AutoPaused", f"POT: pool {namespace}/{name} {message[0].lower()}{message[1:]}"))
+    if decision.resumed:
+        events.append(("Normal", "Resumed", "Resumed after an automatic pause"))
+        alerts.append(("Resumed", f"POT: pool {namespace}/{name} resumed after an automatic pause"))
+    return events, alerts
+
+
+def _pool_status(
+    o: PoolObserved,
+    spec: MailboxPoolSpec,
+    planned: list[Planned],
+    decision: PauseDecision,
+    policy: PoolPolicy,
+    replicas: int,
+    capacity: int,
+    conditions: list[Condition],
+    now: dt.datetime,
+) -> tuple[dict[str, Any], Gauges]:
+    """The pool's status and metrics: mailbox counts by state, capacity, health, pause, conditions."""
+    paused = policy.paused
+    generation = o.body.get("metadata", {}).get("generation")
+    plans = [p.plan for p in planned]
+    aggregate = sum((p.window_counts for p in plans), WindowCounts())
+    r = rates(aggregate)
+    scores = [p.health_score for p in plans]
+    sent_today = sum(p.status["sentToday"] for p in plans)
+    if decision.paused:
+        pause_reason: str | None = f"{decision.state.reason}: {decision.state.message}"
+    elif spec.paused:
+        pause_reason = spec.pause_reason or "Paused by spec"
+    else:
+        pause_reason = None
+    conditions = set_condition(
+        conditions,
+        "AutoPaused",
+        decision.paused,
+        decision.state.reason or "WithinThresholds",
+        decision.state.message or "Aggregate rates within the pool's thresholds",
+        generation=generation,
+        now=now,
+    )
+    if o.invalid:
+        valid = (False, "InvalidMailboxSpec", f"Invalid spec: {', '.join(sorted(o.invalid)[:10])}")
+    else:
+        valid = (True, "AllValid", "Every selected Mailbox parsed")
+    conditions = set_condition(conditions, "MailboxesValid", *valid, generation=generation, now=now)
+    blocked = None
+    if decision.paused:
+        blocked = ("AutoPaused", pause_reason or "")
+    elif spec.paused:
+        blocked = ("Paused", pause_reason or "")
+    elif not plans:
+        blocked = ("NoMailboxes", "The selector matches no Mailbox")
+    conditions = with_ready(conditions, ["DatabaseReady"], generation=generation, now=now, blocked=blocked)
+    by_state = {s: sum(1 for p in plans if p.state == s) for s in STATES}
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "mailboxes": {"total": len(plans), **{s.lower(): by_state[s] for s in STATES}},
+        "capacityToday": capacity,
+        "sentToday": sent_today,
+        "workerReplicas": replicas,
+        "health": {
+            "windowSeconds": spec.health.window_seconds,
+            "sent": aggregate.sent,
+            **basis_points(r),
+            "score": round(sum(scores) / len(scores))
+            if scores
+            else health_score(aggregate, policy.thresholds).score,
+        },
+        "paused": paused,
+        "pauseReason": pause_reason,
+        "conditions": conditions,
+    }
+    gauges = Gauges(aggregate.sent, r.bounce, r.complaint, paused, capacity, sent_today)
+    return status, gauges
