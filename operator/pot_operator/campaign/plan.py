@@ -156,37 +156,10 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     cond("PoolReady", True, "PoolFound", f"Sending through MailboxPool {pool_name}")
     cond("DatabaseReady", True, "Connected", "Postgres reachable")
 
-    # The DNS gate: until the campaign has started, every sending domain of the pool must pass
-    # (or spec.preflightOverride says to send anyway); jobs stay unclaimable ('pending') meanwhile.
-    preflight: dict[str, Any] | None = current.get("preflight")
-    preflight_blocks = False
-    failing: bool | None = None
-    alerts: list[tuple[str, str]] = []
-    if o.preflight is not None:
-        gate = campaign_gate(o.preflight)
-        preflight = preflight_status(gate, current.get("preflight"), rfc3339(now))
-        if gate.passed:
-            cond("PreflightPassed", True, gate.reason, gate.message)
-        elif spec.preflight_override:
-            cond(
-                "PreflightPassed", False, gate.reason, f"Overridden by spec.preflightOverride: {gate.message}"
-            )
-        else:
-            cond("PreflightPassed", False, gate.reason, gate.message)
-            preflight_blocks = True
-        failing = not gate.passed
-        was = get_condition(list(current.get("conditions") or []), "PreflightPassed")
-        if not gate.passed and (
-            was is None or was.get("status") != "False" or was.get("reason") != gate.reason
-        ):
-            alerts.append(
-                (
-                    f"preflight:{name}",
-                    f"POT: campaign {namespace}/{name} preflight failed"
-                    + (" (sending anyway: preflightOverride)" if spec.preflight_override else "")
-                    + f": {gate.message}",
-                )
-            )
+    gate = preflight_gate(o, spec, now)
+    if gate.condition is not None:
+        cond("PreflightPassed", *gate.condition)
+    preflight_blocks = gate.blocks
 
     previous_phase = current.get("phase")
     db_state = "completed" if previous_phase == "Completed" else "paused" if spec.paused else "running"
@@ -206,11 +179,52 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
         row,
         load and status is None,
         db_state,
-        preflight,
+        gate.status,
         preflight_blocks,
-        failing,
-        alerts,
+        gate.failing,
+        gate.alerts,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class PreflightOutcome:
+    """The DNS gate's effect on a scan; nothing (status.preflight kept) once the campaign started."""
+
+    status: dict[str, Any] | None  # status.preflight
+    condition: tuple[bool, str, str] | None = None  # PreflightPassed: (status, reason, message)
+    blocks: bool = False
+    failing: bool | None = None  # the metric, when the gate was evaluated
+    alerts: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def preflight_gate(o: CampaignObserved, spec: CampaignSpec, now: dt.datetime) -> PreflightOutcome:
+    """Until the campaign has started, every sending domain of the pool must pass (or
+    spec.preflightOverride says to send anyway); its jobs stay unclaimable ('pending') meanwhile."""
+    namespace, name = o.key
+    current: Mapping[str, Any] = o.body.get("status") or {}
+    if o.preflight is None:
+        return PreflightOutcome(current.get("preflight"))
+    gate = campaign_gate(o.preflight)
+    status = preflight_status(gate, current.get("preflight"), rfc3339(now))
+    if gate.passed:
+        condition = (True, gate.reason, gate.message)
+    elif spec.preflight_override:
+        condition = (False, gate.reason, f"Overridden by spec.preflightOverride: {gate.message}")
+    else:
+        condition = (False, gate.reason, gate.message)
+    blocks = not gate.passed and not spec.preflight_override
+    alerts = []
+    was = get_condition(list(current.get("conditions") or []), "PreflightPassed")
+    if not gate.passed and (was is None or was.get("status") != "False" or was.get("reason") != gate.reason):
+        alerts.append(
+            (
+                f"preflight:{name}",
+                f"POT: campaign {namespace}/{name} preflight failed"
+                + (" (sending anyway: preflightOverride)" if spec.preflight_override else "")
+                + f": {gate.message}",
+            )
+        )
+    return PreflightOutcome(status, condition, blocks, not gate.passed, alerts)
 
 
 def campaign_row(namespace: str, name: str, spec: CampaignSpec, state: str) -> CampaignRow:

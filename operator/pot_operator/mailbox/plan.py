@@ -13,11 +13,12 @@ from typing import Any
 
 from pot_common.api.mailbox import MailboxSpec
 
-from pot_operator.conditions import rfc3339, set_condition, with_ready
+from pot_operator.conditions import Condition, rfc3339, set_condition, with_ready
 from pot_operator.credentials import CredentialCheck, credentials_ref
 from pot_operator.db import MailboxRow
 from pot_operator.health import (
     CooldownState,
+    Health,
     WindowCounts,
     basis_points,
     decide_cooldown,
@@ -99,47 +100,10 @@ class MailboxPlan:
 def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan:
     """Status, projected limits, remembered state and events of one mailbox at `now`."""
     t = pool.thresholds
-    events: list[tuple[str, str, str]] = []
     memory = o.memory
-    cooldown = CooldownState(memory.cooldown_until, memory.cooldown_reason, memory.resumed_at)
-
-    if o.spec.paused and cooldown.until is not None:
-        # A person took over: their pause replaces the cooldown; unpausing resumes at the reduced cap.
-        cooldown = CooldownState(None, None, now)
-    if pool.cooldowns_enabled and not o.spec.paused:
-        stays_until_resumed = not pool.resume_after_cooldown and cooldown.until is not None
-        if not stays_until_resumed:
-            decision = decide_cooldown(o.counts, t, cooldown, now)
-            cooldown = decision.state
-            if o.blocklisted and cooldown.until is None:
-                # Listed: every message it sends now hurts the domain further, whatever its rates say.
-                # A cooldown that just ended starts again, so no CooldownEnded in between.
-                until = now + dt.timedelta(seconds=t.cooldown_seconds)
-                cooldown = CooldownState(until, BLOCKLIST_REASON, cooldown.resumed_at)
-                decision = dataclasses.replace(decision, state=cooldown, started=True, ended=False)
-            if decision.started and cooldown.reason == BLOCKLIST_REASON:
-                events.append(
-                    (
-                        "Warning",
-                        "CooldownStarted",
-                        f"{BLOCKLIST_REASON}: {o.blocklisted}; "
-                        f"cooling down until {rfc3339(cooldown.until or now)}",
-                    )
-                )
-            elif decision.started:
-                events.append(
-                    (
-                        "Warning",
-                        "CooldownStarted",
-                        f"{cooldown.reason}: cooling down until {rfc3339(cooldown.until or now)}",
-                    )
-                )
-            if decision.ended:
-                events.append(("Normal", "CooldownEnded", f"Resumed at {t.resume_cap_factor:.0%} of its cap"))
+    cooldown, events = _cooldown(o, pool, now)
     cooling = cooldown.until is not None
-    paused = o.spec.paused or pool.paused
-    held = paused or cooling
-
+    held = o.spec.paused or pool.paused or cooling
     start = o.spec.warmup_start or o.created
     previous = WarmupProgress(0, memory.held_days, memory.evaluated_on) if memory.evaluated_on else None
     progress = advance_warmup(start, now.date(), previous, held=held)
@@ -148,89 +112,17 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
         pool.curve, progress.day, pool.per_inbox_per_day, held=held, reduced_factor=factor
     )
     health = health_score(o.counts, t)
-
-    creds = o.credentials
-    generation = o.generation
-    conditions = list(o.status.get("conditions") or [])
-    conditions = set_condition(
-        conditions,
-        "PoolSelected",
-        True,
-        "Selected",
-        f"Selected by MailboxPool {pool.name}",
-        generation=generation,
-        now=now,
-    )
-    if o.worker_rejected_credentials:
-        creds_ok, reason, message = (
-            False,
-            "AuthenticationRejected",
-            "The SMTP server refused these credentials",
-        )
-    elif creds is None:
-        creds_ok, reason, message = False, "Checking", "Credentials not checked yet"
-    else:
-        creds_ok, reason, message = creds.ok, creds.reason, creds.message
-    conditions = set_condition(
-        conditions, "CredentialsReady", creds_ok, reason, message, generation=generation, now=now
-    )
-    if cooling:
-        conditions = set_condition(
-            conditions,
-            "Healthy",
-            False,
-            cooldown.reason or "CoolingDown",
-            f"Cooling down until {rfc3339(cooldown.until or now)}",
-            generation=generation,
-            now=now,
-        )
-    else:
-        conditions = set_condition(
-            conditions,
-            "Healthy",
-            True,
-            "WithinThresholds" if health.sample_sufficient else "SampleTooSmall",
-            f"Health score {health.score}",
-            generation=generation,
-            now=now,
-        )
-    blocked = None
-    if o.spec.paused:
-        blocked = ("Paused", o.spec.pause_reason or "Paused by spec")
-    elif pool.paused:
-        blocked = ("PoolPaused", f"MailboxPool {pool.name} is paused")
-    elif cooling:
-        blocked = ("CoolingDown", f"Cooling down until {rfc3339(cooldown.until or now)}")
-    elif progress.day == 0:
-        blocked = ("WarmupNotStarted", f"Warmup starts on {start.isoformat()}")
-    conditions = with_ready(
-        conditions, ["PoolSelected", "CredentialsReady"], generation=generation, now=now, blocked=blocked
-    )
-
-    if not creds_ok and not (creds is not None and creds.temporary):
-        state = "Failed"
-    elif o.spec.paused:
-        state = "Paused"
-    elif cooling:
-        # Its own cooldown is the more specific news than its pool's pause.
-        state = "Cooling"
-    elif pool.paused:
-        state = "Paused"
-    elif progress.day == 0:
-        state = "Pending"
-    elif progress.day < pool.curve.days:
-        state = "Warming"
-    else:
-        state = "Active"
-
+    creds = _credentials_verdict(o)
+    # A temporary failure (Vault down) keeps the mailbox as it was; anything else fails it.
+    failed = not creds[0] and not (o.credentials is not None and o.credentials.temporary)
     pause_reason = None
     if o.spec.paused:
         pause_reason = o.spec.pause_reason or "Paused by spec"
     elif pool.paused:
         pause_reason = f"MailboxPool {pool.name} is paused"
-
+    state = _state(o, pool, failed=failed, cooling=cooling, day=progress.day)
     status: dict[str, Any] = {
-        "observedGeneration": generation,
+        "observedGeneration": o.generation,
         "state": state,
         "pool": pool.name,
         "warmupDay": progress.day,
@@ -247,21 +139,150 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
         },
         "cooldownUntil": rfc3339(cooldown.until) if cooldown.until else None,
         "pauseReason": pause_reason,
-        "conditions": conditions,
+        "conditions": _conditions(o, pool, cooldown, health, creds, progress.day, start, now),
     }
     if o.worker_rejected_credentials:
         db_state, db_reason = "credentials_bad", "The SMTP server refused the credentials"
-    elif not creds_ok and not (creds is not None and creds.temporary):
+    elif failed:
         # 'credentials_bad' is the worker's verdict (AUTH refused); ours is a pause with the reason.
-        db_state, db_reason = "paused", f"{reason}: {message}"
-    elif paused:
+        db_state, db_reason = "paused", f"{creds[1]}: {creds[2]}"
+    elif o.spec.paused or pool.paused:
         db_state, db_reason = "paused", pause_reason or ""
     elif cooling:
         db_state, db_reason = "cooling", cooldown.reason or ""
     else:
         db_state, db_reason = "active", ""
-    sending = db_state == "active"
-    row = MailboxRow(
+    return MailboxPlan(
+        status=status,
+        row=_row(o, pool, cap if db_state == "active" else 0, db_state, db_reason, cooldown),
+        memory=MailboxMemory(
+            held_days=progress.held_days,
+            evaluated_on=progress.evaluated_on,
+            cooldown_until=cooldown.until,
+            cooldown_reason=cooldown.reason,
+            resumed_at=cooldown.resumed_at,
+        ),
+        events=events,
+        state=state,
+        cooling=cooling,
+        health_score=health.score,
+        window_counts=o.counts,
+    )
+
+
+def _cooldown(
+    o: Observed, pool: PoolPolicy, now: dt.datetime
+) -> tuple[CooldownState, list[tuple[str, str, str]]]:
+    """The mailbox's cooldown after this scan (its own rates, or a listing) and the Events it causes."""
+    t = pool.thresholds
+    events: list[tuple[str, str, str]] = []
+    memory = o.memory
+    cooldown = CooldownState(memory.cooldown_until, memory.cooldown_reason, memory.resumed_at)
+    if o.spec.paused and cooldown.until is not None:
+        # A person took over: their pause replaces the cooldown; unpausing resumes at the reduced cap.
+        cooldown = CooldownState(None, None, now)
+    if not pool.cooldowns_enabled or o.spec.paused:
+        return cooldown, events
+    if not pool.resume_after_cooldown and cooldown.until is not None:
+        return cooldown, events  # stays cooling until a person resumes it
+    decision = decide_cooldown(o.counts, t, cooldown, now)
+    cooldown = decision.state
+    if o.blocklisted and cooldown.until is None:
+        # Listed: every message it sends now hurts the domain further, whatever its rates say.
+        # A cooldown that just ended starts again, so no CooldownEnded in between.
+        until = now + dt.timedelta(seconds=t.cooldown_seconds)
+        cooldown = CooldownState(until, BLOCKLIST_REASON, cooldown.resumed_at)
+        decision = dataclasses.replace(decision, state=cooldown, started=True, ended=False)
+    if decision.started and cooldown.reason == BLOCKLIST_REASON:
+        events.append(
+            (
+                "Warning",
+                "CooldownStarted",
+                f"{BLOCKLIST_REASON}: {o.blocklisted}; cooling down until {rfc3339(cooldown.until or now)}",
+            )
+        )
+    elif decision.started:
+        events.append(
+            (
+                "Warning",
+                "CooldownStarted",
+                f"{cooldown.reason}: cooling down until {rfc3339(cooldown.until or now)}",
+            )
+        )
+    if decision.ended:
+        events.append(("Normal", "CooldownEnded", f"Resumed at {t.resume_cap_factor:.0%} of its cap"))
+    return cooldown, events
+
+
+def _credentials_verdict(o: Observed) -> tuple[bool, str, str]:
+    """CredentialsReady's (status, reason, message): the worker's refusal first, then the operator's check."""
+    if o.worker_rejected_credentials:
+        return False, "AuthenticationRejected", "The SMTP server refused these credentials"
+    if o.credentials is None:
+        return False, "Checking", "Credentials not checked yet"
+    return o.credentials.ok, o.credentials.reason, o.credentials.message
+
+
+def _conditions(
+    o: Observed,
+    pool: PoolPolicy,
+    cooldown: CooldownState,
+    health: Health,
+    creds: tuple[bool, str, str],
+    day: int,
+    start: dt.date,
+    now: dt.datetime,
+) -> list[Condition]:
+    generation = o.generation
+    conditions = set_condition(
+        list(o.status.get("conditions") or []),
+        "PoolSelected",
+        True,
+        "Selected",
+        f"Selected by MailboxPool {pool.name}",
+        generation=generation,
+        now=now,
+    )
+    conditions = set_condition(conditions, "CredentialsReady", *creds, generation=generation, now=now)
+    if cooldown.until is not None:
+        healthy = (False, cooldown.reason or "CoolingDown", f"Cooling down until {rfc3339(cooldown.until)}")
+    else:
+        sample = "WithinThresholds" if health.sample_sufficient else "SampleTooSmall"
+        healthy = (True, sample, f"Health score {health.score}")
+    conditions = set_condition(conditions, "Healthy", *healthy, generation=generation, now=now)
+    blocked = None
+    if o.spec.paused:
+        blocked = ("Paused", o.spec.pause_reason or "Paused by spec")
+    elif pool.paused:
+        blocked = ("PoolPaused", f"MailboxPool {pool.name} is paused")
+    elif cooldown.until is not None:
+        blocked = ("CoolingDown", f"Cooling down until {rfc3339(cooldown.until)}")
+    elif day == 0:
+        blocked = ("WarmupNotStarted", f"Warmup starts on {start.isoformat()}")
+    return with_ready(
+        conditions, ["PoolSelected", "CredentialsReady"], generation=generation, now=now, blocked=blocked
+    )
+
+
+def _state(o: Observed, pool: PoolPolicy, *, failed: bool, cooling: bool, day: int) -> str:
+    if failed:
+        return "Failed"
+    if o.spec.paused:
+        return "Paused"
+    if cooling:
+        return "Cooling"  # its own cooldown is the more specific news than its pool's pause
+    if pool.paused:
+        return "Paused"
+    if day == 0:
+        return "Pending"
+    return "Warming" if day < pool.curve.days else "Active"
+
+
+def _row(
+    o: Observed, pool: PoolPolicy, cap: int, state: str, reason: str, cooldown: CooldownState
+) -> MailboxRow:
+    """The limits the workers read: `cap` is 0 unless the mailbox may send."""
+    return MailboxRow(
         name=o.name,
         address=o.spec.address,
         display_name=o.spec.display_name or "",
@@ -269,29 +290,12 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
         smtp_port=o.spec.smtp.port,
         smtp_tls=o.spec.smtp.tls_mode,
         credentials_ref=credentials_ref(o.spec.credentials, o.namespace),
-        daily_cap=cap if sending else 0,
-        hourly_cap=min(pool.per_inbox_per_hour, cap) if sending else 0,
+        daily_cap=cap,
+        hourly_cap=min(pool.per_inbox_per_hour, cap) if cap else 0,
         min_spacing_seconds=pool.min_spacing_seconds,
-        state=db_state,
-        state_reason=db_reason,
-        cooldown_until=cooldown.until,
-    )
-    new_memory = MailboxMemory(
-        held_days=progress.held_days,
-        evaluated_on=progress.evaluated_on,
-        cooldown_until=cooldown.until,
-        cooldown_reason=cooldown.reason,
-        resumed_at=cooldown.resumed_at,
-    )
-    return MailboxPlan(
-        status=status,
-        row=row,
-        memory=new_memory,
-        events=events,
         state=state,
-        cooling=cooling,
-        health_score=health.score,
-        window_counts=o.counts,
+        state_reason=reason,
+        cooldown_until=cooldown.until,
     )
 
 
