@@ -142,9 +142,20 @@ async def check_dkim(domain: str, selectors: tuple[str, ...], resolver: Resolver
             f"under {dkim.FAIL_BELOW_BITS} (RFC 8301)",
             details,
         )
+    if not set(dkim.USABLE_HASHES) & set(key.hashes):
+        return Check(
+            "dkim",
+            Level.FAIL,
+            f"DKIM key at {where} allows only sha1, which receivers reject (RFC 8301)",
+            details,
+        )
     if key.key_type == "rsa" and key.bits < dkim.WARN_BELOW_BITS:
         return Check(
             "dkim", Level.WARN, f"DKIM key at {where} is {key.bits} bits; use {dkim.WARN_BELOW_BITS}", details
+        )
+    if key.testing:
+        return Check(
+            "dkim", Level.WARN, f"DKIM key at {where} is in test mode (t=y): receivers may ignore it", details
         )
     return Check("dkim", Level.PASS, f"DKIM {key.key_type} key, {key.bits} bits, at {where}", details)
 
@@ -174,9 +185,15 @@ async def check_dmarc(domain: str, from_domain: str, resolver: Resolver) -> Chec
             f"{domain} (aspf={record.aspf}, adkim={record.adkim})",
             details,
         )
+    ignored = f"; receivers set aside: {'; '.join(record.problems)}" if record.problems else ""
+    if ignored:
+        details["problems"] = list(record.problems)
     if record.policy == "none":
-        return Check("dmarc", Level.WARN, f"DMARC p=none at {record.found_at}: monitoring only", details)
-    return Check("dmarc", Level.PASS, f"DMARC p={record.policy} at {record.found_at}, aligned", details)
+        return Check(
+            "dmarc", Level.WARN, f"DMARC p=none at {record.found_at}: monitoring only{ignored}", details
+        )
+    level = Level.WARN if record.problems else Level.PASS
+    return Check("dmarc", level, f"DMARC p={record.policy} at {record.found_at}, aligned{ignored}", details)
 
 
 async def check_blocklists(

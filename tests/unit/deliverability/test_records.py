@@ -49,8 +49,6 @@ def test_dmarc_record_parsing() -> None:
         ("p=reject", "v=DMARC1"),
         ("v=DMARC1; sp=none", "no p="),
         ("v=DMARC1; p=sometimes", "not one of"),
-        ("v=DMARC1; p=none; pct=150", "outside 0-100"),
-        ("v=DMARC1; p=none; adkim=x", "adkim"),
     ],
 )
 def test_dmarc_records_that_do_not_parse(record: str, error: str) -> None:
