@@ -184,4 +184,3 @@ def test_completion_is_announced_once_with_its_time() -> None:
     completed = body(status={**life.status, "phase": "Completed"})
     again = plan_lifecycle(observed(completed, preflight=None), p, Loaded(3, None, 0), done, NOW)
     assert not again.completed_now and again.alerts == [] and again.status_patch is None
-
