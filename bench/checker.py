@@ -30,8 +30,8 @@ async def run(resolver: DnsResolver, port: int) -> tuple[float, int]:
     settings = CheckerSettings(
         mode=Mode.SMTP,
         probe_port=port,
-        per_domain_concurrency=PER_DOMAIN,
-        per_domain_interval_s=INTERVAL,
+        per_host_concurrency=PER_DOMAIN,
+        per_host_interval_s=INTERVAL,
         global_concurrency=DOMAINS * PER_DOMAIN,
         allow_test_domains=True,
         timeout_s=10,

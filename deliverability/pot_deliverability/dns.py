@@ -58,7 +58,8 @@ MAX_LABEL = 63
 
 
 def domain_name(name: str, *, multi_label: bool = True) -> str:
-    """`name` as DNS knows it: lower case, A-labels, no final dot; ValueError says what is wrong with it.
+    """`name` as DNS knows it: lower case, A-labels, no final dot; ValueError says what is wrong with it
+    (a phrase to follow "it": "has an empty label").
 
     The checks here accept what RFC 1035/1123 host names are made of (letters, digits, hyphens, and the
     underscores of SPF and DKIM names), IDNs as U-labels (IDNA 2008) or A-labels, labels of 1-63 octets
@@ -66,14 +67,14 @@ def domain_name(name: str, *, multi_label: bool = True) -> str:
     """
     text = name[:-1] if name.endswith(".") else name
     if not text:
-        raise ValueError("empty name" if not name else "the root, not a domain")
+        raise ValueError("is empty" if not name else "is the root, not a domain")
     if len(text) > 4 * MAX_NAME:  # no use encoding a megabyte to say it is too long
-        raise ValueError(f"longer than {MAX_NAME} characters")
+        raise ValueError(f"is longer than {MAX_NAME} characters")
     if not text.isascii():
         try:
             text = idna.encode(text, uts46=True).decode("ascii")
         except (idna.IDNAError, UnicodeError) as exc:
-            raise ValueError(f"not a valid internationalised name ({exc})") from None
+            raise ValueError(f"is not a valid internationalised name ({exc})") from None
     labels = text.split(".")
     for label in labels:
         if not label:
@@ -84,7 +85,7 @@ def domain_name(name: str, *, multi_label: bool = True) -> str:
             bad = next(c for c in label if not (c.isalnum() or c in "-_"))
             raise ValueError(f"has a character a host name cannot hold: {bad!r}")
     if len(text) > MAX_NAME:
-        raise ValueError(f"longer than {MAX_NAME} characters")
+        raise ValueError(f"is longer than {MAX_NAME} characters")
     if multi_label and len(labels) < 2:
         raise ValueError("is a single label, not a domain")
     return text.lower()

@@ -1,4 +1,5 @@
-"""MX lookup with RFC 7505 null MX and the RFC 5321 implicit MX; used by preflight and the email checker."""
+"""MX lookup with RFC 7505 null MX and the RFC 5321 implicit MX, and which provider an MX host belongs to;
+used by preflight and the email checker (its politeness is per host and per provider)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pot_common.domains import registrable_domain
+
 from pot_deliverability.dns import Resolver, Status
+
+# The big providers, named by their MX hosts' suffixes: there several registrable domains are one
+# provider (google.com, googlemail.com) and one registrable domain is two (outlook.com's consumer and
+# Microsoft 365 MX hosts).
+KNOWN_PROVIDERS = (
+    ("google.com", "google"),
+    ("googlemail.com", "google"),
+    ("olc.protection.outlook.com", "outlook"),
+    ("mail.protection.outlook.com", "microsoft365"),
+    ("yahoodns.net", "yahoo"),
+)
 
 
 class MxStatus(StrEnum):
@@ -44,6 +58,17 @@ async def lookup_mx(domain: str, resolver: Resolver) -> MxResult:
         if (await resolver.lookup(domain, rdtype)).records:
             return MxResult(domain, MxStatus.IMPLICIT, (domain,))
     return MxResult(domain, MxStatus.NONE)
+
+
+def provider_group(host: str) -> str:
+    """The provider an MX host belongs to: a big provider by its MX suffix, any other host by its
+    registrable domain (every `*.mail.example.net` MX of a hosting company is one group, while
+    `mx.a.co.uk` and `mx.b.co.uk` are two)."""
+    host = host.lower().rstrip(".")
+    for suffix, name in KNOWN_PROVIDERS:
+        if host == suffix or host.endswith("." + suffix):
+            return name
+    return registrable_domain(host) if "." in host else host
 
 
 async def host_addresses(host: str, resolver: Resolver) -> list[str]:

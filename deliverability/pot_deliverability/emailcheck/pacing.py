@@ -1,81 +1,55 @@
-"""When the checker may talk to a recipient domain, and how many checks run at once; for checker.py.
+"""When the checker may open a session to an MX host: the politeness rules, pure; for scheduler.py.
 
-Politeness per recipient domain: at most `concurrency` sessions at once and at least `interval`
-between session starts. `DomainPacer` is pure, with an injected clock for tests.
+Per MX host: at most `per_host` sessions at once, and starts at least `interval` apart, the host's
+first session at once. Per provider (every MX host of one mailbox provider): at most `per_provider`
+at once. Overall: at most `total`. The caller passes the clock's reading, so tests need no sleeping.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections import Counter
+from dataclasses import dataclass, field
 
-T = TypeVar("T")
-R = TypeVar("R")
+BLOCKED = -1.0  # what `wait` says when only a session's end can free a slot
 
 
-class DomainPacer:
-    """Start times per domain at least `interval` apart; pure, with an injected clock for tests."""
-
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self._next: dict[str, float] = {}
-
-    def reserve(self, domain: str) -> float:
-        """Book the next start for `domain`; returns how long to wait before starting."""
-        now = self.clock()
-        start = max(now, self._next.get(domain, now))
-        self._next[domain] = start + self.interval
-        return start - now
-
-
+@dataclass
 class Politeness:
-    """Per domain: a slot among `concurrency`, then the pacer's start time; one per checker run."""
+    """The open sessions and last starts; `most` keeps the highest concurrency each host saw."""
 
-    def __init__(self, concurrency: int, interval: float) -> None:
-        self.concurrency = concurrency
-        self.pacer = DomainPacer(interval)
-        self._slots: dict[str, asyncio.Semaphore] = {}
+    per_host: int
+    interval: float
+    per_provider: int
+    total: int
+    open_hosts: Counter[str] = field(default_factory=Counter)
+    open_providers: Counter[str] = field(default_factory=Counter)
+    last_start: dict[str, float] = field(default_factory=dict)
+    most: Counter[str] = field(default_factory=Counter)
 
-    @contextlib.asynccontextmanager
-    async def turn(self, domain: str) -> AsyncIterator[None]:
-        """Hold one of the domain's slots for the session, starting it no sooner than the pacer allows."""
-        slot = self._slots.get(domain)
-        if slot is None:
-            slot = self._slots[domain] = asyncio.Semaphore(self.concurrency)
-        async with slot:
-            await asyncio.sleep(self.pacer.reserve(domain))
-            yield
+    @property
+    def open_total(self) -> int:
+        return sum(self.open_hosts.values())
 
+    def wait(self, host: str, provider: str, now: float) -> float:
+        """0 when a session to `host` may start now, the seconds until the interval allows it, or
+        BLOCKED when a concurrency limit is reached."""
+        if (
+            self.open_hosts[host] >= self.per_host
+            or self.open_providers[provider] >= self.per_provider
+            or self.open_total >= self.total
+        ):
+            return BLOCKED
+        last = self.last_start.get(host)
+        if last is None:
+            return 0.0  # no pacing before a host's first connection
+        return max(0.0, last + self.interval - now)
 
-async def as_finished(
-    items: Iterable[T], work: Callable[[T], Awaitable[R]], workers: int
-) -> AsyncIterator[R]:
-    """`work(item)` for every item, at most `workers` at once; results as they finish, not in input order."""
-    queue: asyncio.Queue[T | None] = asyncio.Queue()
-    results: asyncio.Queue[R | None] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
-    for _ in range(workers):
-        queue.put_nowait(None)
+    def start(self, host: str, provider: str, now: float) -> None:
+        self.open_hosts[host] += 1
+        self.open_providers[provider] += 1
+        self.last_start[host] = now
+        self.most[host] = max(self.most[host], self.open_hosts[host])
 
-    async def worker() -> None:
-        while (item := await queue.get()) is not None:
-            await results.put(await work(item))
-        await results.put(None)
-
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-    try:
-        done = 0
-        while done < workers:
-            result = await results.get()
-            if result is None:
-                done += 1
-            else:
-                yield result
-    finally:
-        for task in tasks:
-            task.cancel()
+    def end(self, host: str, provider: str) -> None:
+        self.open_hosts[host] -= 1
+        self.open_providers[provider] -= 1

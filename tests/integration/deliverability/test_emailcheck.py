@@ -11,7 +11,7 @@ from pot_stack.service import free_port
 
 def settings(port: int, mode: Mode = Mode.SMTP, **overrides: Any) -> CheckerSettings:
     values: dict[str, Any] = {
-        "per_domain_interval_s": 0.0,
+        "per_host_interval_s": 0.0,
         "greylist_delay_s": 0.05,
         "allow_test_domains": True,
         "timeout_s": 5,
@@ -129,7 +129,7 @@ async def test_auto_mode_tries_every_mx_before_calling_the_port_blocked(
     assert "someone@deadfirst.probe.test" in probe_server.rcpt_log
 
 
-async def test_per_domain_concurrency_and_interval_are_respected(resolver: Any) -> None:
+async def test_per_host_concurrency_and_interval_are_respected(resolver: Any) -> None:
     from pot_stack.probe_server import ProbeServer
 
     server = ProbeServer(catch_all_domains={"d0.probe.test", "d1.probe.test"}, rcpt_delay=0.1).start()
@@ -138,8 +138,8 @@ async def test_per_domain_concurrency_and_interval_are_respected(resolver: Any) 
             resolver,
             settings(
                 server.port,
-                per_domain_concurrency=2,
-                per_domain_interval_s=0.05,
+                per_host_concurrency=2,
+                per_host_interval_s=0.05,
                 global_concurrency=10,
                 catch_all_check=False,
             ),

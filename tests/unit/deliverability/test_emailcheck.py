@@ -1,16 +1,18 @@
-"""The checker's pure parts: syntax and RFC 5321 lengths, reply classification, pacing, input rows, resume."""
+"""The checker's pure parts: syntax and RFC 5321 lengths, reply classification, politeness, flags, input
+rows, resume; and its scheduler against a scripted SMTP session (no network)."""
 
 from __future__ import annotations
 
-import asyncio
+import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pot_common.addresses import check_syntax
 from pot_deliverability import emailcheck
-from pot_deliverability.emailcheck import BadRow, EmailResult, Verdict
-from pot_deliverability.emailcheck.pacing import DomainPacer, Politeness, as_finished
-from pot_deliverability.emailcheck.probe import classify_rcpt
+from pot_deliverability.emailcheck import BadRow, EmailResult, Verdict, flags
+from pot_deliverability.emailcheck.pacing import BLOCKED, Politeness
+from pot_deliverability.emailcheck.probe import classify_rcpt, too_many_recipients
 
 
 def test_syntax_normalises_the_domain() -> None:
@@ -46,6 +48,11 @@ def test_test_domains_allowed_when_asked() -> None:
         (550, "No such user", Verdict.INVALID),
         (553, "5.1.3 Bad address syntax", Verdict.INVALID),
         (552, "5.2.2 Mailbox full", Verdict.RISKY),
+        (452, "4.2.2 Mailbox full", Verdict.RISKY),  # full now, so risky, however temporary
+        (452, "Mailbox is full, try later", Verdict.RISKY),
+        (550, "User over quota", Verdict.RISKY),
+        (552, "Requested mail action aborted: exceeded storage allocation", Verdict.RISKY),
+        (451, "4.3.0 Try again later", Verdict.UNKNOWN),
         (550, "5.7.1 Blocked", Verdict.UNKNOWN),
         (450, "4.7.1 Greylisted", Verdict.UNKNOWN),
         (421, "Try later", Verdict.UNKNOWN),
@@ -56,49 +63,117 @@ def test_rcpt_replies_are_classified(code: int, message: str, verdict: Verdict) 
     assert classify_rcpt(code, message)[0] is verdict
 
 
-def test_pacer_spaces_starts_per_domain() -> None:
-    now = [100.0]
-    pacer = DomainPacer(2.0, clock=lambda: now[0])
-    assert [pacer.reserve("a.example") for _ in range(3)] == [0.0, 2.0, 4.0]
-    assert pacer.reserve("b.example") == 0.0
-    now[0] = 110.0
-    assert pacer.reserve("a.example") == 0.0
+def test_a_host_s_first_session_starts_at_once_the_next_ones_an_interval_apart() -> None:
+    rules = Politeness(per_host=2, interval=1.0, per_provider=10, total=20)
+    assert rules.wait("mx.a.example", "a.example", 100.0) == 0.0  # no pacing before the first connection
+    rules.start("mx.a.example", "a.example", 100.0)
+    assert rules.wait("mx.a.example", "a.example", 100.25) == 0.75
+    assert rules.wait("mx.b.example", "b.example", 100.25) == 0.0  # another host is not held back
+    assert rules.wait("mx.a.example", "a.example", 101.0) == 0.0
 
 
-async def test_politeness_holds_at_most_the_domain_s_slots() -> None:
-    politeness = Politeness(concurrency=2, interval=0.0)
-    inside = {"a.example": 0, "b.example": 0}
-    most = {"a.example": 0, "b.example": 0}
-
-    async def session(domain: str) -> None:
-        async with politeness.turn(domain):
-            inside[domain] += 1
-            most[domain] = max(most[domain], inside[domain])
-            await asyncio.sleep(0.001)
-            inside[domain] -= 1
-
-    await asyncio.gather(*(session(d) for d in ["a.example"] * 6 + ["b.example"]))
-    assert most == {"a.example": 2, "b.example": 1}
+def test_concurrency_is_limited_per_host_per_provider_and_overall() -> None:
+    rules = Politeness(per_host=2, interval=0.0, per_provider=3, total=4)
+    for host in ("mx1.p.example", "mx1.p.example", "mx2.p.example"):
+        rules.start(host, "p.example", 0.0)
+    assert rules.wait("mx1.p.example", "p.example", 0.0) == BLOCKED  # the host has its 2
+    assert rules.wait("mx3.p.example", "p.example", 0.0) == BLOCKED  # the provider has its 3
+    assert rules.wait("mx.q.example", "q.example", 0.0) == 0.0
+    rules.start("mx.q.example", "q.example", 0.0)
+    assert rules.wait("mx.r.example", "r.example", 0.0) == BLOCKED  # 4 open overall
+    rules.end("mx1.p.example", "p.example")
+    assert rules.wait("mx3.p.example", "p.example", 0.0) == 0.0
+    assert rules.most["mx1.p.example"] == 2
 
 
-async def test_as_finished_runs_every_item_with_bounded_workers() -> None:
-    running = [0, 0]  # now, most
+@pytest.mark.parametrize(
+    ("host", "provider"),
+    [
+        ("gmail-smtp-in.l.google.com", "google"),
+        ("aspmx.l.google.com", "google"),
+        ("acme-com.mail.protection.outlook.com", "microsoft365"),
+        ("mx1.hotmail.com", "hotmail.com"),
+        ("mx.a.co.uk", "a.co.uk"),
+        ("MX2.Mail.Example.NET.", "example.net"),
+    ],
+)
+def test_mx_hosts_group_into_providers(host: str, provider: str) -> None:
+    from pot_deliverability.mx import provider_group
 
-    async def work(n: int) -> int:
-        running[0] += 1
-        running[1] = max(running[1], running[0])
-        await asyncio.sleep(0.001 * (n % 3))
-        running[0] -= 1
-        return n * n
-
-    results = [r async for r in as_finished(range(20), work, workers=4)]
-    assert sorted(results) == [n * n for n in range(20)]
-    assert running[1] == 4
+    assert provider_group(host) == provider
 
 
-def test_text_rows_skip_blanks_and_comments() -> None:
-    rows = list(emailcheck.read_rows(b"# list\na@x.example\n\n  b@x.example  \n"))
-    assert rows == [(2, "a@x.example"), (4, "b@x.example")]
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [(452, "4.5.3 Too many recipients"), (452, "Too many recipients in this transaction")],
+)
+def test_too_many_recipients_is_the_session_s_limit_not_the_address(code: int, message: str) -> None:
+    assert too_many_recipients(code, message)
+    assert not too_many_recipients(452, "4.2.2 Mailbox full")
+
+
+@pytest.mark.parametrize(
+    ("address", "free", "role", "disposable", "suggestion"),
+    [
+        ("alice@gmail.com", True, False, False, ""),
+        ("Info@acme.example", False, True, False, ""),
+        ("sales+eu@acme.example", False, True, False, ""),
+        ("x@mailinator.com", False, False, True, ""),
+        ("x@sub.mailinator.com", False, False, True, ""),  # a listed service's subdomains too
+        ("bob@gmial.com", False, False, True, "gmail.com"),  # typo domains are listed as disposable
+        ("bob@hotmial.co", False, False, False, "hotmail.com"),  # two slips in a long name
+        ("bob@outlok.com", False, False, False, "outlook.com"),
+        ("bob@gmai.com", False, False, False, "gmail.com"),
+        ("bob@yahooo.com", False, False, False, "yahoo.com"),
+        ("bob@acme.example", False, False, False, ""),
+        ("bob@mail.com", True, False, False, ""),  # a real provider one edit from gmail.com is no typo
+    ],
+)
+def test_address_flags(address: str, free: bool, role: bool, disposable: bool, suggestion: str) -> None:
+    local, _, domain = address.rpartition("@")
+    assert flags.is_free(domain) is free
+    assert flags.is_role(local) is role
+    assert flags.is_disposable(domain) is disposable
+    assert flags.suggest_domain(domain) == suggestion
+
+
+def test_the_disposable_list_is_the_maintained_one() -> None:
+    assert len(flags.DISPOSABLE_DOMAINS) > 5000
+    assert {"mailinator.com", "yopmail.com", "guerrillamail.com"} <= flags.DISPOSABLE_DOMAINS
+    assert not flags.FREE_DOMAINS & flags.DISPOSABLE_DOMAINS
+
+
+def test_text_rows_skip_blanks_but_not_lines_starting_with_hash() -> None:
+    rows = list(emailcheck.read_rows(b"#tag@x.example\na@x.example\n\n  b@x.example  \r\n"))
+    assert rows == [(1, "#tag@x.example"), (2, "a@x.example"), (4, "b@x.example")]
+
+
+def test_a_huge_line_is_a_bad_row_and_the_next_lines_still_count() -> None:
+    data = b"a@x.example\n" + b"x" * (3 * emailcheck.MAX_LINE) + b"\nb@x.example\n"
+    rows = list(emailcheck.read_rows(io.BytesIO(data)))
+    assert rows == [
+        (1, "a@x.example"),
+        BadRow(2, f"line longer than {emailcheck.MAX_LINE} bytes, skipped"),
+        (3, "b@x.example"),
+    ]
+
+
+def test_rows_stream_from_a_file_without_reading_it_all() -> None:
+    class Endless(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            chunk = b"someone@x.example\n" * (len(buffer) // 18)
+            buffer[: len(chunk)] = chunk
+            return len(chunk)
+
+    rows = emailcheck.read_rows(io.BufferedReader(Endless()), csv_format=False)
+    assert [next(rows) for _ in range(3)] == [
+        (1, "someone@x.example"),
+        (2, "someone@x.example"),
+        (3, "someone@x.example"),
+    ]
 
 
 def test_csv_rows_use_the_email_column_and_report_bad_rows_with_line_numbers() -> None:
