@@ -120,8 +120,8 @@ def operator_env(docs: list[dict[str, Any]]) -> dict[str, str | None]:
 
 
 def test_deliverability_settings_reach_the_operator(tools: Tools) -> None:
-    from pot_operator.config import Settings
     from pot_deliverability.dnsbl import ZoneKind, parse_zones
+    from pot_operator.config import Settings
 
     env = operator_env(render(tools, "-f", str(CHART / "ci" / "deliverability-values.yaml")))
     assert env["POT_DNSBL_ZONES"] == "zen.spamhaus.org,domain:dbl.spamhaus.org"

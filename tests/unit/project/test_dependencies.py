@@ -19,9 +19,7 @@ FOLDERS = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["where"]
 
 def product_packages() -> dict[str, Path]:
     return {
-        init.parent.name: init.parent
-        for folder in FOLDERS
-        for init in (REPO / folder).glob("*/__init__.py")
+        init.parent.name: init.parent for folder in FOLDERS for init in (REPO / folder).glob("*/__init__.py")
     }
 
 
@@ -41,7 +39,10 @@ def imported_top_levels(root: Path) -> dict[str, str]:
 
 
 def declared_distributions() -> set[str]:
-    return {req.split("==")[0].split("[")[0].lower().replace("_", "-") for req in PYPROJECT["project"]["dependencies"]}
+    return {
+        req.split("==")[0].split("[")[0].lower().replace("_", "-")
+        for req in PYPROJECT["project"]["dependencies"]
+    }
 
 
 def test_every_third_party_import_is_declared() -> None:
@@ -50,7 +51,7 @@ def test_every_third_party_import_is_declared() -> None:
     distributions_of = metadata.packages_distributions()
     declared = declared_distributions()
     undeclared = []
-    for package, root in ours.items():
+    for root in ours.values():
         for module, where in imported_top_levels(root).items():
             if module in ours or module in sys.stdlib_module_names or module == "__future__":
                 continue
