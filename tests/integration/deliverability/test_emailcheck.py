@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -153,3 +154,109 @@ async def test_per_host_concurrency_and_interval_are_respected(resolver: Any) ->
         )  # the measure itself sees concurrency when there is some
     finally:
         server.stop()
+
+
+async def test_one_host_serving_two_domains_gets_its_limit_not_twice_it(resolver: Any) -> None:
+    from pot_stack.probe_server import ProbeServer
+
+    # d0 and d1 have the same MX host: politeness per recipient domain allowed it 4 connections.
+    server = ProbeServer(catch_all_domains={"d0.probe.test", "d1.probe.test"}, rcpt_delay=0.05).start()
+    try:
+        checker = EmailChecker(
+            resolver,
+            settings(server.port, per_host_concurrency=2, per_host_interval_s=0.0, rcpts_per_session=2),
+        )
+        rows = [(i, f"u{i}@d{i % 2}.probe.test") for i in range(16)]
+        results = [r async for r in checker.check_many(rows)]
+        assert {r.result for r in results} == {Verdict.RISKY}  # catch-all
+        assert server.max_concurrent("host") == 2
+        assert server.politeness_violations(2, 0.0, per="host") == 0
+    finally:
+        server.stop()
+
+
+async def test_a_host_s_first_connection_is_not_paced(probe_server: Any, resolver: Any) -> None:
+    checker = EmailChecker(resolver, settings(probe_server.port, per_host_interval_s=30.0))
+    started = asyncio.get_running_loop().time()
+    assert (await checker.check("alice@acme.probe.test")).result is Verdict.VALID
+    assert asyncio.get_running_loop().time() - started < 5
+
+
+async def test_a_greylisted_address_holds_no_connection_while_it_waits(resolver: Any) -> None:
+    from pot_stack.probe_server import ProbeServer
+
+    users = {"acme.probe.test": {f"u{i}" for i in range(6)}}
+    server = ProbeServer(users=users, greylist={"u0@acme.probe.test"}).start()
+    try:
+        checker = EmailChecker(
+            resolver,
+            settings(server.port, per_host_concurrency=1, greylist_delay_s=1.5, rcpts_per_session=1),
+        )
+        rows = [(i, f"u{i}@acme.probe.test") for i in range(6)]
+        order = [r.address async for r in checker.check_many(rows)]
+        # One connection in all, and the five others were all asked while u0 waited for its retry.
+        assert order[-1] == "u0@acme.probe.test" and len(order) == 6
+        assert server.rcpt_log.count("u0@acme.probe.test") == 2
+    finally:
+        server.stop()
+
+
+async def test_full_mailbox_4_2_2_is_risky_at_once(probe_server: Any, resolver: Any) -> None:
+    result = await EmailChecker(resolver, settings(probe_server.port)).check("quota-x@acme.probe.test")
+    assert (result.result, result.reason) == (Verdict.RISKY, "mailbox full")
+    assert result.smtp_reply == "452 4.2.2 Mailbox full, over quota"
+    assert probe_server.rcpt_log.count("quota-x@acme.probe.test") == 1  # not retried as greylisting
+
+
+async def test_starttls_is_used_when_offered(resolver: Any) -> None:
+    from pot_stack.probe_server import ProbeServer
+
+    server = ProbeServer(users={"acme.probe.test": {"alice"}}, tls=True).start()
+    try:
+        checker = EmailChecker(resolver, settings(server.port))
+        result = await checker.check("alice@acme.probe.test")
+        assert result.result is Verdict.VALID
+        assert [s.tls for s in server.sessions if s.rcpts] == [True]
+        assert checker.scheduler.stats["tls_sessions"] == 1
+    finally:
+        server.stop()
+
+
+async def test_starttls_can_be_turned_off(resolver: Any) -> None:
+    from pot_stack.probe_server import ProbeServer
+
+    server = ProbeServer(users={"acme.probe.test": {"alice"}}, tls=True).start()
+    try:
+        checker = EmailChecker(resolver, settings(server.port, starttls=False))
+        assert (await checker.check("alice@acme.probe.test")).result is Verdict.VALID
+        assert [s.tls for s in server.sessions if s.rcpts] == [False]
+    finally:
+        server.stop()
+
+
+async def test_auto_mode_does_not_decide_from_the_first_domain(probe_server: Any, resolver: Any) -> None:
+    # The first domain's only MX refuses connections; the port itself is open, as the next domain shows.
+    checker = EmailChecker(resolver, settings(probe_server.port, Mode.AUTO))
+    rows = [(1, "someone@deadonly.probe.test"), (2, "alice@acme.probe.test"), (3, "nobody@acme.probe.test")]
+    results = {r.address: r async for r in checker.check_many(rows, ordered=True)}
+    assert checker.notice == "" and {r.mode for r in results.values()} == {"smtp"}
+    assert results["alice@acme.probe.test"].result is Verdict.VALID
+    assert results["nobody@acme.probe.test"].result is Verdict.INVALID
+    assert results["someone@deadonly.probe.test"].result is Verdict.UNKNOWN
+
+
+async def test_auto_mode_calls_the_port_blocked_only_when_every_domain_tried_fails(resolver: Any) -> None:
+    closed = free_port()
+    checker = EmailChecker(resolver, settings(closed, Mode.AUTO))
+    rows = [(1, "a@acme.probe.test"), (2, "b@globex.probe.test"), (3, "c@deadonly.probe.test")]
+    results = [r async for r in checker.check_many(rows)]
+    assert {r.mode for r in results} == {"format+mx"} and "looks blocked" in checker.notice
+
+
+async def test_json_flags_free_role_disposable_and_suggestion(resolver: Any) -> None:
+    checker = EmailChecker(resolver, settings(1, Mode.SYNTAX))
+    role = await checker.check("Info@acme.probe.test")
+    typo = await checker.check("bob@gmial.com")
+    assert (role.role, role.free, role.disposable) == (True, False, False)
+    assert typo.disposable and typo.suggestion == "bob@gmail.com"
+    assert set(role.as_dict()) >= {"free", "role", "disposable", "suggestion"}

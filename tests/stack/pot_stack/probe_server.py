@@ -1,24 +1,31 @@
 """An SMTP server answering RCPT probes like real MXes do; for the email-checker tests and make bench-checker.
 
-Every domain's MX in the checker zones points at 127.0.0.1, so this one server plays all of them and
-answers by the recipient: a catch-all domain accepts anything; otherwise only its configured users
-exist (others get 550 5.1.1); a greylisted address gets 450 4.7.1 once, then 250; `full-*` gets
-552 5.2.2 and `blocked-*` 550 5.7.1 anywhere. RCPT can wait `rcpt_delay` seconds (the benchmark's
-slow MX). It refuses DATA and counts attempts, and records each session's domain and times so a test
-can measure the checker's politeness.
+The checker zones' MX hosts point at loopback addresses where this one server listens (127.0.0.1,
+and with `addresses` several more, one per MX host of a world where hosts serve several domains), so it
+plays all of them and answers by the recipient: a catch-all domain accepts anything; otherwise only
+its configured users exist (others get 550 5.1.1); a greylisted address gets 450 4.7.1 once, then 250;
+`full-*` gets 552 5.2.2, `quota-*` 452 4.2.2 and `blocked-*` 550 5.7.1 anywhere. RCPT can wait
+`rcpt_delay` seconds (the benchmark's slow MX). With `tls` it offers STARTTLS (a self-signed
+certificate made at start). It refuses DATA and counts attempts, and records each session's address
+(the MX host), first domain, times and whether it used TLS, so a test can measure the checker's
+politeness per host or per domain.
 
 Command line: `python -m pot_stack.probe_server --port P [--catch-all DOMAIN] [--user ADDR]
-[--greylist ADDR] [--rcpt-delay S]`.
+[--greylist ADDR] [--rcpt-delay S] [--tls]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import ssl
+import tempfile
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -33,6 +40,8 @@ class SessionRecord:
     closed: float | None = None
     domain: str | None = None
     rcpts: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"  # the address it connected to: which MX host it was
+    tls: bool = False
 
 
 class _Handler:
@@ -51,9 +60,12 @@ class _Handler:
             if record is not None:
                 record.domain = record.domain or domain
                 record.rcpts.append(address)
+                record.tls = record.tls or getattr(smtp, "_tls_protocol", None) is not None
             probe.rcpt_log.append(address)
         if local.startswith("full-"):
             return "552 5.2.2 Mailbox full"
+        if local.startswith("quota-"):
+            return "452 4.2.2 Mailbox full, over quota"
         if local.startswith("blocked-"):
             return "550 5.7.1 Probe refused by policy"
         if address.lower() in probe.greylist:
@@ -79,8 +91,13 @@ class _ProbeSMTP(SMTP):
         self.probe = handler.server
 
     def connection_made(self, transport: Any) -> None:
+        if id(self) in self.probe.sessions_by_id:  # STARTTLS makes the connection again, over TLS
+            super().connection_made(transport)
+            return
+        sockname = transport.get_extra_info("sockname")
+        host = sockname[0] if sockname else "127.0.0.1"
         with self.probe.lock:
-            self.probe.sessions_by_id[id(self)] = record = SessionRecord(time.monotonic())
+            self.probe.sessions_by_id[id(self)] = record = SessionRecord(time.monotonic(), host=host)
             self.probe.sessions.append(record)
         super().connection_made(transport)
 
@@ -108,6 +125,8 @@ class ProbeServer:
         greylist: set[str] | None = None,
         rcpt_delay: float = 0.0,
         port: int = 0,
+        addresses: tuple[str, ...] = ("127.0.0.1",),
+        tls: bool = False,
     ) -> None:
         from pot_stack.service import free_port
 
@@ -122,27 +141,90 @@ class ProbeServer:
         self.sessions_by_id: dict[int, SessionRecord] = {}
         self.rcpt_log: list[str] = []
         self.data_commands = 0
-        self._controller = _Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self._certificates = tempfile.TemporaryDirectory(prefix="pot-probe-tls-") if tls else None
+        extra: dict[str, Any] = {"tls_context": self._tls_context()} if tls else {}
+        self._controllers = [
+            _Controller(_Handler(self), hostname=address, port=self.port, **extra) for address in addresses
+        ]
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """A server context with a self-signed certificate for `mx.probe.test`, made now."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        assert self._certificates is not None
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.probe.test")])
+        now = dt.datetime.now(dt.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+        folder = Path(self._certificates.name)
+        (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        (folder / "key.pem").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+        return context
 
     def start(self) -> ProbeServer:
-        self._controller.start()
+        for controller in self._controllers:
+            controller.start()
         with self.lock:
             self.sessions.clear()  # aiosmtpd connects once to itself to see that it is up
         return self
 
     def stop(self) -> None:
-        self._controller.stop()
+        for controller in self._controllers:
+            controller.stop()
+        if self._certificates is not None:
+            self._certificates.cleanup()
 
-    def politeness_violations(self, max_concurrent: int, min_interval: float, slack: float = 0.02) -> int:
-        """Sessions that opened while `max_concurrent` others to the same domain were open, or sooner than
-        `min_interval` after the previous one to that domain (minus `slack` for scheduling jitter)."""
-        by_domain: dict[str, list[SessionRecord]] = defaultdict(list)
+    def _grouped(self, per: str) -> dict[str, list[SessionRecord]]:
+        groups: dict[str, list[SessionRecord]] = defaultdict(list)
         with self.lock:
             for record in self.sessions:
-                if record.domain:
-                    by_domain[record.domain].append(record)
+                key = record.host if per == "host" else record.domain
+                if key and record.rcpts:
+                    groups[key].append(record)
+        return groups
+
+    def max_concurrent(self, per: str = "host") -> int:
+        """The most sessions that were open at once to one MX host (`per="host"`) or domain."""
+        most = 0
+        for records in self._grouped(per).values():
+            events = sorted(
+                [(r.opened, 1) for r in records] + [(r.closed or float("inf"), -1) for r in records],
+                key=lambda e: (e[0], e[1]),
+            )
+            open_now = 0
+            for _, change in events:
+                open_now += change
+                most = max(most, open_now)
+        return most
+
+    def politeness_violations(
+        self, max_concurrent: int, min_interval: float, slack: float = 0.02, per: str = "domain"
+    ) -> int:
+        """Sessions that opened while `max_concurrent` others to the same domain (or MX host, with
+        `per="host"`) were open, or sooner than `min_interval` after the previous one to it (minus
+        `slack` for scheduling jitter)."""
         violations = 0
-        for records in by_domain.values():
+        for records in self._grouped(per).values():
             records.sort(key=lambda r: r.opened)
             for i, record in enumerate(records):
                 open_before = [r for r in records[:i] if r.closed is None or r.closed > record.opened + slack]
@@ -161,6 +243,7 @@ def main() -> None:
     parser.add_argument("--user", action="append", default=[], metavar="ADDRESS")
     parser.add_argument("--greylist", action="append", default=[], metavar="ADDRESS")
     parser.add_argument("--rcpt-delay", type=float, default=0.0)
+    parser.add_argument("--tls", action="store_true", help="Offer STARTTLS (a self-signed certificate).")
     args = parser.parse_args()
     users: dict[str, set[str]] = defaultdict(set)
     for address in args.user:
@@ -172,6 +255,7 @@ def main() -> None:
         greylist=set(args.greylist),
         rcpt_delay=args.rcpt_delay,
         port=args.port,
+        tls=args.tls,
     ).start()
     try:
         threading.Event().wait()
