@@ -21,8 +21,22 @@ class WorkerSettings(BaseModel):
     database_url: str = Field(description="asyncpg DSN (POT_DATABASE_URL).")
     redis_url: str = Field(description="Redis URL holding the limit counters (POT_REDIS_URL).")
     vault_addr: str | None = Field(None, description="OpenBao/Vault address for SMTP credentials.")
-    vault_token: SecretStr | None = Field(None, description="Vault token (token auth).")
+    vault_token: SecretStr | None = Field(
+        None, description="Vault token (token auth, the local stack's tests); wins over vault_role."
+    )
+    vault_role: str | None = Field(
+        None, description="Vault kubernetes auth role: log in as this pod's own ServiceAccount."
+    )
+    vault_k8s_auth_path: str = Field("kubernetes", description="Where Vault's kubernetes auth is mounted.")
+    vault_jwt_path: str | None = Field(
+        None, description="The ServiceAccount token file; the pod's mounted token if unset (local runner)."
+    )
     vault_mount: str = Field("secret", description="KV v2 mount holding `vault:` credential paths.")
+    allow_plaintext_auth: bool = Field(
+        False,
+        description="Send SMTP AUTH over a connection without TLS (tlsMode none); the cluster admin's "
+        "choice, off by default: such a mailbox's jobs fail instead of leaking its password.",
+    )
     dns_resolver: str | None = Field(
         None, description="`host:port` for MX lookups; system resolver if unset."
     )

@@ -1,17 +1,29 @@
 """SMTP credentials from Vault/OpenBao, cached briefly; used by pot_worker.dispatcher to log a mailbox in.
 
-Read through pot_common.vault (KV v2) and cached in a pot_common.cache.TtlCache.
+Read through pot_common.vault (KV v2) and cached in a pot_common.cache.TtlCache. In a cluster the
+worker logs in to Vault with the kubernetes auth method as its own ServiceAccount (POT_VAULT_ROLE), so
+Vault's policy, not this code, decides which namespace's secrets it may read; a token is for tests.
 
 The values are held in pydantic SecretStr so a stray repr or log line shows asterisks; nothing here
 logs them. Vault being away (`VaultUnavailable`) propagates: it is temporary, never bad credentials.
+Each entry keeps the secret's KV version, so a refusal names the version that was refused and the
+operator can tell when a newer one was written.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pot_common.cache import TtlCache
-from pot_common.vault import SecretNotFound, VaultConfig, VaultError, VaultKV, VaultUnavailable
+from pot_common.vault import (
+    SERVICE_ACCOUNT_TOKEN,
+    SecretNotFound,
+    VaultConfig,
+    VaultError,
+    VaultKV,
+    VaultUnavailable,
+)
 from pydantic import SecretStr
 
 from pot_worker.config import WorkerSettings
@@ -25,6 +37,21 @@ class CredentialsError(Exception):
 class Credentials:
     username: str
     password: SecretStr
+    version: int | None = None  # the KV version read; None when Vault gave none
+
+
+def vault_config(settings: WorkerSettings) -> VaultConfig:
+    """Token auth when POT_VAULT_TOKEN is set, else kubernetes auth as the pod's ServiceAccount."""
+    token = settings.vault_token.get_secret_value() if settings.vault_token is not None else ""
+    return VaultConfig(
+        addr=settings.vault_addr or "",
+        token=token,
+        role=settings.vault_role or "",
+        mount=settings.vault_mount,
+        k8s_auth_path=settings.vault_k8s_auth_path,
+        jwt_path=Path(settings.vault_jwt_path) if settings.vault_jwt_path else SERVICE_ACCOUNT_TOKEN,
+        timeout=10,
+    )
 
 
 class CredentialStore:
@@ -36,12 +63,7 @@ class CredentialStore:
 
     @classmethod
     def from_settings(cls, settings: WorkerSettings) -> CredentialStore:
-        """Token auth with POT_VAULT_ADDR, POT_VAULT_TOKEN and POT_VAULT_MOUNT."""
-        token = settings.vault_token.get_secret_value() if settings.vault_token is not None else ""
-        config = VaultConfig(
-            addr=settings.vault_addr or "", token=token, mount=settings.vault_mount, timeout=10
-        )
-        return cls(VaultKV(config), settings.credentials_ttl_seconds)
+        return cls(VaultKV(vault_config(settings)), settings.credentials_ttl_seconds)
 
     def forget(self, ref: str) -> None:
         """Drop a cached entry (after AUTH refused it, so a fixed secret is picked up)."""
@@ -65,10 +87,10 @@ class CredentialStore:
 
     async def _read(self, path: str) -> Credentials:
         if not self._vault.config.configured:
-            raise CredentialsError("no Vault address or token configured")
+            raise CredentialsError("no Vault address, token or role configured")
         where = f"{self._vault.config.mount}/{path}"
         try:
-            data = await self._vault.read_async(path)
+            data, version = await self._vault.read_version_async(path)
         except VaultUnavailable:
             raise
         except SecretNotFound as exc:
@@ -78,4 +100,4 @@ class CredentialStore:
         username, password = data.get("username"), data.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             raise CredentialsError(f"secret {where} lacks username/password")
-        return Credentials(username, SecretStr(password))
+        return Credentials(username, SecretStr(password), version)

@@ -2,6 +2,11 @@
 
 One reused SMTP connection per mailbox (mailboxes in parallel, each behind a lock), its credentials
 from Vault; the reply rules themselves are pure, in pot_worker.classify.
+
+Only the SMTP server refusing AUTH marks a mailbox's credentials bad (with the KV version refused).
+Vault being away, sealed or slow, or a secret it cannot give, hands the mailbox's jobs back with a
+short backoff: the worker never turns a Vault problem into a verdict on the credentials. AUTH is
+never sent over a connection without TLS unless the cluster admin allowed it.
 """
 
 from __future__ import annotations
@@ -15,21 +20,37 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
+from pot_common.backoff import Backoff
+from pot_common.vault import VaultUnavailable
 from prometheus_client import Counter
 
 from pot_worker import metrics
 from pot_worker.catalog import Catalog, Mailbox
-from pot_worker.classify import Outcome, classify, decide
+from pot_worker.classify import JobState, Outcome, classify, decide
 from pot_worker.clock import Clock
 from pot_worker.config import WorkerSettings
-from pot_worker.credentials import Credentials, CredentialsError, CredentialStore
+from pot_worker.credentials import Credentials, CredentialStore
 from pot_worker.limits import Reservation
 from pot_worker.planner import Planned, later
 from pot_worker.retry import RetryPolicy
-from pot_worker.smtp import Attempt, MailboxConnection
+from pot_worker.smtp import Attempt, Endpoint, MailboxConnection
 from pot_worker.store import JobStore, Result, Stats
 
 log = logging.getLogger("pot_worker")
+
+# How long a mailbox's jobs wait after its credentials could not be read (base, cap in seconds; full
+# jitter). The cap is short on purpose: when Vault comes back, sending resumes within seconds, and
+# a try costs one Vault request per mailbox.
+CREDENTIALS_BACKOFF = (1.0, 8.0)
+PLAINTEXT_AUTH_REFUSED = (
+    "refused to send SMTP AUTH without TLS (tlsMode none); the cluster admin allows it with "
+    "POT_ALLOW_PLAINTEXT_AUTH"
+)
+
+
+def refuses_plaintext_auth(endpoint: Endpoint, has_credentials: bool, allowed: bool) -> bool:
+    """Whether logging in would send the password in cleartext without the admin's consent (pure)."""
+    return has_credentials and endpoint.tls == "none" and not allowed
 
 
 class Dispatcher:
@@ -45,6 +66,7 @@ class Dispatcher:
         retry: RetryPolicy,
         stopping: asyncio.Event,
         stats: Stats,
+        backoff: Backoff | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -61,6 +83,8 @@ class Dispatcher:
         # Labelled children looked up once: .labels() per message was measurable in the profile.
         self._latency = metrics.SMTP_LATENCY.labels(self._label)
         self._sends: dict[tuple[str, str], Counter] = {}
+        self._credentials_backoff = backoff or Backoff(*CREDENTIALS_BACKOFF)
+        self._credentials_failures: dict[int, int] = defaultdict(int)  # by mailbox id, reset on success
 
     async def close(self) -> None:
         for conn in self._connections.values():
@@ -89,26 +113,22 @@ class Dispatcher:
         mailbox = items[0].mailbox
         results: list[Result] = []
         async with self._mailbox_locks[mailbox.id]:
+            if refuses_plaintext_auth(
+                mailbox.endpoint, bool(mailbox.credentials_ref), self.settings.allow_plaintext_auth
+            ):
+                return [self._refuse_plaintext(p, unsent) for p in items]
             conn = self._connections.get(mailbox.id)
             if conn is None:
                 conn = self._connections[mailbox.id] = MailboxConnection(
                     mailbox.endpoint, self.settings.helo_name, self.settings.smtp_timeout_seconds, self._tls
                 )
-            creds: Credentials | None = None
-            creds_problem: str | None = None
             try:
                 creds = await self.credentials.get(mailbox.credentials_ref)
-            except CredentialsError as exc:
-                creds_problem = str(exc)
-            except Exception:  # Vault unreachable: a temporary problem, not bad credentials
-                metrics.WORKER_ERRORS.labels(self._label, "vault").inc()
-                retry_at = self.clock.now() + timedelta(seconds=30)
-                unsent.extend(p.reservation for p in items)
-                return [later(p.job, retry_at) for p in items]
+            except Exception as exc:  # any failure to read is temporary (see the module docstring)
+                return self._credentials_later(mailbox, items, unsent, exc)
+            self._credentials_failures.pop(mailbox.id, None)
             for p in items:
-                if creds_problem is not None or self.catalog.is_bad(mailbox.id):
-                    if creds_problem is not None and not self.catalog.is_bad(mailbox.id):
-                        await self.mark_mailbox_bad(mailbox, creds_problem)
+                if self.catalog.is_bad(mailbox.id):
                     unsent.append(p.reservation)
                     results.append(later(p.job, self.clock.now()))
                     continue
@@ -123,10 +143,59 @@ class Dispatcher:
                 started = time.perf_counter()
                 attempt = await conn.send(mailbox.address, p.job.recipient, p.message, creds)
                 self._latency.observe(time.perf_counter() - started)
-                results.append(await self._record(p, attempt, unsent))
+                results.append(await self._record(p, attempt, unsent, creds))
         return results
 
-    async def _record(self, p: Planned, attempt: Attempt, unsent: list[Reservation]) -> Result:
+    def _credentials_later(
+        self, mailbox: Mailbox, items: list[Planned], unsent: list[Reservation], error: Exception
+    ) -> list[Result]:
+        """Hand the mailbox's jobs back unsent, due again after a backoff: Vault may be away (down,
+        sealed, slow) or the secret missing or unreadable; the operator reports the latter on the
+        Mailbox. Never a verdict on the credentials themselves."""
+        kind = "vault" if isinstance(error, VaultUnavailable) else "credentials"
+        metrics.WORKER_ERRORS.labels(self._label, kind).inc()
+        self._credentials_failures[mailbox.id] += 1
+        delay = self._credentials_backoff.delay(self._credentials_failures[mailbox.id])
+        log.warning(
+            "Deferred jobs, credentials unavailable mailbox=%s kind=%s jobs=%d retry_in=%.1f error=%s",
+            mailbox.name,
+            kind,
+            len(items),
+            delay,
+            error,
+        )
+        retry_at = self.clock.now() + timedelta(seconds=delay)
+        unsent.extend(p.reservation for p in items)
+        return [later(p.job, retry_at) for p in items]
+
+    def _refuse_plaintext(self, p: Planned, unsent: list[Reservation]) -> Result:
+        """The job fails without a word to the server: its password would have crossed in cleartext."""
+        log.error("Refused SMTP AUTH without TLS mailbox=%s job=%d", p.mailbox.name, p.job.id)
+        unsent.append(p.reservation)
+        self._count(p.mailbox, Outcome.FAILED)
+        return Result(
+            p.job.id,
+            JobState.FAILED,
+            p.job.attempts,
+            None,
+            None,
+            None,
+            PLAINTEXT_AUTH_REFUSED,
+            Outcome.FAILED.value,
+            p.mailbox.id,
+        )
+
+    def _count(self, mailbox: Mailbox, outcome: Outcome) -> None:
+        key = (mailbox.name, outcome.value)
+        sends = self._sends.get(key)
+        if sends is None:
+            sends = self._sends[key] = metrics.SENDS.labels(self._label, *key)
+        sends.inc()
+        self.stats.outcomes[outcome.value] += 1
+
+    async def _record(
+        self, p: Planned, attempt: Attempt, unsent: list[Reservation], creds: Credentials | None
+    ) -> Result:
         """Classify one reply and apply its side effects (breaker, mailbox, metrics)."""
         now = self.clock.now()
         outcome = classify(attempt.phase, attempt.code, attempt.enhanced)
@@ -136,13 +205,12 @@ class Dispatcher:
             unsent.append(p.reservation)
         if decision.mailbox_bad:
             self.credentials.forget(p.mailbox.credentials_ref or "")
-            await self.mark_mailbox_bad(p.mailbox, f"AUTH refused: {attempt.code} {attempt.reply}"[:300])
-        key = (p.mailbox.name, outcome.value)
-        sends = self._sends.get(key)
-        if sends is None:
-            sends = self._sends[key] = metrics.SENDS.labels(self._label, *key)
-        sends.inc()
-        self.stats.outcomes[outcome.value] += 1
+            await self.mark_mailbox_bad(
+                p.mailbox,
+                f"AUTH refused: {attempt.code} {attempt.reply}"[:300],
+                creds.version if creds is not None else None,
+            )
+        self._count(p.mailbox, outcome)
         if outcome is Outcome.UNKNOWN:
             log.warning("Lost connection after DATA job=%d mailbox=%s", p.job.id, p.mailbox.name)
         return Result(
@@ -157,9 +225,10 @@ class Dispatcher:
             p.mailbox.id,
         )
 
-    async def mark_mailbox_bad(self, mailbox: Mailbox, reason: str) -> None:
-        """Stop using the mailbox in this worker and record `credentials_bad` with the reason."""
+    async def mark_mailbox_bad(self, mailbox: Mailbox, reason: str, version: int | None) -> None:
+        """Stop using the mailbox in this worker and record `credentials_bad` with the reason and the
+        KV version of the secret the server refused (the operator clears the flag on a newer one)."""
         self.catalog.mark_bad(mailbox.id)
         self.drop([mailbox.id])
-        log.error("Marked mailbox credentials bad mailbox=%s", mailbox.name)
-        await self.store.credentials_bad(mailbox.id, reason, self.clock.now())
+        log.error("Marked mailbox credentials bad mailbox=%s version=%s", mailbox.name, version)
+        await self.store.credentials_bad(mailbox.id, reason, self.clock.now(), version)

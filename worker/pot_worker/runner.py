@@ -27,7 +27,7 @@ from pot_worker.catalog import Catalog
 from pot_worker.clock import Clock, SystemClock
 from pot_worker.config import WorkerSettings
 from pot_worker.credentials import CredentialStore
-from pot_worker.dispatcher import Dispatcher
+from pot_worker.dispatcher import CREDENTIALS_BACKOFF, Dispatcher
 from pot_worker.limits import Limiter, Reservation
 from pot_worker.planner import Planned, Planner, later, split_marked
 from pot_worker.providers import ProviderResolver
@@ -93,6 +93,7 @@ class Worker:
             self.retry,
             self._stopping,
             self.stats,
+            Backoff(*CREDENTIALS_BACKOFF, **jitter),
         )
         self._redis: aioredis.Redis | None = None
         self._planner: Planner | None = None

@@ -94,10 +94,17 @@ class JobStore:
         self._deadline: float | None = None  # time.monotonic() after which owed writes give up
 
     async def open(self) -> None:
-        """Connect and apply the schema (idempotent, safe from many processes at once)."""
+        """Connect and apply the schema (idempotent, safe from many processes at once).
+
+        A worker connected as the least-privileged `pot_worker` role (common/pot_common/db/
+        worker_role.sql) may not change the schema: then the operator's copy is the one in force.
+        """
         self._pool = await postgres_pool(self.settings)
         async with self._pool.acquire() as conn:
-            await apply_schema(conn)
+            try:
+                await apply_schema(conn)
+            except asyncpg.InsufficientPrivilegeError:
+                log.info("Skipped the schema, this role may not change it worker=%s", self._worker_id)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -223,10 +230,11 @@ class JobStore:
 
         await self._persist("results", write)
 
-    async def credentials_bad(self, mailbox_id: int, reason: str, now: datetime) -> None:
+    async def credentials_bad(self, mailbox_id: int, reason: str, now: datetime, version: int | None) -> None:
+        """The SMTP server refused the mailbox's credentials, read from KV `version` (None: unknown)."""
         await self._persist(
             "credentials_bad",
-            lambda: self.db.execute(query("worker_credentials_bad"), mailbox_id, reason, now),
+            lambda: self.db.execute(query("worker_credentials_bad"), mailbox_id, reason, now, version),
         )
 
     async def reconcile_counts(

@@ -172,25 +172,37 @@ async def test_auth_failure_marks_credentials_bad_and_stops_the_mailbox(
     strict_sink.clear()
     sink.clear()
     client = vault.client()
-    client.secrets.kv.v2.create_or_update_secret(
+    written = client.secrets.kv.v2.create_or_update_secret(
         path="pot/mailboxes/wrong",
         secret={"username": "good-user", "password": "canary-WRONG-pw-4711"},
         mount_point=vault.mount,
     )
+    version = written["data"]["version"]
     seed = await seed_pool(db)
     bad = await add_mailbox(db, seed, strict_sink, name="bad", tls="none", creds="vault:pot/mailboxes/wrong")
     cid = await add_campaign(db, seed)
     await add_jobs(db, cid, [f"r{i}@nomx.test" for i in range(6)])
     clock = ManualClock(START)
     worker = Worker(
-        settings(fresh_database, fresh_redis, vault_addr=vault.addr, vault_token=vault.token), clock=clock
+        settings(
+            fresh_database,
+            fresh_redis,
+            vault_addr=vault.addr,
+            vault_token=vault.token,
+            allow_plaintext_auth=True,  # the strict sink speaks no TLS
+        ),
+        clock=clock,
     )
     await worker.start()
     try:
         await worker.run_once()
-        row = await db.fetchrow("SELECT state, state_reason FROM mailboxes WHERE id = $1", bad)
+        row = await db.fetchrow(
+            "SELECT state, state_reason, credentials_bad_version FROM mailboxes WHERE id = $1", bad
+        )
         assert row["state"] == "credentials_bad"
         assert "535" in row["state_reason"] and "canary" not in row["state_reason"]
+        # The version refused, so the operator can tell a rotated secret from this one.
+        assert row["credentials_bad_version"] == version
         # Every job is back in the queue, no attempt counted, nothing delivered.
         jobs = await db.fetch("SELECT state::text, attempts FROM send_jobs")
         assert {(r["state"], r["attempts"]) for r in jobs} == {("queued", 0)}

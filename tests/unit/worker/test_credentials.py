@@ -3,28 +3,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from pot_common.vault import SecretNotFound, VaultConfig, VaultForbidden, VaultUnavailable
+from pot_common.vault import (
+    SERVICE_ACCOUNT_TOKEN,
+    SecretNotFound,
+    VaultConfig,
+    VaultForbidden,
+    VaultUnavailable,
+)
 from pot_worker.config import WorkerSettings
 from pot_worker.credentials import CredentialsError, CredentialStore
 
 
 class FakeVault:
-    """VaultKV's read_async over a dict; an exception as a value is raised."""
+    """VaultKV's read_version_async over a dict (the version counts the reads); an exception as a value
+    is raised."""
 
     def __init__(self, secrets: dict[str, Any], config: VaultConfig | None = None) -> None:
         self.secrets = secrets
         self.config = config or VaultConfig(addr="http://vault.test", token="t", mount="kv")
         self.reads = 0
 
-    async def read_async(self, path: str) -> dict[str, Any]:
+    async def read_version_async(self, path: str) -> tuple[dict[str, Any], int | None]:
         self.reads += 1
         value = self.secrets[path]
         if isinstance(value, Exception):
             raise value
-        return dict(value)
+        return dict(value), self.reads
 
 
 def store(secrets: dict[str, Any], config: VaultConfig | None = None) -> tuple[CredentialStore, FakeVault]:
@@ -36,11 +44,11 @@ async def test_reads_once_and_serves_from_the_cache_until_forgotten() -> None:
     creds, vault = store({"pot/a": {"username": "alice", "password": "s3cret"}})
     first = await creds.get("vault:pot/a")
     assert first is not None and first.username == "alice" and first.password.get_secret_value() == "s3cret"
-    assert "s3cret" not in repr(first)
+    assert "s3cret" not in repr(first) and first.version == 1
     assert await creds.get("vault:pot/a") == first and vault.reads == 1
     creds.forget("vault:pot/a")
-    await creds.get("vault:pot/a")
-    assert vault.reads == 2
+    again = await creds.get("vault:pot/a")
+    assert vault.reads == 2 and again is not None and again.version == 2  # a new version, read afresh
 
 
 async def test_no_reference_means_no_auth() -> None:
@@ -65,7 +73,7 @@ async def test_unusable_references_are_credentials_errors(ref: str, secret: Any,
 
 async def test_no_vault_configured_is_a_credentials_error() -> None:
     creds, _ = store({}, VaultConfig())
-    with pytest.raises(CredentialsError, match="no Vault address or token configured"):
+    with pytest.raises(CredentialsError, match="no Vault address, token or role configured"):
         await creds.get("vault:pot/a")
 
 
@@ -93,3 +101,22 @@ def test_settings_give_token_auth_on_the_configured_mount() -> None:
         "kv",
         True,
     )
+
+
+def test_settings_give_kubernetes_auth_as_the_pods_service_account() -> None:
+    base = {"pool": "acme/outreach", "database_url": "postgresql://x", "redis_url": "redis://x"}
+    settings = WorkerSettings.model_validate(
+        {**base, "vault_addr": "http://vault.test", "vault_role": "pot-worker", "vault_k8s_auth_path": "k8s"}
+    )
+    config = CredentialStore.from_settings(settings)._vault.config
+    assert (config.token, config.role, config.k8s_auth_path, config.configured) == (
+        "",
+        "pot-worker",
+        "k8s",
+        True,
+    )
+    assert config.jwt_path == SERVICE_ACCOUNT_TOKEN  # the pod's projected token
+    local = WorkerSettings.model_validate(
+        {**base, "vault_addr": "http://vault.test", "vault_role": "r", "vault_jwt_path": "/run/sa.jwt"}
+    )
+    assert CredentialStore.from_settings(local)._vault.config.jwt_path == Path("/run/sa.jwt")

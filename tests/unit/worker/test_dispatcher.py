@@ -1,0 +1,214 @@
+"""What the dispatcher makes of credentials: Vault away is temporary, only an SMTP AUTH refusal marks
+them bad (with the KV version refused), and no AUTH goes out without TLS unless allowed
+(pot_worker.dispatcher, with Vault, Postgres and the SMTP server answered in memory)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pot_common.backoff import Backoff
+from pot_common.vault import SecretNotFound, VaultForbidden, VaultUnavailable
+from pot_worker.breaker import Breakers, Permits
+from pot_worker.catalog import Catalog, Mailbox
+from pot_worker.classify import JobState, Phase
+from pot_worker.clock import ManualClock
+from pot_worker.config import WorkerSettings
+from pot_worker.credentials import Credentials, CredentialStore
+from pot_worker.dispatcher import PLAINTEXT_AUTH_REFUSED, Dispatcher, refuses_plaintext_auth
+from pot_worker.limits import MailboxLimits, Reservation
+from pot_worker.planner import Planned
+from pot_worker.retry import RetryPolicy
+from pot_worker.smtp import Attempt, Endpoint
+from pot_worker.store import Job, Stats
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+REF = "vault:pot/acme/mailboxes/alice"
+
+
+class FakeVault:
+    """Answers `read_version_async` from a list: a dict is the next version's data, an exception raised."""
+
+    def __init__(self, *answers: Any) -> None:
+        from pot_common.vault import VaultConfig
+
+        self.config = VaultConfig(addr="http://vault.test", role="pot-worker")
+        self.answers = list(answers)
+        self.reads = 0
+        self.version = 0
+
+    async def read_version_async(self, path: str) -> tuple[dict[str, Any], int | None]:
+        self.reads += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        self.version += 1
+        return dict(answer), self.version
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.bad: list[tuple[int, str, int | None]] = []
+
+    async def credentials_bad(self, mailbox_id: int, reason: str, now: datetime, version: int | None) -> None:
+        self.bad.append((mailbox_id, reason, version))
+
+
+class FakeConnection:
+    """One SMTP server's replies, in order; records who logged in."""
+
+    def __init__(self, *attempts: Attempt) -> None:
+        self.attempts = list(attempts)
+        self.logins: list[Credentials | None] = []
+        self.connected = False
+
+    async def send(self, sender: str, recipient: str, message: bytes, creds: Credentials | None) -> Attempt:
+        self.logins.append(creds)
+        return self.attempts.pop(0)
+
+    def close(self) -> None:
+        self.connected = False
+
+    async def quit(self) -> None:
+        self.close()
+
+
+SENT = Attempt(Phase.DATA, 250, "2.0.0 queued")
+REFUSED = Attempt(Phase.AUTH, 535, "5.7.8 Authentication credentials invalid")
+
+
+def mailbox(tls: str = "starttls", ref: str | None = REF) -> Mailbox:
+    return Mailbox(
+        1,
+        "acme/alice",
+        "alice@acme.test",
+        "Alice",
+        Endpoint("smtp.acme.test", 587, tls),
+        ref,
+        MailboxLimits(1, 100, 10, 0),
+        "active",
+        None,
+    )
+
+
+def planned(box: Mailbox, n: int, permits: Permits) -> list[Planned]:
+    out = []
+    for i in range(n):
+        permit = permits.take("other", NOW)
+        assert permit is not None
+        job = Job(100 + i, 7, f"r{i}@example.test", "example.test", {}, 0)
+        reservation = Reservation(box.id, "epoch", (f"k{i}",))
+        out.append(Planned(job, box, reservation, f"<m{i}@acme.test>", "other", b"msg", permit))
+    return out
+
+
+def dispatcher(
+    vault: FakeVault, conn: FakeConnection, box: Mailbox, **settings: Any
+) -> tuple[Dispatcher, FakeStore, Catalog]:
+    values = {"pool": "acme/outreach", "database_url": "postgresql://x", "redis_url": "redis://x"}
+    store, catalog = FakeStore(), Catalog()
+    catalog.mailboxes = {box.id: box}
+    d = Dispatcher(
+        WorkerSettings.model_validate({**values, **settings}),
+        ManualClock(NOW),
+        catalog,
+        store,  # type: ignore[arg-type]
+        CredentialStore(vault, ttl=300),  # type: ignore[arg-type]
+        RetryPolicy(60, 3600, 3),
+        asyncio.Event(),
+        Stats(),
+        Backoff(1.0, 8.0, uniform=lambda low, high: high),  # the ceiling, so delays are exact
+    )
+    d._connections[box.id] = conn  # type: ignore[assignment]
+    return d, store, catalog
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        VaultUnavailable("Vault at http://vault.test did not answer: VaultDown"),  # down or sealed
+        VaultUnavailable("Vault at http://vault.test did not answer: ReadTimeout"),
+        VaultForbidden("The Vault policy does not allow reading secret/pot/acme/mailboxes/alice"),
+        SecretNotFound("No secret at secret/pot/acme/mailboxes/alice in Vault"),
+    ],
+)
+async def test_vault_trouble_hands_the_jobs_back_with_a_backoff_and_never_marks_credentials_bad(
+    error: Exception,
+) -> None:
+    box = mailbox()
+    vault, conn = FakeVault(error), FakeConnection()
+    d, store, catalog = dispatcher(vault, conn, box)
+    permits = Permits(Breakers(5, timedelta(minutes=5)))
+    unsent: list[Reservation] = []
+    first = await d.send_all(planned(box, 3, permits), unsent)
+    # Back in the queue unsent, attempt not counted, limits released; nothing said to the server.
+    assert {(r.state, r.attempts, r.outcome) for r in first} == {(JobState.QUEUED, 0, None)}
+    assert {r.next_attempt_at for r in first} == {NOW + timedelta(seconds=1)}
+    assert len(unsent) == 3 and conn.logins == []
+    assert store.bad == [] and not catalog.is_bad(box.id)
+    # Still away: the wait doubles (to the cap), and the mailbox stays usable.
+    second = await d.send_all(planned(box, 1, permits), [])
+    assert second[0].next_attempt_at == NOW + timedelta(seconds=2)
+    assert catalog.eligible_mailboxes(NOW) == [box]
+
+
+async def test_sending_resumes_as_soon_as_vault_answers_again() -> None:
+    box = mailbox()
+    vault = FakeVault(VaultUnavailable("down"), {"username": "alice", "password": "pw"})
+    conn = FakeConnection(SENT)
+    d, store, _ = dispatcher(vault, conn, box)
+    permits = Permits(Breakers(5, timedelta(minutes=5)))
+    await d.send_all(planned(box, 1, permits), [])
+    [result] = await d.send_all(planned(box, 1, permits), [])
+    assert result.state is JobState.SENT and store.bad == []
+    assert conn.logins[0] is not None and conn.logins[0].username == "alice"
+
+
+async def test_an_auth_refusal_marks_credentials_bad_with_the_version_used_and_forgets_them() -> None:
+    box = mailbox()
+    vault = FakeVault({"username": "alice", "password": "canary-wrong"})
+    conn = FakeConnection(REFUSED, SENT)
+    d, store, catalog = dispatcher(vault, conn, box)
+    permits = Permits(Breakers(5, timedelta(minutes=5)))
+    [refused, after] = await d.send_all(planned(box, 2, permits), [])
+    assert store.bad == [(box.id, "AUTH refused: 535 5.7.8 Authentication credentials invalid", 1)]
+    assert "canary" not in store.bad[0][1]
+    assert catalog.is_bad(box.id) and catalog.eligible_mailboxes(NOW) == []
+    # The refused job goes back uncounted for another mailbox; the next one is not even tried.
+    assert (refused.state, refused.attempts, refused.outcome) == (JobState.QUEUED, 0, "auth_failed")
+    assert (after.state, after.outcome) == (JobState.QUEUED, None) and len(conn.logins) == 1
+    # The cached secret is gone: once the operator clears the flag, a new version is read.
+    assert box.id not in d._connections  # the refused connection was dropped
+    catalog._bad_mailboxes.clear()
+    d._connections[box.id] = conn  # type: ignore[assignment]
+    await d.send_all(planned(box, 1, permits), [])
+    assert vault.reads == 2 and conn.logins[-1] is not None and conn.logins[-1].version == 2
+
+
+async def test_plaintext_auth_is_refused_unless_allowed() -> None:
+    box = mailbox(tls="none")
+    vault = FakeVault({"username": "alice", "password": "pw"})
+    conn = FakeConnection(SENT)
+    d, store, _ = dispatcher(vault, conn, box)
+    permits = Permits(Breakers(5, timedelta(minutes=5)))
+    unsent: list[Reservation] = []
+    [result] = await d.send_all(planned(box, 1, permits), unsent)
+    assert (result.state, result.outcome, result.reply) == (JobState.FAILED, "failed", PLAINTEXT_AUTH_REFUSED)
+    assert result.attempts == 0 and len(unsent) == 1
+    # Not a word to the server, not even a read of the secret; the credentials are not judged.
+    assert conn.logins == [] and vault.reads == 0 and store.bad == []
+
+    allowed, _, _ = dispatcher(vault, conn, box, allow_plaintext_auth=True)
+    [sent] = await allowed.send_all(planned(box, 1, permits), [])
+    assert sent.state is JobState.SENT and conn.logins[0] is not None
+
+
+def test_plaintext_auth_rule() -> None:
+    plain, tls = Endpoint("h", 25, "none"), Endpoint("h", 587, "starttls")
+    assert refuses_plaintext_auth(plain, True, False)
+    assert not refuses_plaintext_auth(plain, True, True)  # the admin allowed it
+    assert not refuses_plaintext_auth(plain, False, False)  # no AUTH at all: nothing to leak
+    assert not refuses_plaintext_auth(tls, True, False)
+    assert not refuses_plaintext_auth(Endpoint("h", 465, "implicit"), True, False)
