@@ -125,6 +125,13 @@ class VaultKV:
 
     def read(self, path: str) -> dict[str, Any]:
         """The latest version's data at `path` under the configured mount."""
+        return self.read_version(path)[0]
+
+    def read_version(self, path: str) -> tuple[dict[str, Any], int | None]:
+        """The latest version's data at `path` and its KV version number (None if Vault gave none).
+
+        The version tells a rotated secret from the one a mailbox was refused with.
+        """
         where = f"{self.config.mount}/{path}"
         try:
             response = self.client().secrets.kv.v2.read_secret_version(
@@ -140,14 +147,18 @@ class VaultKV:
             raise self._unavailable(e) from None
         except hvac.exceptions.VaultError as e:
             raise VaultError(f"Vault refused reading {where}: {type(e).__name__}") from None
-        data = (response.get("data") or {}).get("data") or {}
-        return dict(data)
+        body = response.get("data") or {}
+        version = (body.get("metadata") or {}).get("version")
+        return dict(body.get("data") or {}), version if isinstance(version, int) else None
 
     def _unavailable(self, error: Exception) -> VaultUnavailable:
         return VaultUnavailable(f"Vault at {self.config.addr} did not answer: {type(error).__name__}")
 
     async def read_async(self, path: str) -> dict[str, Any]:
         return await asyncio.to_thread(self.read, path)
+
+    async def read_version_async(self, path: str) -> tuple[dict[str, Any], int | None]:
+        return await asyncio.to_thread(self.read_version, path)
 
 
 # Every Vault path a namespaced object names is relative to its tenant's folder: objects in

@@ -15,8 +15,11 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 # Kubernetes object names (DNS-1123 subdomain), as the apiserver checks them for ConfigMaps and Secrets.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-# A path inside the KV v2 mount (POT_VAULT_MOUNT): segments of safe characters, no leading slash.
-VAULT_PATH_PATTERN = r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$"
+# A Vault path relative to the namespace's folder (`<POT_VAULT_TENANT_PREFIX>/<namespace>/`): segments
+# of safe characters, no leading slash, and no segment starting with a dot, so `.` and `..` cannot
+# climb out of it. pot_common.vault.tenant_path applies the same rule before any read.
+VAULT_PATH_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
+VAULT_PATH_PATTERN = rf"^{VAULT_PATH_SEGMENT}(/{VAULT_PATH_SEGMENT})*$"
 BASIS_POINTS_DOC = "in basis points (1/100 of a percent: 100 = 1 %, 10000 = 100 %)"
 
 

@@ -67,7 +67,10 @@ class RecipientSource(ApiModel):
         min_length=1,
         max_length=253,
         pattern=NAME_PATTERN,
-        description="Name of a list already imported into Postgres with `potctl recipients import`.",
+        description=(
+            "Name of a list already imported into Postgres for this namespace with "
+            "`potctl import-recipients`; lists of other namespaces are out of reach."
+        ),
     )
 
 
@@ -161,7 +164,7 @@ class Unsubscribe(ApiModel):
 
 
 class CampaignSpec(ApiModel):
-    """Desired state of a Campaign."""
+    """Desired state of a Campaign; its namespace is its tenant (imported lists, suppressions, statistics)."""
 
     pool_ref: PoolRef = Field(
         description="The MailboxPool that sends the campaign. Immutable.",
@@ -184,17 +187,6 @@ class CampaignSpec(ApiModel):
     preflight_override: bool = Field(
         default=False,
         description="Send even though DNS preflight (SPF, DKIM, DMARC, blocklists) failed. Use with care.",
-    )
-    tenant: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=63,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-        description=(
-            "Client the campaign belongs to: suppression (bounces, complaints, unsubscribes) is shared "
-            "per tenant. Defaults to the namespace. Immutable."
-        ),
-        json_schema_extra=immutable("tenant"),
     )
 
 
@@ -230,7 +222,9 @@ class CampaignCounts(ApiModel):
     deferred: Count = Field(default=0, description="Temporarily refused, to be retried.")
     bounced: Count = Field(default=0, description="Permanently refused (hard bounce).")
     failed: Count = Field(default=0, description="Given up on after retries or an ambiguous failure.")
-    suppressed: Count = Field(default=0, description="Skipped because suppressed for the tenant.")
+    suppressed: Count = Field(
+        default=0, description="Skipped because suppressed in the Campaign's namespace."
+    )
     unsubscribed: Count = Field(default=0, description="Unsubscribed after receiving the campaign.")
 
 

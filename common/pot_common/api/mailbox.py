@@ -44,7 +44,8 @@ class SmtpEndpoint(ApiModel):
         default="starttls",
         description=(
             "How the connection is encrypted: `starttls` upgrades a plain connection, `implicit` "
-            "speaks TLS from the start (port 465), `none` only for local test servers."
+            "speaks TLS from the start (port 465), `none` only for local test servers: with credentials "
+            "it is refused unless the cluster admin allows cleartext AUTH (POT_ALLOW_PLAINTEXT_AUTH)."
         ),
     )
 
@@ -84,14 +85,19 @@ class MailboxCredentials(ApiModel):
     vault_path: VaultPath | None = Field(
         default=None,
         description=(
-            "Path of a KV v2 secret inside the operator's Vault mount (POT_VAULT_MOUNT, default "
-            "`secret`) with keys `username` and `password`; by convention "
-            "`pot/mailboxes/<namespace>/<mailbox>`."
+            "Path of a KV v2 secret with keys `username` and `password`, relative to this namespace's "
+            "folder: `mailboxes/alice` is read at `<prefix>/<namespace>/mailboxes/alice` in the Vault "
+            "mount (prefix POT_VAULT_TENANT_PREFIX, default `pot`; mount POT_VAULT_MOUNT, default "
+            "`secret`). No leading `/` and no `.` or `..` segment: a Mailbox names only its own "
+            "namespace's secrets."
         ),
     )
     secret_ref: SecretCredentialsRef | None = Field(
         default=None,
-        description="A Kubernetes Secret holding the credentials (for clusters without Vault).",
+        description=(
+            "A Kubernetes Secret in this namespace holding the credentials (for clusters without Vault; "
+            "the cluster admin may turn Secret references off, POT_ALLOW_SECRET_REFS)."
+        ),
     )
 
 

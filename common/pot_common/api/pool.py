@@ -235,7 +235,11 @@ class WorkerSettings(ApiModel):
         default=None,
         min_length=1,
         max_length=512,
-        description="Worker container image; defaults to the image the operator was configured with.",
+        description=(
+            "Worker container image; defaults to the image the operator was configured with. Any other "
+            "image must be on the cluster admin's allowlist (POT_WORKER_IMAGE_ALLOWLIST), else the pool "
+            "says WorkerImageNotAllowed and its workers run the default image."
+        ),
     )
     min_replicas: int = Field(
         default=0, ge=0, le=100, description="Fewest workers, 0 to scale to zero when nothing is due."
@@ -294,7 +298,10 @@ class TelegramRoute(ApiModel):
         description="Numeric chat id (negative for groups) or `@channelname`.",
     )
     token_vault_path: VaultPath = Field(
-        description="Vault KV v2 path (inside POT_VAULT_MOUNT) of the bot token, under key `token`."
+        description=(
+            "Vault KV v2 path of the bot token (key `token`), relative to this namespace's folder: "
+            "`alerts/telegram` is read at `<prefix>/<namespace>/alerts/telegram` (POT_VAULT_TENANT_PREFIX)."
+        )
     )
 
 
@@ -302,7 +309,10 @@ class SlackRoute(ApiModel):
     """A Slack incoming webhook that receives the pool's alerts."""
 
     webhook_vault_path: VaultPath = Field(
-        description="Vault KV v2 path (inside POT_VAULT_MOUNT) of the webhook URL, under key `url`."
+        description=(
+            "Vault KV v2 path of the webhook URL (key `url`), relative to this namespace's folder: "
+            "`alerts/slack` is read at `<prefix>/<namespace>/alerts/slack` (POT_VAULT_TENANT_PREFIX)."
+        )
     )
 
 

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     -- 'starttls' (submission, 587), 'implicit' (SMTPS, 465) or 'none' (plain; local relays and tests).
     smtp_tls                text        NOT NULL DEFAULT 'starttls' CHECK (smtp_tls IN ('starttls', 'implicit', 'none')),
     -- Where the SMTP credentials live, never the credentials themselves:
-    -- 'vault:<path under the KV v2 mount>' (keys: username, password) or 'secret:<namespace>/<name>'.
+    -- 'vault:<path under the KV v2 mount>' (keys: username, password), always inside the mailbox's
+    -- namespace folder ('vault:pot/<namespace>/...'), or 'secret:<namespace>/<name>'.
     -- NULL = no AUTH (a relay that trusts the worker's network).
     credentials_ref         text,
     -- Today's effective caps (after warmup and cooldown), maintained by the operator.
@@ -54,6 +55,10 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     UNIQUE (namespace, name)
 );
 CREATE INDEX IF NOT EXISTS mailboxes_pool ON mailboxes (pool_id);
+-- The KV version of the Vault secret the worker used when the SMTP server refused it (NULL: not
+-- known). The operator clears 'credentials_bad' once Vault holds another version, so a rotated
+-- secret brings the mailbox back without an edit of its spec.
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS credentials_bad_version integer;
 
 -- One row per Campaign. Written by the operator.
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -62,6 +67,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
     namespace               text        NOT NULL,
     name                    text        NOT NULL,
     -- Suppressions are per tenant (client): one client's unsubscribe never blocks another client.
+    -- The tenant is the Campaign's namespace; the operator writes nothing else here.
     tenant                  text        NOT NULL,
     -- Templates use {{ variable }} placeholders filled from send_jobs.variables (plus `email`).
     subject_template        text        NOT NULL,
@@ -77,7 +83,8 @@ CREATE TABLE IF NOT EXISTS campaigns (
     UNIQUE (namespace, name)
 );
 
--- Imported recipient lists (potctl import, or a Campaign's CSV). The operator copies them into send_jobs.
+-- Imported recipient lists (potctl import, or a Campaign's CSV), per tenant (namespace). The operator
+-- copies a list into send_jobs only for a Campaign of the same namespace.
 CREATE TABLE IF NOT EXISTS recipients (
     id                      bigserial PRIMARY KEY,
     tenant                  text        NOT NULL,
@@ -161,7 +168,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS delivery_events_once ON delivery_events (job_i
 CREATE INDEX IF NOT EXISTS delivery_events_mailbox_at ON delivery_events (mailbox_id, at);
 CREATE INDEX IF NOT EXISTS delivery_events_campaign_at ON delivery_events (campaign_id, at);
 
--- Addresses never to send to again, per tenant.
+-- Addresses never to send to again, per tenant (namespace).
 CREATE TABLE IF NOT EXISTS suppressions (
     tenant                  text        NOT NULL,
     address                 text        NOT NULL,  -- stored lower-case
