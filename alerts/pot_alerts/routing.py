@@ -6,7 +6,9 @@ background task whose failure is a log line and a metric. Tokens and webhook URL
 Vault when sending and kept nowhere: not in logs, Events, status or exceptions.
 
 Every route takes the same path (policy → read its secret → send); a route differs only in which
-secret field it reads and how the sender is built from it (`channels`).
+secret field it reads and how the sender is built from it (`channels`). A route's Vault path is
+relative to its pool's namespace folder (`<prefix>/<namespace>/`, pot_common.vault.tenant_path): one
+tenant's pool can never read another tenant's bot token or webhook.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from pot_common.vault import SecretNotFound, VaultError, VaultForbidden, VaultNotConfigured
+from pot_common.vault import (
+    DEFAULT_TENANT_PREFIX,
+    SecretNotFound,
+    VaultError,
+    VaultForbidden,
+    VaultNotConfigured,
+    VaultPathOutsideTenant,
+    tenant_path,
+)
 
 from pot_alerts import metrics
 from pot_alerts.senders import TELEGRAM_DEFAULT_BASE, AlertError, AlertPolicy, SlackSender, TelegramSender
@@ -43,6 +53,8 @@ class AlertSettings:
     slack_webhook_url: str = dataclasses.field(default="", repr=False)
     # POT_ALERT_DEDUP: seconds during which the same alert on the same route is not repeated.
     dedup_seconds: float = 3600.0
+    # POT_VAULT_TENANT_PREFIX: a route's Vault path is read under <prefix>/<pool namespace>/.
+    vault_tenant_prefix: str = DEFAULT_TENANT_PREFIX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,40 +62,61 @@ class Channel:
     """One configured route of a pool: where its secret is, and how a message goes out given the secret."""
 
     name: str  # telegram or slack: the metrics label and the route's prefix
-    vault_path: str
+    vault_path: str  # resolved inside the namespace's folder; "" when refused
     field: str  # the secret's field in Vault: `token` (Telegram) or `url` (Slack)
     deliver: Callable[[str, str], Awaitable[object]] = dataclasses.field(compare=False)  # (secret, text)
+    refused: str = ""  # why the path is never read: it would leave the namespace's folder
 
     def route(self, namespace: str, pool: str) -> str:
         """`telegram:<ns>/<pool>`: the AlertPolicy's dedup and rate-limit bucket."""
         return f"{self.name}:{namespace}/{pool}"
 
 
-def channels(routes: AlertRoutes | None, settings: AlertSettings) -> list[Channel]:
-    """The pool's configured routes, Telegram first; pure: nothing is read or sent here."""
+def channels(routes: AlertRoutes | None, settings: AlertSettings, namespace: str) -> list[Channel]:
+    """The routes of a pool in `namespace`, Telegram first, their paths resolved inside the namespace's
+    folder; pure: nothing is read or sent here."""
     if routes is None:
         return []
     found = []
     if (telegram := routes.telegram) is not None:
         base, chat_id = settings.telegram_api_url or TELEGRAM_DEFAULT_BASE, telegram.chat_id
         found.append(
-            Channel(
+            _channel(
                 "telegram",
                 telegram.token_vault_path,
                 "token",
                 lambda token, text: TelegramSender(token, base_url=base).send(chat_id, text),
+                namespace,
+                settings,
             )
         )
     if (slack := routes.slack) is not None:
         found.append(
-            Channel(
+            _channel(
                 "slack",
                 slack.webhook_vault_path,
                 "url",
                 lambda url, text: SlackSender(url, base_url=settings.slack_webhook_url).send(text),
+                namespace,
+                settings,
             )
         )
     return found
+
+
+def _channel(
+    name: str,
+    relative: str,
+    field: str,
+    deliver: Callable[[str, str], Awaitable[object]],
+    namespace: str,
+    settings: AlertSettings,
+) -> Channel:
+    try:
+        path = tenant_path(namespace, relative, settings.vault_tenant_prefix)
+    except VaultPathOutsideTenant as e:
+        return Channel(name, "", field, deliver, refused=str(e))
+    return Channel(name, path, field, deliver)
 
 
 class Alerter:
@@ -131,8 +164,12 @@ class Alerter:
         same route is sent once per dedup period.
         """
         queued = 0
-        for channel in channels(routes, self.settings):
+        for channel in channels(routes, self.settings, namespace):
             route = channel.route(namespace, pool)
+            if channel.refused:
+                metrics.alert_failures.labels(channel.name, "config").inc()
+                log.warning("Refused alert route: route=%s key=%s why=%s", route, key, channel.refused)
+                continue
             decision = self.policy.decide(route, key)
             if not decision.send:
                 metrics.alerts_suppressed.labels(channel.name).inc()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import pydantic
 from pot_common.config import load_settings
+from pot_common.vault import DEFAULT_TENANT_PREFIX
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
@@ -34,6 +35,23 @@ class Settings(BaseModel):
     vault_k8s_auth_path: str = Field(
         "kubernetes", description="POT_VAULT_K8S_AUTH_PATH: where the kubernetes auth method is mounted."
     )
+    vault_tenant_prefix: str = Field(
+        DEFAULT_TENANT_PREFIX,
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$",
+        description="POT_VAULT_TENANT_PREFIX: every Vault path an object names is read under "
+        "<prefix>/<its namespace>/ in the mount; the Vault policies grant each namespace that folder.",
+    )
+    allow_plaintext_auth: bool = Field(
+        False,
+        description="POT_ALLOW_PLAINTEXT_AUTH: let mailboxes with credentials use smtp.tlsMode none (AUTH in "
+        "cleartext); the operator refuses them otherwise and passes the setting to the workers.",
+    )
+    allow_secret_refs: bool = Field(
+        True,
+        description="POT_ALLOW_SECRET_REFS: read Kubernetes Secrets a Mailbox (credentials.secretRef) or a "
+        "Campaign (recipients.secretRef) names; false refuses them with a condition (the chart then grants "
+        "no Secret access).",
+    )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="POT_METRICS_PORT: Prometheus metrics port; 0 disables the endpoint."
     )
@@ -42,10 +60,21 @@ class Settings(BaseModel):
         description="POT_WORKER_IMAGE: worker image when a pool names none. One image holds both programs "
         "(the chart passes its own image here); the worker Deployment runs it with args [pot-worker].",
     )
+    worker_image_allowlist: tuple[str, ...] = Field(
+        (),
+        description="POT_WORKER_IMAGE_ALLOWLIST: comma-separated image references a pool's "
+        "spec.workers.image may name besides POT_WORKER_IMAGE; any other is refused (WorkerImageNotAllowed).",
+    )
     worker_secret: str = Field(
         "pot-env",
         description="POT_WORKER_SECRET: the Secret (in each pool's namespace) holding POT_DATABASE_URL and "
         "POT_REDIS_URL for worker pods; `pot-env`, the chart's config.secretName default.",
+    )
+    worker_vault_role: str = Field(
+        "",
+        description="POT_WORKER_VAULT_ROLE: the Vault kubernetes-auth role worker pods log in with, "
+        "`{namespace}` replaced by the pool's namespace (e.g. `pot-worker-{namespace}`: one role per "
+        "namespace, whose policy reads only that namespace's folder); empty uses POT_VAULT_ROLE.",
     )
     worker_service_account: str = Field(
         "pot-worker",
@@ -109,7 +138,7 @@ class Settings(BaseModel):
         description="POT_ALERT_DEDUP: seconds in which the same alert (route, pool, kind) is not repeated.",
     )
 
-    @field_validator("namespace", mode="before")
+    @field_validator("namespace", "worker_image_allowlist", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return split_namespaces(value) if isinstance(value, str) else value
@@ -139,5 +168,5 @@ class SettingsError(ValueError):
 
 
 def split_namespaces(value: str) -> tuple[str, ...]:
-    """`a, b,,c` -> ("a", "b", "c"): the chart joins the served namespaces with commas."""
+    """`a, b,,c` -> ("a", "b", "c"): the chart joins served namespaces (and allowed images) with commas."""
     return tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))

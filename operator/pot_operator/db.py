@@ -9,7 +9,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from pot_common.db import apply_schema
@@ -97,9 +97,18 @@ class MailboxRow:
     cooldown_until: dt.datetime | None
 
 
-async def mailbox_ids(db: asyncpg.Pool, pool_id: int) -> dict[str, tuple[int, str]]:
+class MailboxId(NamedTuple):
+    """A mailbox's row as the workers may have changed it."""
+
+    id: int
+    state: str
+    # The KV version of the secret the SMTP server refused, when the worker recorded one.
+    credentials_bad_version: int | None = None
+
+
+async def mailbox_ids(db: asyncpg.Pool, pool_id: int) -> dict[str, MailboxId]:
     rows = await db.fetch(sql("mailbox_ids"), pool_id)
-    return {r["name"]: (r["id"], r["state"]) for r in rows}
+    return {r["name"]: MailboxId(r["id"], r["state"], r["credentials_bad_version"]) for r in rows}
 
 
 async def upsert_mailboxes(
@@ -214,6 +223,11 @@ async def materialise_send_jobs(
         suppressed = int(await conn.fetchval(sql("count_suppressed"), tenant))
         inserted = int(await conn.fetchval(sql("materialise_send_jobs"), campaign_id, tenant))
         return inserted, suppressed
+
+
+async def imported_list_exists(db: asyncpg.Pool, tenant: str, list_name: str) -> bool:
+    """Whether `potctl import-recipients` imported a list of that name for the tenant (namespace)."""
+    return bool(await db.fetchval(sql("imported_list_exists"), tenant, list_name))
 
 
 async def campaign_counts(db: asyncpg.Pool, campaign_id: int) -> asyncpg.Record:

@@ -1,8 +1,10 @@
-"""Pure builders for the Kubernetes objects the operator owns (the worker Deployment); no I/O."""
+"""Pure builders for the Kubernetes objects the operator owns (the worker Deployment) and the rules for
+which existing Deployment and which image it accepts; no I/O. Used by the pool controller's plan."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from pot_operator.config import Settings
@@ -45,6 +47,14 @@ def worker_labels(pool_name: str) -> dict[str, str]:
     }
 
 
+def worker_vault_role(settings: Settings, namespace: str) -> str:
+    """The Vault role the pool's workers log in with (kubernetes auth), "" for token auth."""
+    if not settings.vault_addr:
+        return ""
+    template = settings.worker_vault_role or settings.vault_role
+    return template.replace("{namespace}", namespace)
+
+
 def _secret_env(name: str, secret: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": name}}}
 
@@ -62,11 +72,16 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
         _secret_env("POT_REDIS_URL", settings.worker_secret),
         {"name": "POT_METRICS_PORT", "value": str(worker.metrics_port)},
     ]
+    # The worker refuses AUTH in cleartext too, unless the cluster admin allowed it here.
+    env.append(
+        {"name": "POT_ALLOW_PLAINTEXT_AUTH", "value": "true" if settings.allow_plaintext_auth else "false"}
+    )
     if settings.vault_addr:
         env.append({"name": "POT_VAULT_ADDR", "value": settings.vault_addr})
         env.append({"name": "POT_VAULT_MOUNT", "value": settings.vault_mount})
-        if settings.vault_role:
-            env.append({"name": "POT_VAULT_ROLE", "value": settings.vault_role})
+        env.append({"name": "POT_VAULT_TENANT_PREFIX", "value": settings.vault_tenant_prefix})
+        if role := worker_vault_role(settings, pool.namespace):
+            env.append({"name": "POT_VAULT_ROLE", "value": role})
         else:
             # Token auth is for the local stack only; the token still travels by Secret reference.
             env.append(_secret_env("POT_VAULT_TOKEN", settings.worker_secret))
@@ -97,7 +112,7 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": settings.worker_service_account,
-                    "automountServiceAccountToken": bool(settings.vault_role),
+                    "automountServiceAccountToken": bool(worker_vault_role(settings, pool.namespace)),
                     "terminationGracePeriodSeconds": 60,
                     "securityContext": {
                         "runAsNonRoot": True,
@@ -131,20 +146,46 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
     }
 
 
-def deployment_drift(actual: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
-    """The patch that brings an existing Deployment to `desired`, or None when nothing we own differs.
+def owned_by(deployment: Mapping[str, Any], pool: PoolRef) -> bool:
+    """Whether the operator made this Deployment for this pool: our managed-by label AND an owner
+    reference to the pool's uid. Anything else with the same name is someone else's and is never
+    patched: adopting it would hand the pool's Secrets to whatever image it runs."""
+    meta = deployment.get("metadata") or {}
+    managed = (meta.get("labels") or {}).get("app.kubernetes.io/managed-by") == MANAGED_BY
+    owners = meta.get("ownerReferences") or []
+    return managed and any(o.get("uid") == pool.uid and o.get("kind") == pool.kind for o in owners)
 
-    Only the fields we set are compared (replicas, labels, owner, the pod template we build), so
-    defaults the API server fills in never look like drift.
+
+def allowed_image(requested: str | None, settings: Settings) -> tuple[str, str | None]:
+    """The image the pool's workers run and, when the pool asked for another, why it was refused.
+
+    The image receives the worker Secret (database, Redis, maybe a Vault token), so it is the
+    cluster admin's choice: POT_WORKER_IMAGE or one of POT_WORKER_IMAGE_ALLOWLIST, exactly.
+    """
+    if (
+        requested is None
+        or requested == settings.worker_image
+        or requested in settings.worker_image_allowlist
+    ):
+        return requested or settings.worker_image, None
+    return settings.worker_image, (
+        f"spec.workers.image {requested[:200]!r} is not allowed by the cluster admin "
+        f"(POT_WORKER_IMAGE_ALLOWLIST); the workers run {settings.worker_image}"
+    )
+
+
+def deployment_drift(actual: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any] | None:
+    """The patch that brings an existing Deployment (one we own: `owned_by`) to `desired`, or None when
+    nothing we set differs.
+
+    Only the fields we set are compared (replicas, labels, the pod template we build), so defaults
+    the API server fills in never look like drift.
     """
     patch: dict[str, Any] = {}
     a_meta, d_meta = actual.get("metadata", {}), desired["metadata"]
     labels = {k: v for k, v in d_meta["labels"].items() if (a_meta.get("labels") or {}).get(k) != v}
     if labels:
         patch.setdefault("metadata", {})["labels"] = labels
-    owner_uids = {o.get("uid") for o in a_meta.get("ownerReferences") or []}
-    if d_meta["ownerReferences"][0]["uid"] not in owner_uids:
-        patch.setdefault("metadata", {})["ownerReferences"] = d_meta["ownerReferences"]
     a_spec, d_spec = actual.get("spec", {}), desired["spec"]
     if a_spec.get("replicas") != d_spec["replicas"]:
         patch.setdefault("spec", {})["replicas"] = d_spec["replicas"]

@@ -21,7 +21,7 @@ from pot_deliverability.gate import DomainChecks
 from pot_operator import db
 from pot_operator.campaign.plan import CampaignMemory
 from pot_operator.config import Settings
-from pot_operator.credentials import CachedCheck
+from pot_operator.credentials import CachedCheck, CredentialPolicy, VaultOutage
 from pot_operator.db import MailboxRow
 from pot_operator.index import Index, Key
 from pot_operator.kube import KubeApi
@@ -50,6 +50,10 @@ class Runtime:
     campaign_memory: dict[Key, CampaignMemory] = dataclasses.field(default_factory=dict)
     # Per mailbox: the last credential verdict; younger than POT_CREDENTIALS_RECHECK means "fresh".
     credentials: TtlCache[Key, CachedCheck] = dataclasses.field(init=False)
+    # The cluster admin's rules for credentials, from the settings.
+    credential_policy: CredentialPolicy = dataclasses.field(init=False)
+    # Vault answering "not now": reads wait out a growing delay; shown on every pool meanwhile.
+    vault_outage: VaultOutage = dataclasses.field(default_factory=VaultOutage)
     # Per pool: set when the pool must be scanned soon (its daemon waits on it).
     dirty: dict[Key, asyncio.Event] = dataclasses.field(default_factory=dict)
     # Per mailbox: the last plan and the inputs it was made from, reused while nothing changed.
@@ -60,6 +64,11 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.credentials = TtlCache(self.settings.credentials_recheck)
+        self.credential_policy = CredentialPolicy(
+            tenant_prefix=self.settings.vault_tenant_prefix,
+            allow_plaintext_auth=self.settings.allow_plaintext_auth,
+            allow_secret_refs=self.settings.allow_secret_refs,
+        )
 
     @classmethod
     def create(cls, settings: Settings, kube: KubeApi) -> Runtime:
@@ -80,6 +89,7 @@ class Runtime:
             telegram_api_url=settings.telegram_api_url,
             slack_webhook_url=settings.slack_webhook_url,
             dedup_seconds=settings.alert_dedup,
+            vault_tenant_prefix=settings.vault_tenant_prefix,
         )
         return cls(
             settings=settings,

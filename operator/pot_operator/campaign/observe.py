@@ -43,12 +43,23 @@ async def observe_campaign(rt: Runtime, key: Key, body: Body) -> CampaignObserve
     reports = None
     if not has_started(body.get("status") or {}):
         reports = await _preflight_reports(rt, pool_key, pool_spec)
-    recipients, recipients_error = None, None
+    recipients, problem = None, None
     if needs_load(body):
         try:
-            recipients = await read_recipients(rt.kube, namespace, spec)
+            recipients = await read_recipients(
+                rt.kube, namespace, spec, allow_secrets=rt.settings.allow_secret_refs
+            )
+            import_name = spec.recipients.import_name
+            if import_name is not None and not await db.imported_list_exists(
+                database, namespace, import_name
+            ):
+                raise RecipientsError(
+                    f"No list {import_name!r} was imported for namespace {namespace}: a Campaign reads only "
+                    f"its own namespace's lists (potctl import-recipients --tenant {namespace})",
+                    "ImportNotFound",
+                )
         except RecipientsError as e:
-            recipients_error = str(e)
+            problem = e
     return CampaignObserved(
         key,
         body,
@@ -58,7 +69,8 @@ async def observe_campaign(rt: Runtime, key: Key, body: Body) -> CampaignObserve
         routes=pool_spec.alerts if pool_spec is not None else None,
         preflight=reports,
         recipients=recipients,
-        recipients_error=recipients_error,
+        recipients_error=str(problem) if problem is not None else None,
+        recipients_error_reason=problem.reason if problem is not None else "RecipientSourceInvalid",
         memory=rt.campaign_memory.get(key, CampaignMemory()),
     )
 

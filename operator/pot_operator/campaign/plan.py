@@ -55,6 +55,7 @@ class CampaignObserved:
     preflight: list[PreflightReport] | None = None  # the gate's reports, until the campaign started
     recipients: ParsedRecipients | None = None  # read when (re)loading, None for importName
     recipients_error: str | None = None
+    recipients_error_reason: str = "RecipientSourceInvalid"
     memory: CampaignMemory = CampaignMemory()
 
 
@@ -171,7 +172,7 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     row = campaign_row(namespace, name, spec, db_state if not load else "pending")
     status = None
     if load and o.recipients_error is not None:
-        cond("RecipientsReady", False, "RecipientSourceInvalid", o.recipients_error)
+        cond("RecipientsReady", False, o.recipients_error_reason, o.recipients_error)
         status = {"phase": "Pending", "conditions": ready("PoolReady", "RecipientsReady")}
     return Projection(
         conditions,
@@ -232,7 +233,7 @@ def campaign_row(namespace: str, name: str, spec: CampaignSpec, state: str) -> C
     return CampaignRow(
         namespace=namespace,
         name=name,
-        tenant=spec.tenant or namespace,
+        tenant=namespace,  # the tenant is the namespace: nothing in a spec can name another
         subject=spec.template.subject,
         text=spec.template.text or "",
         html=spec.template.html,

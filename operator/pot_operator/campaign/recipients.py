@@ -24,6 +24,10 @@ class ParsedRecipients:
 class RecipientsError(ValueError):
     """A recipient source that cannot be used as it is (permanent until the source changes)."""
 
+    def __init__(self, message: str, reason: str = "RecipientSourceInvalid") -> None:
+        super().__init__(message)
+        self.reason = reason
+
 
 def parse_recipient_csv(text: str) -> ParsedRecipients:
     """Rows of a CSV with an `email` column; other columns become template variables.
@@ -55,8 +59,13 @@ def _acceptable(address: str) -> bool:
     return is_plain_address(address) or check_syntax(address, allow_test_domains=True).ok
 
 
-async def read_recipients(kube: KubeApi, namespace: str, spec: CampaignSpec) -> ParsedRecipients | None:
-    """The parsed CSV of the ConfigMap or Secret; None for `importName` (already in Postgres)."""
+async def read_recipients(
+    kube: KubeApi, namespace: str, spec: CampaignSpec, *, allow_secrets: bool = True
+) -> ParsedRecipients | None:
+    """The parsed CSV of the ConfigMap or Secret; None for `importName` (already in Postgres).
+
+    `allow_secrets` is POT_ALLOW_SECRET_REFS: without it the operator may not read Secrets at all.
+    """
     source = spec.recipients
     if source.config_map_ref is not None:
         ref = source.config_map_ref
@@ -65,6 +74,12 @@ async def read_recipients(kube: KubeApi, namespace: str, spec: CampaignSpec) -> 
             raise RecipientsError(f"ConfigMap {ref.name} with key {ref.key} not found")
         return parse_recipient_csv(text)
     if source.secret_ref is not None:
+        if not allow_secrets:
+            raise RecipientsError(
+                "The cluster admin turned Kubernetes Secret references off (POT_ALLOW_SECRET_REFS=false): "
+                "use recipients.configMapRef or importName",
+                "SecretRefsDisabled",
+            )
         sref = source.secret_ref
         data = await kube.read_secret_keys(namespace, sref.name)
         if data is None or sref.key not in data:

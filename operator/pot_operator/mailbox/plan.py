@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from pot_common.api.mailbox import MailboxSpec
+from pot_common.vault import DEFAULT_TENANT_PREFIX
 
-from pot_operator.conditions import Condition, rfc3339, set_condition, with_ready
-from pot_operator.credentials import CredentialCheck, credentials_ref
+from pot_operator.conditions import Condition, get_condition, rfc3339, set_condition, with_ready
+from pot_operator.credentials import REFUSALS, CredentialCheck, credentials_ref
 from pot_operator.db import MailboxRow
 from pot_operator.health import (
     CooldownState,
@@ -83,6 +84,8 @@ class Observed:
     memory: MailboxMemory
     # Why its sending domain or SMTP host is on a blocklist (the pool's periodic recheck), if it is.
     blocklisted: str | None = None
+    # POT_VAULT_TENANT_PREFIX: its Vault path is resolved under <prefix>/<namespace>/.
+    vault_prefix: str = DEFAULT_TENANT_PREFIX
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +116,7 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
     )
     health = health_score(o.counts, t)
     creds = _credentials_verdict(o)
+    events += _refusal_event(o, creds)
     # A temporary failure (Vault down) keeps the mailbox as it was; anything else fails it.
     failed = not creds[0] and not (o.credentials is not None and o.credentials.temporary)
     pause_reason = None
@@ -215,12 +219,32 @@ def _cooldown(
 
 
 def _credentials_verdict(o: Observed) -> tuple[bool, str, str]:
-    """CredentialsReady's (status, reason, message): the worker's refusal first, then the operator's check."""
+    """CredentialsReady's (status, reason, message): what the operator's own check found wrong first
+    (a missing secret is not a refused password), then the SMTP server's refusal, then the check."""
+    check = o.credentials
+    if check is not None and not check.ok and not check.temporary:
+        return False, check.reason, check.message
     if o.worker_rejected_credentials:
-        return False, "AuthenticationRejected", "The SMTP server refused these credentials"
-    if o.credentials is None:
+        return (
+            False,
+            "AuthenticationRejected",
+            "The SMTP server refused these credentials; write a new version of the secret (or change "
+            "the Mailbox's credentials) and the mailbox is tried again",
+        )
+    if check is None:
         return False, "Checking", "Credentials not checked yet"
-    return o.credentials.ok, o.credentials.reason, o.credentials.message
+    return check.ok, check.reason, check.message
+
+
+def _refusal_event(o: Observed, creds: tuple[bool, str, str]) -> list[tuple[str, str, str]]:
+    """A Warning Event when the cluster's rules newly refuse the mailbox's credentials (once per refusal)."""
+    _, reason, message = creds
+    if reason not in REFUSALS:
+        return []
+    was = get_condition(o.status.get("conditions") or [], "CredentialsReady")
+    if was is not None and was.get("reason") == reason:
+        return []
+    return [("Warning", reason, message)]
 
 
 def _conditions(
@@ -289,7 +313,7 @@ def _row(
         smtp_host=o.spec.smtp.host,
         smtp_port=o.spec.smtp.port,
         smtp_tls=o.spec.smtp.tls_mode,
-        credentials_ref=credentials_ref(o.spec.credentials, o.namespace),
+        credentials_ref=credentials_ref(o.spec.credentials, o.namespace, o.vault_prefix),
         daily_cap=cap,
         hourly_cap=min(pool.per_inbox_per_hour, cap) if cap else 0,
         min_spacing_seconds=pool.min_spacing_seconds,

@@ -12,11 +12,12 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pot_common.vault import DEFAULT_TENANT_PREFIX
 from pot_deliverability.gate import Target
 
 from pot_operator.conditions import parse_rfc3339
-from pot_operator.credentials import CredentialCheck
-from pot_operator.db import MailboxRow
+from pot_operator.credentials import CredentialCheck, rotated_since_rejection
+from pot_operator.db import MailboxId, MailboxRow
 from pot_operator.health import WindowCounts, reduced_cap_factor
 from pot_operator.index import Body, Key, ParsedMailbox
 from pot_operator.mailbox.plan import BLOCKLIST_REASON, MailboxMemory, MailboxPlan, Observed, plan_mailbox
@@ -46,8 +47,8 @@ class MailboxesSeen:
     """What a pool scan observed about its mailboxes; the mappings are read, never changed, by the plan."""
 
     selected: Sequence[tuple[Key, Body, ParsedMailbox]]
-    # Per mailbox name: (row id, state) in Postgres; per row id: window counts and sent today.
-    ids: Mapping[str, tuple[int, str]]
+    # Per mailbox name: its row in Postgres (id, state); per row id: window counts and sent today.
+    ids: Mapping[str, MailboxId]
     counts: Mapping[int, tuple[WindowCounts, int]]
     credentials: Mapping[Key, CredentialCheck]
     memories: Mapping[Key, MailboxMemory]
@@ -56,6 +57,8 @@ class MailboxesSeen:
     memos: Mapping[Key, PlanMemo]
     # Per mailbox: (pool id, row) last written to Postgres; unchanged rows are not sent again.
     upserted: Mapping[Key, tuple[int, MailboxRow]]
+    # POT_VAULT_TENANT_PREFIX: Vault paths resolve under <prefix>/<namespace>/.
+    vault_prefix: str = DEFAULT_TENANT_PREFIX
 
 
 NOTHING_SEEN = MailboxesSeen((), {}, {}, {}, {}, {}, {}, {})
@@ -80,11 +83,9 @@ def plan_mailboxes(seen: MailboxesSeen, pool: PoolPolicy, now: dt.datetime) -> l
     today = now.date()
     for key, body, parsed in seen.selected:
         mid = seen.ids.get(key[1])
-        window, sent_today = seen.counts.get(mid[0], NO_COUNTS) if mid else NO_COUNTS
+        window, sent_today = seen.counts.get(mid.id, NO_COUNTS) if mid else NO_COUNTS
         check = seen.credentials.get(key)
-        rejected = bool(mid and mid[1] == "credentials_bad") and not (
-            check is not None and check.ok and changed_since_rejection(body)
-        )
+        rejected = mid is not None and still_rejected(mid, check, body)
         memory = seen.memories.get(key, EMPTY_MEMORY)
         listing = seen.listed.get(parsed.target)
         inputs: PlanInputs = (pool, window, sent_today, check, rejected, memory, today, listing)
@@ -110,6 +111,7 @@ def plan_mailboxes(seen: MailboxesSeen, pool: PoolPolicy, now: dt.datetime) -> l
             worker_rejected_credentials=rejected,
             memory=memory,
             blocklisted=listing,
+            vault_prefix=seen.vault_prefix,
         )
         plan = plan_mailbox(observed, pool, now)
         # Planning again with the memory this plan leaves behind gives the same plan (same day,
@@ -176,11 +178,21 @@ def time_sensitive(memory: MailboxMemory, pool: PoolPolicy, now: dt.datetime) ->
     )
 
 
+def still_rejected(row: MailboxId, check: CredentialCheck | None, body: Mapping[str, Any]) -> bool:
+    """Whether the workers' 'credentials_bad' stands: until the operator's own check passes and either
+    Vault holds another version of the secret than the refused one, or a person changed the spec."""
+    if row.state != "credentials_bad":
+        return False
+    if check is None or not check.ok:
+        return True
+    return not (rotated_since_rejection(check, row.credentials_bad_version) or changed_since_rejection(body))
+
+
 def changed_since_rejection(body: Mapping[str, Any]) -> bool:
     """Whether a person changed the Mailbox after the worker rejected its credentials.
 
-    The worker's 'credentials_bad' sticks until the Mailbox's spec changes (a new generation that
-    the status has not observed yet), so a fixed secret is picked up when the person says so.
+    A new generation that the status has not observed yet: a person pointed the Mailbox at other
+    credentials (or says the old ones are fixed), so the workers may try again.
     """
     status = body.get("status") or {}
     return bool(body.get("metadata", {}).get("generation") != status.get("observedGeneration"))

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
+import time
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import pydantic
@@ -18,7 +21,7 @@ from pot_common.api.pool import MailboxPoolSpec
 from pot_deliverability.gate import Target, blocklisted
 
 from pot_operator import db
-from pot_operator.credentials import CachedCheck, CredentialCheck, check_credentials
+from pot_operator.credentials import CachedCheck, CredentialCheck, VaultOutage, check_credentials, refusal
 from pot_operator.health import window_start
 from pot_operator.index import Key, ParsedMailbox
 from pot_operator.manifests import worker_deployment_name
@@ -29,6 +32,7 @@ from pot_operator.pool.policy import PauseState, thresholds_from_spec
 if TYPE_CHECKING:
     from pot_operator.runtime import Runtime
 
+log = logging.getLogger(__name__)
 CHECK_CONCURRENCY = 8
 
 
@@ -51,12 +55,15 @@ async def observe_pool(rt: Runtime, key: Key, now: dt.datetime) -> PoolObserved 
     ids = await db.mailbox_ids(database, pool_id) if pool_id is not None else {}
     thresholds = thresholds_from_spec(spec)
     since = {
-        ids[m[1]][0]: window_start(now, thresholds, rt.mailbox_memory.get(m, EMPTY_MEMORY).resumed_at)
+        ids[m[1]].id: window_start(now, thresholds, rt.mailbox_memory.get(m, EMPTY_MEMORY).resumed_at)
         for m, _, _ in selected
         if m[1] in ids
     }
     counts = await db.window_counts(database, since)
-    credentials = await refresh_credentials(rt, [(m, parsed) for m, _, parsed in selected])
+    # A mailbox the workers marked credentials_bad is checked on every scan: a new secret version
+    # in Vault brings it back (pool/mailboxes.py).
+    rejected = {m for m, _, _ in selected if m[1] in ids and ids[m[1]].state == "credentials_bad"}
+    credentials = await refresh_credentials(rt, [(m, parsed) for m, _, parsed in selected], rejected)
     listed = await blocklisted_targets(rt, [parsed for _, _, parsed in selected])
     backlog = await db.due_backlog(database, pool_id) if pool_id is not None else 0
     deployment = await rt.kube.read_deployment(key[0], worker_deployment_name(key[1]))
@@ -76,25 +83,31 @@ async def observe_pool(rt: Runtime, key: Key, now: dt.datetime) -> PoolObserved 
             listed=listed,
             memos=rt.plan_memo,
             upserted=rt.upserted,
+            vault_prefix=rt.settings.vault_tenant_prefix,
         ),
         invalid=selection.invalid,
         backlog=backlog,
         deployment=deployment,
+        vault_outage=rt.vault_outage.message or None,
     )
 
 
 async def refresh_credentials(
-    rt: Runtime, items: list[tuple[Key, ParsedMailbox]]
+    rt: Runtime, items: list[tuple[Key, ParsedMailbox]], rejected: AbstractSet[Key] = frozenset()
 ) -> dict[Key, CredentialCheck]:
-    """Each mailbox's credential verdict, re-checked when new, changed, failing (on every scan) or older
-    than POT_CREDENTIALS_RECHECK; a temporary failure keeps the previous verdict."""
+    """Each mailbox's credential verdict, re-checked when new, changed, failing or rejected by the SMTP
+    server (on every scan) or older than POT_CREDENTIALS_RECHECK.
+
+    Vault answering "not now" is temporary: the previous verdict stands, and while Vault stays away
+    its reads wait out a growing delay (VaultOutage) instead of one timeout per mailbox and scan.
+    """
     verdicts: dict[Key, CredentialCheck] = {}
     due: list[tuple[Key, MailboxSpec, str]] = []
     for key, parsed in items:
         spec, fp = parsed.spec, parsed.credentials_fingerprint
         recent = rt.credentials.get(key)
         # A missing secret is written by a person at any moment: look again on every scan.
-        if recent is not None and recent.fingerprint == fp and recent.check.ok:
+        if recent is not None and recent.fingerprint == fp and recent.check.ok and key not in rejected:
             verdicts[key] = recent.check
             continue
         known = rt.credentials.get(key, max_age=math.inf)
@@ -102,10 +115,19 @@ async def refresh_credentials(
             verdicts[key] = known.check
         due.append((key, spec, fp))
     semaphore = asyncio.Semaphore(CHECK_CONCURRENCY)
+    policy = rt.credential_policy
+    outage = rt.vault_outage
 
     async def one(key: Key, spec: MailboxSpec, fp: str) -> None:
-        async with semaphore:
-            result = await check_credentials(spec.credentials, key[0], rt.vault, rt.kube)
+        result = refusal(spec, key[0], policy)
+        if result is None:
+            async with semaphore:
+                if spec.credentials.vault_path and outage.waiting(time.monotonic()):
+                    result = CredentialCheck(False, "VaultUnavailable", outage.message, temporary=True)
+                else:
+                    result = await check_credentials(spec, key[0], rt.vault, rt.kube, policy)
+                    if spec.credentials.vault_path:
+                        _note_vault(outage, result)
         previous = rt.credentials.get(key, max_age=math.inf)
         if result.temporary and previous is not None and previous.fingerprint == fp:
             # Vault down does not make good credentials bad; keep the verdict, report on the pool.
@@ -115,6 +137,22 @@ async def refresh_credentials(
 
     await asyncio.gather(*(one(k, s, fp) for k, s, fp in due))
     return verdicts
+
+
+def _note_vault(outage: VaultOutage, result: CredentialCheck) -> None:
+    if result.reason == "VaultUnavailable":
+        if outage.waiting(time.monotonic()):
+            return  # another read of this scan already counted this outage
+        outage.failed(time.monotonic(), result.message)
+        log.warning(
+            "Read Vault failed, retrying later: failures=%d retry_in=%.0fs error=%s",
+            outage.failures,
+            max(0.0, outage.retry_at - time.monotonic()),
+            result.message,
+        )
+    elif outage.failures:
+        log.info("Read Vault again: failures=%d", outage.failures)
+        outage.answered()
 
 
 async def blocklisted_targets(rt: Runtime, mailboxes: list[ParsedMailbox]) -> dict[Target, str]:

@@ -21,7 +21,7 @@ from pot_operator.config import Settings
 from pot_operator.db import PoolRow
 from pot_operator.health import WindowCounts, basis_points, health_score, rates
 from pot_operator.index import Body, Key
-from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment, deployment_drift
+from pot_operator.pool.guards import DeploymentChange, guard_conditions, refusal_events, worker_deployment
 from pot_operator.pool.mailboxes import NOTHING_SEEN, MailboxesSeen, MailboxWrites, Planned, mailbox_writes
 from pot_operator.pool.mailboxes import plan_mailboxes as plan_each_mailbox
 from pot_operator.pool.policy import (
@@ -56,16 +56,7 @@ class PoolObserved:
     invalid: Sequence[str] = ()  # selected mailboxes whose spec does not parse
     backlog: int = 0  # jobs due now in the pool's running campaigns
     deployment: Mapping[str, Any] | None = None  # the worker Deployment as it is, None if absent
-
-
-@dataclasses.dataclass(frozen=True)
-class DeploymentChange:
-    """The worker Deployment to create (`create`) or the patch that removes drift; replicas for the log."""
-
-    name: str
-    replicas: int
-    create: dict[str, Any] | None = None
-    patch: dict[str, Any] | None = None
+    vault_outage: str | None = None  # why Vault reads are held back now, when they are
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,8 +136,13 @@ def plan_pool(o: PoolObserved, now: dt.datetime) -> PoolPlan:
         planned = plan_each_mailbox(dataclasses.replace(o.mailboxes, memos={}), policy, now)
     writes = mailbox_writes(planned, o.mailboxes, o.pool_id)
     replicas, capacity = _replicas(o, spec, planned, paused)
+    deployment = worker_deployment(o, spec, replicas)
+    checks = guard_conditions(o, spec, deployment)
+    for type_, verdict in checks.items():
+        conditions = set_condition(conditions, type_, *verdict, generation=generation, now=now)
     status, gauges = _pool_status(o, spec, planned, decision, policy, replicas, capacity, conditions, now)
     events, alerts = _announcements(o, decision, writes.newly_listed)
+    events += refusal_events(o.body.get("status") or {}, checks)
     return PoolPlan(
         o.key,
         o.body,
@@ -161,7 +157,7 @@ def plan_pool(o: PoolObserved, now: dt.datetime) -> PoolPlan:
             events=events,
             alerts=alerts,
             routes=spec.alerts,
-            deployment=_deployment(o, spec, replicas),
+            deployment=deployment,
             gauges=gauges,
         ),
     )
@@ -219,19 +215,6 @@ def _replicas(
         paused=paused,
     )
     return replicas, capacity
-
-
-def _deployment(o: PoolObserved, spec: MailboxPoolSpec, replicas: int) -> DeploymentChange:
-    namespace, name = o.key
-    desired = build_worker_deployment(
-        PoolRef(namespace=namespace, name=name, uid=o.body.get("metadata", {}).get("uid") or ""),
-        WorkerSettings(replicas=replicas, image=spec.workers.image),
-        o.settings,
-    )
-    change = DeploymentChange(desired["metadata"]["name"], replicas)
-    if o.deployment is None:
-        return dataclasses.replace(change, create=desired)
-    return dataclasses.replace(change, patch=deployment_drift(dict(o.deployment), desired))
 
 
 def _announcements(
@@ -307,7 +290,9 @@ def _pool_status(
         blocked = ("Paused", pause_reason or "")
     elif not plans:
         blocked = ("NoMailboxes", "The selector matches no Mailbox")
-    conditions = with_ready(conditions, ["DatabaseReady"], generation=generation, now=now, blocked=blocked)
+    conditions = with_ready(
+        conditions, ["DatabaseReady", "WorkersReady"], generation=generation, now=now, blocked=blocked
+    )
     by_state = {s: sum(1 for p in plans if p.state == s) for s in STATES}
     status: dict[str, Any] = {
         "observedGeneration": generation,

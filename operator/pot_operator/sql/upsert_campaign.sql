@@ -1,8 +1,10 @@
--- Project a campaign for the workers; returns its id.
+-- Project a campaign for the workers. Its tenant is its namespace; a row written before that rule
+-- (a tenant named in the spec) is brought back to it here, so suppression follows the namespace.
 INSERT INTO campaigns (pool_id, namespace, name, tenant, subject_template, text_template, html_template,
                        daily_limit, hourly_limit, unsubscribe_url, unsubscribe_mailto, state)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (namespace, name) DO UPDATE SET
+    tenant = EXCLUDED.tenant,
     subject_template = EXCLUDED.subject_template,
     text_template = EXCLUDED.text_template,
     html_template = EXCLUDED.html_template,
@@ -12,8 +14,10 @@ ON CONFLICT (namespace, name) DO UPDATE SET
     unsubscribe_mailto = EXCLUDED.unsubscribe_mailto,
     state = EXCLUDED.state,
     updated_at = now()
-WHERE (campaigns.subject_template, campaigns.text_template, campaigns.html_template, campaigns.daily_limit,
-       campaigns.hourly_limit, campaigns.unsubscribe_url, campaigns.unsubscribe_mailto, campaigns.state)
+WHERE (campaigns.tenant, campaigns.subject_template, campaigns.text_template, campaigns.html_template,
+       campaigns.daily_limit, campaigns.hourly_limit, campaigns.unsubscribe_url, campaigns.unsubscribe_mailto,
+       campaigns.state)
       IS DISTINCT FROM
-      (EXCLUDED.subject_template, EXCLUDED.text_template, EXCLUDED.html_template, EXCLUDED.daily_limit,
-       EXCLUDED.hourly_limit, EXCLUDED.unsubscribe_url, EXCLUDED.unsubscribe_mailto, EXCLUDED.state);
+      (EXCLUDED.tenant, EXCLUDED.subject_template, EXCLUDED.text_template, EXCLUDED.html_template,
+       EXCLUDED.daily_limit, EXCLUDED.hourly_limit, EXCLUDED.unsubscribe_url, EXCLUDED.unsubscribe_mailto,
+       EXCLUDED.state);

@@ -1,5 +1,6 @@
 -- Project effective limits of many mailboxes at once (one round trip per pool scan). Rows whose
--- values are unchanged are not rewritten. The caller keeps a worker-set 'credentials_bad' state.
+-- values are unchanged are not rewritten. The caller keeps a worker-set 'credentials_bad' state;
+-- once it clears that state, the refused secret's version goes too.
 INSERT INTO mailboxes (pool_id, namespace, name, address, display_name, smtp_host, smtp_port, smtp_tls,
                        credentials_ref, daily_cap, hourly_cap, min_spacing_seconds, state, state_reason,
                        cooldown_until)
@@ -23,6 +24,8 @@ ON CONFLICT (namespace, name) DO UPDATE SET
     state = EXCLUDED.state,
     state_reason = EXCLUDED.state_reason,
     cooldown_until = EXCLUDED.cooldown_until,
+    credentials_bad_version = CASE WHEN EXCLUDED.state = 'credentials_bad'
+                                   THEN mailboxes.credentials_bad_version END,
     updated_at = now()
 WHERE (mailboxes.pool_id, mailboxes.address, mailboxes.display_name, mailboxes.smtp_host, mailboxes.smtp_port,
        mailboxes.smtp_tls, mailboxes.credentials_ref, mailboxes.daily_cap, mailboxes.hourly_cap,

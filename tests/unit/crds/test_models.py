@@ -50,7 +50,9 @@ def test_examples_cover_three_mailboxes_over_two_domains_in_one_pool() -> None:
     selector = pools[0]["spec"]["selector"]["matchLabels"]
     for mailbox in mailboxes:
         assert selector.items() <= mailbox["metadata"]["labels"].items()
-        assert mailbox["spec"]["credentials"]["vaultPath"].startswith("pot/mailboxes/")
+        assert mailbox["spec"]["credentials"]["vaultPath"].startswith(
+            "mailboxes/"
+        )  # relative to the namespace
 
 
 def test_example_recipients_exercise_the_sink_rules() -> None:
@@ -108,7 +110,7 @@ def _mailbox(address: str) -> dict[str, Any]:
     return {
         "address": address,
         "smtp": {"host": "mx.acme-mail.test"},
-        "credentials": {"vaultPath": "pot/mailboxes/demo/x"},
+        "credentials": {"vaultPath": "mailboxes/x"},
     }
 
 
@@ -133,3 +135,30 @@ def test_status_builds_and_serialises_for_a_status_patch() -> None:
     assert patch["conditions"][0]["observedGeneration"] == 3
     campaign = CampaignStatus.model_validate({"phase": "Running", "counts": {"queued": 5, "sent": 2}})
     assert campaign.counts is not None and campaign.counts.bounced == 0
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../acme/mailboxes/a", "mailboxes/../../acme/a", "/pot/acme/a", "mailboxes/./a", ".x", "a//b", "a/"],
+)
+def test_vault_paths_cannot_climb_out_of_the_namespace_folder(path: str) -> None:
+    # The same rule as pot_common.vault.tenant_path, so the apiserver refuses what the operator would.
+    with pytest.raises(ValidationError, match="vaultPath|vault_path"):
+        MailboxSpec.model_validate({**_mailbox("a@acme-mail.test"), "credentials": {"vaultPath": path}})
+    from pot_common.vault import VaultPathOutsideTenant, tenant_path
+
+    with pytest.raises(VaultPathOutsideTenant):
+        tenant_path("evil", path)
+
+
+def test_a_campaign_names_no_tenant_its_namespace_is_one() -> None:
+    assert "tenant" not in CampaignSpec.model_fields
+    spec = CampaignSpec.model_validate(
+        {
+            "poolRef": {"name": "p"},
+            "recipients": {"importName": "acme-list"},
+            "template": {"subject": "s", "text": "t"},
+            "tenant": "acme",  # a stale or hostile field is dropped, as the apiserver prunes it
+        }
+    )
+    assert "tenant" not in spec.model_dump(by_alias=True)

@@ -67,7 +67,7 @@ MAILBOX_SPEC = MailboxSpec.model_validate(
     {
         "address": "a@acme-mail.test",
         "smtp": {"host": "smtp.acme-mail.test"},
-        "credentials": {"vaultPath": "pot/mailboxes/a"},
+        "credentials": {"vaultPath": "mailboxes/a"},
         "warmupStart": "2026-03-05",
     }
 )
@@ -99,7 +99,7 @@ def test_healthy_mailbox_is_ready_on_its_warmup_day() -> None:
     assert plan.row.daily_cap == plan.status["capToday"] > 5
     ready = next(c for c in plan.status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True"
-    assert plan.row.credentials_ref == "vault:pot/mailboxes/a"
+    assert plan.row.credentials_ref == "vault:pot/ns/mailboxes/a"  # inside the namespace folder
 
 
 def test_missing_secret_fails_the_mailbox_and_stops_its_sending() -> None:

@@ -1,11 +1,14 @@
-"""Credential verdicts from Vault's typed errors and from Secrets (fakes: no Vault, no API server)."""
+"""Credential verdicts from Vault's typed errors and from Secrets (fakes: no Vault, no API server).
+
+Paths are relative to the namespace's folder: `mailboxes/a` in namespace `ns` is read at `pot/ns/mailboxes/a`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from pot_common.api.mailbox import MailboxCredentials
+from pot_common.api.mailbox import MailboxSpec
 from pot_common.vault import (
     SecretNotFound,
     VaultConfig,
@@ -14,10 +17,17 @@ from pot_common.vault import (
     VaultNotConfigured,
     VaultUnavailable,
 )
-from pot_operator.credentials import check_credentials
+from pot_operator.credentials import CredentialPolicy, check_credentials
 
-VAULT = MailboxCredentials.model_validate({"vaultPath": "pot/mailboxes/a"})
-SECRET = MailboxCredentials.model_validate({"secretRef": {"name": "smtp-a"}})
+
+def mailbox(credentials: dict[str, Any]) -> MailboxSpec:
+    return MailboxSpec.model_validate(
+        {"address": "a@acme-mail.test", "smtp": {"host": "smtp.acme-mail.test"}, "credentials": credentials}
+    )
+
+
+VAULT = mailbox({"vaultPath": "mailboxes/a"})
+SECRET = mailbox({"secretRef": {"name": "smtp-a"}})
 
 
 class FakeVault(VaultKV):
@@ -25,10 +35,11 @@ class FakeVault(VaultKV):
         super().__init__(VaultConfig(addr=addr, token="t", mount="kv"))
         self.answer = answer
 
-    def read(self, path: str) -> dict[str, Any]:
+    def read_version(self, path: str) -> tuple[dict[str, Any], int | None]:
+        assert path == "pot/ns/mailboxes/a", path  # always resolved inside the namespace's folder
         if isinstance(self.answer, Exception):
             raise self.answer
-        return self.answer
+        return self.answer, 3
 
 
 class FakeKube:
@@ -41,10 +52,8 @@ class FakeKube:
         return self.data
 
 
-async def check(
-    vault: VaultKV, creds: MailboxCredentials = VAULT, kube: Any = None
-) -> tuple[bool, str, str, bool]:
-    c = await check_credentials(creds, "ns", vault, kube or FakeKube(None))
+async def check(vault: VaultKV, spec: MailboxSpec = VAULT, kube: Any = None) -> tuple[bool, str, str, bool]:
+    c = await check_credentials(spec, "ns", vault, kube or FakeKube(None), CredentialPolicy())
     return c.ok, c.reason, c.message, c.temporary
 
 
@@ -52,20 +61,20 @@ async def check(
     ("error", "reason", "message", "temporary"),
     [
         (
-            SecretNotFound("No secret at kv/pot/mailboxes/a in Vault"),
+            SecretNotFound("No secret at kv/pot/ns/mailboxes/a in Vault"),
             "SecretMissing",
-            "No secret at kv/pot/mailboxes/a in Vault; write one with keys username and password",
+            "No secret at kv/pot/ns/mailboxes/a in Vault; write one with keys username and password",
             False,
         ),
         (
-            VaultForbidden("The Vault policy does not allow reading kv/pot/mailboxes/a"),
+            VaultForbidden("The Vault policy does not allow reading kv/pot/ns/mailboxes/a"),
             "VaultAccessDenied",
-            "The operator's Vault policy does not allow reading pot/mailboxes/a",
+            "The operator's Vault policy does not allow reading pot/ns/mailboxes/a",
             False,
         ),
         (
             VaultUnavailable("Vault at http://vault:8200 did not answer: ConnectionError"),
-            "VaultUnreachable",
+            "VaultUnavailable",
             "Vault at http://vault:8200 did not answer: ConnectionError",
             True,
         ),
@@ -93,7 +102,7 @@ async def test_a_secret_needs_both_keys_and_the_values_stay_inside() -> None:
     assert await check(FakeVault({"username": "u"})) == (
         False,
         "SecretIncomplete",
-        "Vault pot/mailboxes/a lacks password",
+        "Vault pot/ns/mailboxes/a lacks password",
         False,
     )
 

@@ -10,6 +10,7 @@ from pot_common.api.pool import MailboxPoolSpec
 from pot_operator.conditions import get_condition
 from pot_operator.config import Settings
 from pot_operator.credentials import CredentialCheck
+from pot_operator.db import MailboxId
 from pot_operator.health import WindowCounts
 from pot_operator.index import parse_mailbox
 from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment
@@ -26,7 +27,7 @@ POOL_SPEC: dict[str, Any] = {
     "warmup": {"days": 14, "startVolume": 5, "maxVolume": 30},
     "health": {"minSample": 10, "cooldownSeconds": 3600, "maxCoolingPercent": 60},
     "workers": {"minReplicas": 0, "maxReplicas": 4, "sendsPerWorkerPerHour": 10},
-    "alerts": {"telegram": {"chatId": "-100", "tokenVaultPath": "pot/t"}},
+    "alerts": {"telegram": {"chatId": "-100", "tokenVaultPath": "alerts/t"}},
 }
 
 
@@ -55,7 +56,7 @@ def mailbox_body(name: str) -> dict[str, Any]:
         "spec": {
             "address": f"{name}@acme-mail.test",
             "smtp": {"host": "smtp.acme-mail.test"},
-            "credentials": {"vaultPath": f"pot/{name}"},
+            "credentials": {"vaultPath": f"mailboxes/{name}"},
             "warmupStart": "2026-03-05",
         },
         "status": {},
@@ -68,11 +69,11 @@ BODIES = {name: mailbox_body(name) for name in ("m1", "m2")}
 def seen(counts: dict[str, WindowCounts] | None = None, **kw: Any) -> MailboxesSeen:
     """Two mailboxes with verified credentials; `counts` per mailbox name (their rows have ids 1, 2)."""
     selected = [(("ns", n), b, parse_mailbox(b["spec"])) for n, b in BODIES.items()]
-    ids = {"m1": (1, "active"), "m2": (2, "active")}
+    ids = {"m1": MailboxId(1, "active"), "m2": MailboxId(2, "active")}
     args: dict[str, Any] = {
         "selected": selected,
         "ids": ids,
-        "counts": {ids[n][0]: (c, 0) for n, c in (counts or {}).items()},
+        "counts": {ids[n].id: (c, 0) for n, c in (counts or {}).items()},
         "credentials": {key: OK for key, _, _ in selected},
         "memories": {},
         "listed": {},
