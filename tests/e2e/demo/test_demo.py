@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pot_stack.demo import load_env
+from pot_stack.demo import load_env, resolved
 from pot_stack.fake_chat import read_store
 from pot_stack.smtp_sink import read_maildir
 
@@ -129,8 +129,9 @@ def _alert_secrets(stack_dir: Path) -> dict[str, str]:
         )
         return str(secret["data"]["data"][field])
 
+    # The example names paths relative to the namespace's folder, as the operator resolves them.
     alerts = pool["spec"]["alerts"]
     return {
-        "token": read(alerts["telegram"]["tokenVaultPath"], "token"),
-        "url": read(alerts["slack"]["webhookVaultPath"], "url"),
+        "token": read(resolved(env, alerts["telegram"]["tokenVaultPath"]), "token"),
+        "url": read(resolved(env, alerts["slack"]["webhookVaultPath"]), "url"),
     }

@@ -2,7 +2,8 @@
 
 It applies `examples/` into the `pot-demo` namespace, writes the example mailboxes' credentials
 and the example pool's alert-bot token and Slack webhook (random, never printed) into the local
-OpenBao, and watches the example campaign send through the operator and its workers into the SMTP
+OpenBao (inside the `pot-demo` namespace's folder, where the operator resolves the examples' relative
+paths), and watches the example campaign send through the operator and its workers into the SMTP
 sink until it completes; then it shows the alerts the operator sent to the stack's fake Telegram and
 Slack (`<root>/chat/`), the campaign-completion message among them. Three demo-only overrides,
 each printed, make that take a minute instead of a week: the mailboxes point at the local sink,
@@ -84,8 +85,16 @@ def demo_overrides(docs: list[dict[str, Any]], smtp_host: str, smtp_port: int) -
     return said
 
 
+def resolved(env: dict[str, str], relative: str) -> str:
+    """Where the operator reads a path the examples name: inside the demo namespace's Vault folder."""
+    from pot_common.vault import DEFAULT_TENANT_PREFIX, tenant_path
+
+    return tenant_path(NAMESPACE, relative, env.get("POT_VAULT_TENANT_PREFIX") or DEFAULT_TENANT_PREFIX)
+
+
 def mailbox_credential_paths(docs: list[dict[str, Any]]) -> dict[str, str]:
-    """Vault path → mailbox address for every example mailbox with a Vault credentials source."""
+    """Vault path (relative, as the Mailbox names it) → mailbox address, for every example mailbox with a
+    Vault credentials source."""
     paths = {}
     for doc in docs:
         if doc.get("kind") == "Mailbox":
@@ -96,19 +105,22 @@ def mailbox_credential_paths(docs: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def seed_vault(env: dict[str, str], paths: dict[str, str]) -> None:
-    """Write a fresh random password per example mailbox (the sink accepts any; none is printed)."""
+    """Write a fresh random password per example mailbox (the sink accepts any; none is printed), at the
+    path the operator resolves in the demo namespace's folder."""
     import hvac
 
     client = hvac.Client(url=env["POT_VAULT_ADDR"], token=env["POT_VAULT_TOKEN"])
     mount = env.get("POT_VAULT_MOUNT", "secret")
     for path, address in paths.items():
         client.secrets.kv.v2.create_or_update_secret(
-            path=path, mount_point=mount, secret={"username": address, "password": secrets.token_urlsafe(18)}
+            path=resolved(env, path),
+            mount_point=mount,
+            secret={"username": address, "password": secrets.token_urlsafe(18)},
         )
 
 
 def alert_routes(docs: list[dict[str, Any]]) -> dict[str, str]:
-    """Channel → Vault path of its secret, for the example pool's alert routes (`spec.alerts`)."""
+    """Channel → Vault path (relative) of its secret, for the example pool's alert routes (`spec.alerts`)."""
     routes: dict[str, str] = {}
     for doc in docs:
         if doc.get("kind") == "MailboxPool":
@@ -144,7 +156,7 @@ def seed_alert_secrets(env: dict[str, str], routes: dict[str, str]) -> None:
     mount = env.get("POT_VAULT_MOUNT", "secret")
     for channel, path in routes.items():
         client.secrets.kv.v2.create_or_update_secret(
-            path=path, mount_point=mount, secret=alert_secret(channel)
+            path=resolved(env, path), mount_point=mount, secret=alert_secret(channel)
         )
 
 
