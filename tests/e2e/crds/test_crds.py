@@ -208,6 +208,31 @@ BAD_INPUT = [
         {"spec.credentials.vaultPath": "/secret/data/pot/x"},
         "spec.credentials.vaultPath",
     ),
+    # Vault paths are relative to the namespace's folder: nothing may climb out of it.
+    BadInput(
+        "mbx-vault-path-climbs-out",
+        "Mailbox",
+        {"spec.credentials.vaultPath": "../acme/mailboxes/alice"},
+        "spec.credentials.vaultPath",
+    ),
+    BadInput(
+        "mbx-vault-path-dot-segment",
+        "Mailbox",
+        {"spec.credentials.vaultPath": "mailboxes/../../acme/alice"},
+        "spec.credentials.vaultPath",
+    ),
+    BadInput(
+        "pool-alert-token-climbs-out",
+        "MailboxPool",
+        {"spec.alerts.telegram.tokenVaultPath": "../acme/alerts/telegram"},
+        "spec.alerts.telegram.tokenVaultPath",
+    ),
+    BadInput(
+        "pool-alert-webhook-climbs-out",
+        "MailboxPool",
+        {"spec.alerts.slack.webhookVaultPath": "alerts/../../acme/slack"},
+        "spec.alerts.slack.webhookVaultPath",
+    ),
     BadInput("mbx-pause-reason-unpaused", "Mailbox", {"spec.pauseReason": "holiday"}, "spec.pauseReason"),
     BadInput("mbx-paused-wrong-type", "Mailbox", {"spec.paused": "yes"}, "spec.paused"),
     BadInput(
@@ -371,7 +396,8 @@ BAD_INPUT = [
     BadInput(
         "camp-pool-ref-changed", "Campaign", {"spec.poolRef.name": "other-pool"}, "spec.poolRef", update=True
     ),
-    BadInput("camp-tenant-changed", "Campaign", {"spec.tenant": "globex"}, "spec.tenant", update=True),
+    # A Campaign's tenant is its namespace: the field is gone, and strict validation names it.
+    BadInput("camp-names-a-tenant", "Campaign", {"spec.tenant": "globex"}, "spec.tenant", strict=True),
     BadInput(
         "camp-unknown-field",
         "Campaign",

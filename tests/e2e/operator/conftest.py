@@ -69,8 +69,15 @@ def fake_chat() -> Iterator[Any]:
 
 
 @pytest.fixture
+def operator_env() -> dict[str, str]:
+    """The cluster admin's settings for this operator; these tests' mailboxes log in to loopback test
+    servers without TLS, as the local stack allows for its sink (tests/e2e/tenancy refuses it)."""
+    return {"POT_ALLOW_PLAINTEXT_AUTH": "true"}
+
+
+@pytest.fixture
 def operator(
-    crds_installed, fresh_database, vault, dns_server, fake_chat, tmp_path
+    crds_installed, fresh_database, vault, dns_server, fake_chat, tmp_path, operator_env
 ) -> Iterator[OperatorProcess]:  # type: ignore[no-untyped-def]
     env = {
         **os.environ,
@@ -87,6 +94,7 @@ def operator(
         "POT_DOMAIN_RECHECK": "2",
         "POT_TELEGRAM_API_URL": fake_chat.url,
         "POT_SLACK_WEBHOOK_URL": fake_chat.url,
+        **operator_env,
     }
     proc = OperatorProcess(env, tmp_path / "operator.log")
     proc.start()

@@ -61,7 +61,7 @@ def mailbox(name: str, pool: str, domain: str) -> dict[str, Any]:
         "spec": {
             "address": f"{name}@{domain}",
             "smtp": {"host": f"mx.{domain}", "port": 2525, "tlsMode": "none"},
-            "credentials": {"vaultPath": f"pot/e2e/{name}"},
+            "credentials": {"vaultPath": f"e2e/{name}"},
             "warmupStart": (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)).isoformat(),
         },
     }
@@ -78,9 +78,9 @@ def pool(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
             "alerts": {
                 "telegram": {
                     "chatId": "-100123",
-                    "tokenVaultPath": f"pot/alerts/{namespace}/{name}/telegram",
+                    "tokenVaultPath": f"alerts/{name}/telegram",
                 },
-                "slack": {"webhookVaultPath": f"pot/alerts/{namespace}/{name}/slack"},
+                "slack": {"webhookVaultPath": f"alerts/{name}/slack"},
             },
             **spec,
         },
@@ -88,8 +88,8 @@ def pool(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
 
 
 def seed_alert_routes(vault: Any, namespace: str, name: str) -> None:
-    seed_secret(vault, f"pot/alerts/{namespace}/{name}/telegram", {"token": TELEGRAM_TOKEN})
-    seed_secret(vault, f"pot/alerts/{namespace}/{name}/slack", {"url": SLACK_URL})
+    seed_secret(vault, f"pot/{namespace}/alerts/{name}/telegram", {"token": TELEGRAM_TOKEN})
+    seed_secret(vault, f"pot/{namespace}/alerts/{name}/slack", {"url": SLACK_URL})
 
 
 def campaign(name: str, pool_name: str, recipients: int = 5) -> list[dict[str, Any]]:
@@ -130,14 +130,19 @@ def test_examples_pass_preflight_and_become_ready(operator, kube_api, namespace,
     assert {d["kind"] for d in docs} == {"ConfigMap", "Mailbox", "MailboxPool", "Campaign"}
     for doc in docs:
         credentials = (doc.get("spec") or {}).get("credentials") or {}
+        # The examples' paths are relative to the namespace's folder, where the operator reads them.
         if credentials.get("vaultPath"):
             seed_secret(
-                vault, credentials["vaultPath"], {"username": doc["metadata"]["name"], "password": "pw"}
+                vault,
+                f"pot/{namespace}/{credentials['vaultPath']}",
+                {"username": doc["metadata"]["name"], "password": "pw"},
             )
         alerts = (doc.get("spec") or {}).get("alerts") or {}
         if alerts:
-            seed_secret(vault, alerts["telegram"]["tokenVaultPath"], {"token": TELEGRAM_TOKEN})
-            seed_secret(vault, alerts["slack"]["webhookVaultPath"], {"url": SLACK_URL})
+            seed_secret(
+                vault, f"pot/{namespace}/{alerts['telegram']['tokenVaultPath']}", {"token": TELEGRAM_TOKEN}
+            )
+            seed_secret(vault, f"pot/{namespace}/{alerts['slack']['webhookVaultPath']}", {"url": SLACK_URL})
     objects = Objects(kube_api, namespace)
     for doc in docs:
         objects.create(doc)
@@ -170,7 +175,7 @@ def test_broken_domain_blocks_the_campaign_until_overridden_and_listed_mailboxes
     objects = Objects(kube_api, namespace)
     seed_alert_routes(vault, namespace, "mixed")
     for name, domain in (("good", "acme-mail.test"), ("nospf", "nospf.test"), ("listed", "listed.test")):
-        seed_secret(vault, f"pot/e2e/{name}", {"username": name, "password": "pw"})
+        seed_secret(vault, f"pot/{namespace}/e2e/{name}", {"username": name, "password": "pw"})
         objects.create(mailbox(name, "mixed", domain))
     objects.create(
         pool("mixed", namespace, health={"maxCoolingPercent": 90})
@@ -245,7 +250,7 @@ def test_auto_pause_alerts_once_per_route_and_not_again_within_dedup(  # type: i
     objects = Objects(kube_api, namespace)
     seed_alert_routes(vault, namespace, "p")
     for name in ("a1", "a2", "a3"):
-        seed_secret(vault, f"pot/e2e/{name}", {"username": name, "password": "pw"})
+        seed_secret(vault, f"pot/{namespace}/e2e/{name}", {"username": name, "password": "pw"})
         objects.create(mailbox(name, "p", "acme-mail.test"))
     objects.create(pool("p", namespace, health={"minSample": 5, "maxCoolingPercent": 90}))
     wait_for(lambda: objects.ready("mailboxpools", "p"), what="pool Ready")

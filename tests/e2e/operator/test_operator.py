@@ -25,7 +25,7 @@ def mailbox(name: str, pool: str, warmup_start: dt.date) -> dict[str, Any]:
         "spec": {
             "address": f"{name}@acme-mail.test",
             "smtp": {"host": "127.0.0.1", "port": 2525, "tlsMode": "none"},
-            "credentials": {"vaultPath": f"pot/mailboxes/{name}"},
+            "credentials": {"vaultPath": f"mailboxes/{name}"},
             "warmupStart": warmup_start.isoformat(),
         },
     }
@@ -49,9 +49,12 @@ def test_pool_lifecycle_credentials_warmup_cooldown_autopause_restart(
     ns = namespace
     today = dt.datetime.now(dt.UTC).date()
     bao = vault.client()
+    # Mailboxes name paths relative to their namespace's folder: pot/<namespace>/...
     for name in ("m1", "m2", "m3"):
         bao.secrets.kv.v2.create_or_update_secret(
-            path=f"pot/mailboxes/{name}", secret={"username": name, "password": CANARY}, mount_point="secret"
+            path=f"pot/{ns}/mailboxes/{name}",
+            secret={"username": name, "password": CANARY},
+            mount_point="secret",
         )
 
     def get(plural: str, name: str) -> dict[str, Any]:
@@ -99,9 +102,9 @@ def test_pool_lifecycle_credentials_warmup_cooldown_autopause_restart(
         what="m4 CredentialsReady False",
     )
     assert condition(m4, "CredentialsReady")["reason"] == "SecretMissing"
-    assert "pot/mailboxes/m4" in condition(m4, "CredentialsReady")["message"]
+    assert f"pot/{ns}/mailboxes/m4" in condition(m4, "CredentialsReady")["message"]
     bao.secrets.kv.v2.create_or_update_secret(
-        path="pot/mailboxes/m4", secret={"username": "m4", "password": CANARY}, mount_point="secret"
+        path=f"pot/{ns}/mailboxes/m4", secret={"username": "m4", "password": CANARY}, mount_point="secret"
     )
     wait_for(
         lambda: (condition(get("mailboxes", "m4"), "CredentialsReady") or {}).get("status") == "True",
