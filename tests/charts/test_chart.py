@@ -45,6 +45,8 @@ def test_every_scenario_has_a_values_file() -> None:
         "standalone-values.yaml",
         "networkpolicy-values.yaml",
         "deliverability-values.yaml",
+        "no-vault-values.yaml",
+        "tenancy-values.yaml",
     } <= names
 
 
@@ -176,6 +178,76 @@ def test_large_durations_render_as_plain_integers(tools: Tools, tmp_path: Path) 
     ],
 )
 def test_schema_rejects_bad_deliverability_values(tools: Tools, override: str, where: str) -> None:
+    done = tools.run_unchecked(tools.helm, "template", "pot", str(CHART), "--set", override)
+    assert done.returncode != 0
+    assert f"at '{where}'" in done.stderr, done.stderr
+
+
+def secret_rules(docs: list[dict[str, Any]]) -> list[tuple[str, str, list[str]]]:
+    """(kind, namespace, verbs) of every Role or ClusterRole rule on core Secrets."""
+    return [
+        (d["kind"], d["metadata"].get("namespace", ""), rule["verbs"])
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole")
+        for rule in d["rules"]
+        if "" in rule["apiGroups"] and "secrets" in rule["resources"]
+    ]
+
+
+def test_with_vault_the_operator_reads_no_secret_and_no_cleartext_auth_is_allowed(tools: Tools) -> None:
+    from pot_operator.config import Settings
+
+    for values in ([], ["-f", str(CHART / "ci" / "cluster-wide-values.yaml")]):
+        docs = render(tools, *values)
+        assert secret_rules(docs) == []
+        env = operator_env(docs)
+        settings = Settings.from_env({k: v for k, v in env.items() if v is not None})
+        assert not settings.allow_secret_refs and not settings.allow_plaintext_auth
+        assert settings.worker_image_allowlist == () and settings.vault_tenant_prefix == "pot"
+        assert settings.worker_vault_role == "pot-worker-{namespace}"
+    # Deployments: read by name, created and scaled; never listed, watched or deleted.
+    for role in by_kind(render(tools), "Role"):
+        verbs = [rule["verbs"] for rule in role["rules"] if "deployments" in rule["resources"]]
+        assert verbs == [["get", "create", "patch"]]
+
+
+def test_without_vault_secret_references_are_read_by_name_in_served_namespaces_only(tools: Tools) -> None:
+    from pot_operator.config import Settings
+
+    docs = render(tools, "-f", str(CHART / "ci" / "no-vault-values.yaml"))
+    assert secret_rules(docs) == [("Role", "pot-system", ["get"])]
+    env = operator_env(docs)
+    assert env["POT_VAULT_ADDR"] == "" and env["POT_ALLOW_SECRET_REFS"] == "true"
+    assert Settings.from_env({k: v for k, v in env.items() if v is not None}).allow_secret_refs
+
+
+def test_the_admins_tenancy_rules_reach_the_operator(tools: Tools) -> None:
+    from pot_operator.config import Settings
+
+    env = operator_env(render(tools, "-f", str(CHART / "ci" / "tenancy-values.yaml")))
+    settings = Settings.from_env({k: v for k, v in env.items() if v is not None})
+    assert settings.vault_tenant_prefix == "tenants/pot"
+    assert settings.allow_plaintext_auth and settings.allow_secret_refs
+    assert settings.worker_image_allowlist == (
+        "registry.example.internal/pot:0.1.0-debug",
+        "registry.example.internal/pot@sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9",
+    )
+    # The chart's own image stays the default the operator gives every pool.
+    assert settings.worker_image == env["POT_WORKER_IMAGE"]
+
+
+@pytest.mark.parametrize(
+    ("override", "where"),
+    [
+        # One image per item: a comma would smuggle a second image past the person reviewing values.
+        (r"workers.allowedImages[0]=a.example/w:1\,b.example/w:2", "/workers/allowedImages/0"),
+        ("vault.tenantPrefix=../pot", "/vault/tenantPrefix"),
+        ("vault.tenantPrefix=/pot", "/vault/tenantPrefix"),
+        ("credentials.secretRefs=sometimes", "/credentials/secretRefs"),
+        ("security.allowPlaintextAuth=yes", "/security/allowPlaintextAuth"),
+    ],
+)
+def test_schema_rejects_bad_tenancy_values(tools: Tools, override: str, where: str) -> None:
     done = tools.run_unchecked(tools.helm, "template", "pot", str(CHART), "--set", override)
     assert done.returncode != 0
     assert f"at '{where}'" in done.stderr, done.stderr

@@ -123,7 +123,7 @@ def test_install_created_the_objects(default_install: Install) -> None:
         ("patch", "campaigns.pot.dev", ("--subresource=status",)),
         ("create", "deployments.apps", ()),
         ("patch", "deployments.apps", ()),
-        ("get", "secrets", ()),
+        ("get", "deployments.apps", ()),
         ("get", "configmaps", ()),
         ("create", "events", ()),
         ("patch", "kopfpeerings.kopf.dev", ()),
@@ -142,9 +142,14 @@ def test_operator_may_do_its_job(
         ("delete", "namespaces", "here"),
         ("create", "mailboxes.pot.dev", "here"),
         ("delete", "campaigns.pot.dev", "here"),
+        # With Vault (the default) the operator reads no Secret at all.
+        ("get", "secrets", "here"),
         ("list", "secrets", "here"),
         ("watch", "secrets", "here"),
         ("get", "secrets", "kube-system"),
+        # Deployments are read by name only: none enumerated, none watched.
+        ("list", "deployments.apps", "here"),
+        ("watch", "deployments.apps", "here"),
         ("patch", "mailboxes.pot.dev", "default"),
         ("delete", "deployments.apps", "here"),
         ("create", "pods", "here"),
@@ -192,7 +197,8 @@ def two_namespace_install(
     tag = uuid.uuid4().hex[:6]
     home, served = f"pot-home-{tag}", [f"pot-a-{tag}", f"pot-b-{tag}"]
     outsider = f"pot-c-{tag}"
-    values = ["--set", f"watch.namespaces={{{served[0]},{served[1]}}}"]
+    # Without Vault, so Secret references are on: Secret reads must still stay in the served namespaces.
+    values = ["--set", f"watch.namespaces={{{served[0]},{served[1]}}}", "--set", "vault.address="]
     kube.kubectl("create", "namespace", outsider)
     try:
         for inst in install(tools, kube, tmp_path_factory.mktemp("helm"), [home, *served], *values):
@@ -206,6 +212,8 @@ def test_operator_serves_only_the_listed_namespaces(two_namespace_install: tuple
     for ns in (a, b):
         assert inst.can(inst.operator, "patch", "mailboxes.pot.dev", ns)
         assert inst.can(inst.operator, "create", "deployments.apps", ns)
+        assert inst.can(inst.operator, "get", "secrets", ns)  # by name (Secret references, no Vault)
+        assert not inst.can(inst.operator, "list", "secrets", ns)
         # Workers run in the pool's namespace, so their ServiceAccount must exist there.
         inst.kube.kubectl("get", "serviceaccount", f"{inst.release}-worker", "-n", ns)
     for ns in (outsider, inst.namespace):
