@@ -91,6 +91,32 @@ def assert_all_answer(env: dict[str, str]) -> None:
     assert sent.json()["ok"] is True
 
 
+def assert_secured(root: Path, env: dict[str, str]) -> None:
+    """What `secure` set up: OpenBao's kubernetes auth with POT's roles and its audit log, a token
+    with only the operator's policy, and the workers' Postgres role."""
+    import asyncio
+
+    import asyncpg
+    import hvac
+
+    assert env["POT_WORKER_VAULT_ROLE"] == "pot-worker" and env["POT_ALLOW_PLAINTEXT_AUTH"] == "true"
+    admin = hvac.Client(url=env["POT_VAULT_ADDR"], token=env["POT_VAULT_TOKEN"])
+    roles = admin.auth.kubernetes.list_roles()["keys"]
+    assert {"pot-worker", "pot-operator"} <= set(roles)
+    assert (root / "logs" / "openbao-audit.log").stat().st_size > 0
+    looked_up = admin.auth.token.lookup(env["POT_OPERATOR_VAULT_TOKEN"])
+    assert looked_up["data"]["policies"] == ["pot-operator"]
+
+    async def worker_role() -> str:
+        conn = await asyncpg.connect(env["POT_WORKER_DATABASE_URL"])
+        try:
+            return str(await conn.fetchval("SELECT current_user"))
+        finally:
+            await conn.close()
+
+    assert asyncio.run(worker_role()) == "pot_worker"
+
+
 def assert_groups_gone(state: dict[str, object]) -> None:
     services = state["services"]
     assert isinstance(services, list)
@@ -147,6 +173,7 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
     assert Path(env["KUBECONFIG"]) == root / "kubeconfig"
     assert env["POT_VAULT_TOKEN"] not in (root / "state.json").read_text()
     assert_all_answer(env)
+    assert_secured(root, env)
     from kubernetes import client, config
 
     api = config.new_client_from_config(config_file=env["KUBECONFIG"])

@@ -11,6 +11,7 @@ import pytest
 from kubernetes import client, config
 
 from pot_stack.controlplane import ControlPlane
+from pot_stack.openbao import OpenBao, enable_kubernetes_auth
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,17 @@ def namespace(kube_api: client.ApiClient, request: pytest.FixtureRequest) -> Ite
         except client.ApiException as err:
             if err.status != 404:  # a test may delete its own namespace
                 raise
+
+
+@pytest.fixture(scope="module")
+def vault_kube(kube: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    """OpenBao on disk (so a test may `stop()` and `start()` it: same data, tokens and leases, sealed for
+    a moment) with kubernetes auth against `kube` and POT's policies and roles, as `make up` sets it
+    up; `.token` is the root token."""
+    bao = OpenBao(tmp_path_factory.mktemp("vault-kube"), persistent=True)
+    bao.start()
+    try:
+        enable_kubernetes_auth(bao, kube)
+        yield bao
+    finally:
+        bao.stop()

@@ -4,8 +4,15 @@
 app.kubernetes.io/name=pot-worker and keeps, for each, as many `pot-worker` processes as its
 spec.replicas, with the container's environment: literal values as written, and values the
 Deployment takes from a Secret (database and Redis URLs, the Vault token) from this process's own
-POT_* environment, the local stack's. The operator never knows the difference. Logs go to
+POT_* environment, the local stack's (the database URL as the least-privileged `pot_worker` role
+when the stack made one). The operator never knows the difference. Logs go to
 <root>/logs/workers/<namespace>-<deployment>-<n>.log.
+
+A Deployment that names a Vault role (POT_VAULT_ROLE) gets what the kubelet would give its pods: a
+real token of its ServiceAccount from the apiserver (TokenRequest; the ServiceAccount is created
+when missing), in a 0600 file passed as POT_VAULT_JWT_PATH and renewed before it expires, and no
+Vault token at all: Vault's kubernetes auth and the apiserver's TokenReview decide what it reads.
+What each process was started with (names, never values) is recorded in <root>/workers.json.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,15 +37,24 @@ from pot_stack.service import Service, free_port, kill_group
 
 log = logging.getLogger("pot_stack.local_runner")
 SELECTOR = "app.kubernetes.io/name=pot-worker"
+# The local stack's variable a Secret reference resolves to, when it differs from the reference's own
+# name: workers reach Postgres as the `pot_worker` role, not as the stack's superuser.
+SECRET_SOURCES = {"POT_DATABASE_URL": "POT_WORKER_DATABASE_URL"}
+# The local stack's own variables a pod never sees: the admin kubeconfig, the superuser and operator
+# credentials. POT_VAULT_TOKEN goes too once the Deployment names a Vault role (see process_env).
+STACK_ONLY = ("KUBECONFIG", "POT_WORKER_DATABASE_URL", "POT_OPERATOR_VAULT_TOKEN")
+TOKEN_SECONDS = 3600  # what the kubelet asks for a projected token
+TOKEN_RENEW_AFTER = 0.8  # of its lifetime, as the kubelet renews
 
 
-def container_env(deployment: dict[str, Any], own_env: dict[str, str]) -> dict[str, str]:
+def container_env(deployment: dict[str, Any], own_env: Mapping[str, str]) -> dict[str, str]:
     """The first container's env, resolved for a local process.
 
-    Secret references resolve to the same-named variable of `own_env` (the local stack's POT_*),
-    since the local stack has no Secret holding them; ConfigMap and field references are skipped.
+    Secret references resolve to the same-named variable of `own_env` (the local stack's POT_*), or
+    to the one SECRET_SOURCES names when the stack set it, since the local stack has no Secret
+    holding them; ConfigMap and field references are skipped.
     """
-    containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
+    containers = pod_spec(deployment).get("containers") or [{}]
     env: dict[str, str] = {}
     for item in containers[0].get("env") or []:
         name = item.get("name")
@@ -44,25 +62,83 @@ def container_env(deployment: dict[str, Any], own_env: dict[str, str]) -> dict[s
             continue
         if "value" in item and item["value"] is not None:
             env[name] = str(item["value"])
-        elif (item.get("valueFrom") or {}).get("secretKeyRef") and name in own_env:
-            env[name] = own_env[name]
+        elif (item.get("valueFrom") or {}).get("secretKeyRef"):
+            source = SECRET_SOURCES.get(name, name)
+            source = source if source in own_env else name
+            if source in own_env:
+                env[name] = own_env[source]
     return env
+
+
+def pod_spec(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(deployment.get("spec", {}).get("template", {}).get("spec", {}))
+
+
+def service_account_token_wanted(deployment: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
+    """The ServiceAccount whose token the pods get, when they log in to Vault as it (pure).
+
+    None without a Vault role, or when the pod spec turns the token off: a real pod would have none.
+    """
+    spec = pod_spec(deployment)
+    if not env.get("POT_VAULT_ROLE") or spec.get("automountServiceAccountToken") is False:
+        return None
+    return str(spec.get("serviceAccountName") or "default")
+
+
+def process_env(stack_env: Mapping[str, str], container: Mapping[str, str]) -> dict[str, str]:
+    """A worker process's environment (pure): the stack's settings, the container's on top, minus what
+    no pod would hold. With a Vault role the stack's root token is dropped: the worker must log in
+    as its ServiceAccount, and a token in its environment would win over the role."""
+    env = {k: v for k, v in stack_env.items() if k not in STACK_ONLY}
+    if container.get("POT_VAULT_ROLE") and "POT_VAULT_TOKEN" not in container:
+        env.pop("POT_VAULT_TOKEN", None)
+    env.update(container)
+    return env
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` atomically with a file only its owner may read (a token must never be half-written)."""
+    temp = path.with_suffix(".tmp")
+    temp.unlink(missing_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    temp.replace(path)
+
+
+# (namespace, service account) -> a fresh token: the apiserver's TokenRequest in `run`.
+TokenIssuer = Callable[[str, str], str]
+
+
+@dataclass
+class ProjectedToken:
+    """A process's ServiceAccount token file, as the kubelet projects one into a pod."""
+
+    path: Path
+    namespace: str
+    service_account: str
+    written_at: float
 
 
 @dataclass
 class Workers:
-    """The processes of one Deployment and the environment they were started with."""
+    """The processes of one Deployment, the environment they were started with and their tokens."""
 
     fingerprint: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    tokens: dict[int, ProjectedToken] = field(default_factory=dict)  # by pid
 
 
 class Runner:
-    def __init__(self, root: Path, command: list[str]) -> None:
+    def __init__(self, root: Path, command: list[str], tokens: TokenIssuer | None = None) -> None:
         self.root = root
         self.command = command
+        self.tokens = tokens
         self.logs = root / "logs" / "workers"
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.token_dir = root / "tokens"
+        self.token_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.record = root / "workers.json"
         self.workers: dict[tuple[str, str], Workers] = {}
 
     def reconcile(self, deployments: list[dict[str, Any]]) -> None:
@@ -73,46 +149,104 @@ class Runner:
             key = (meta.get("namespace", ""), meta.get("name", ""))
             seen.add(key)
             replicas = int(d.get("spec", {}).get("replicas") or 0)
-            env = container_env(d, dict(os.environ))
-            fingerprint = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
+            env = container_env(d, os.environ)
+            account = service_account_token_wanted(d, env)
+            fingerprint = hashlib.sha256(json.dumps([env, account], sort_keys=True).encode()).hexdigest()
             w = self.workers.setdefault(key, Workers())
             if w.fingerprint != fingerprint:
                 # A changed pod template means a rollout: replace every process.
                 self._stop_all(w)
                 w.fingerprint = fingerprint
+            for gone in [p for p in w.procs if p.poll() is not None]:
+                self._forget(w, gone)
             w.procs = [p for p in w.procs if p.poll() is None]
             while len(w.procs) > replicas:
-                self._stop(w.procs.pop())
+                self._stop(w, w.procs.pop())
             while len(w.procs) < replicas:
-                w.procs.append(self._start(key, len(w.procs), env))
+                w.procs.append(self._start(key, w, env, account))
         for key in [k for k in self.workers if k not in seen]:
             self._stop_all(self.workers.pop(key))
+        self._renew_tokens()
+        self._write_record()
 
-    def _start(self, key: tuple[str, str], index: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        log_path = self.logs / f"{key[0]}-{key[1]}-{index}.log"
-        out = log_path.open("ab")
+    def _start(
+        self, key: tuple[str, str], w: Workers, env: dict[str, str], account: str | None
+    ) -> subprocess.Popen[bytes]:
+        name = f"{key[0]}-{key[1]}-{len(w.procs)}"
+        worker_env = process_env(os.environ, env)
+        token = None
+        if account is not None and self.tokens is not None:
+            # Its own file, as each pod has its own projected volume (indexes are reused after a crash).
+            fd, temp = tempfile.mkstemp(prefix=f"{name}-", suffix=".jwt", dir=self.token_dir)
+            os.close(fd)
+            path = Path(temp)
+            token = ProjectedToken(path, key[0], account, time.monotonic())
+            write_private(token.path, self.tokens(key[0], account))
+            worker_env["POT_VAULT_JWT_PATH"] = str(token.path)
+        out = (self.logs / f"{name}.log").open("ab")
         # Each pod would have its own IP; local processes share one, so each gets its own metrics port.
         proc = subprocess.Popen(
             self.command,
-            env={**os.environ, **env, "POT_METRICS_PORT": str(free_port())},
+            env={**worker_env, "POT_METRICS_PORT": str(free_port())},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         out.close()
-        log.info("Started worker: deployment=%s/%s pid=%d", key[0], key[1], proc.pid)
+        if token is not None:
+            w.tokens[proc.pid] = token
+        auth = "kubernetes" if token else ("token" if "POT_VAULT_TOKEN" in worker_env else "none")
+        log.info("Started worker: deployment=%s/%s pid=%d vault_auth=%s", key[0], key[1], proc.pid, auth)
         return proc
 
-    def _stop(self, proc: subprocess.Popen[bytes]) -> None:
+    def _renew_tokens(self) -> None:
+        """Write a fresh token for every process whose token is past 80% of its life, as the kubelet does
+        for a projected token; the worker reads the file at each Vault login."""
+        if self.tokens is None:
+            return
+        for w in self.workers.values():
+            for token in w.tokens.values():
+                if time.monotonic() - token.written_at >= TOKEN_SECONDS * TOKEN_RENEW_AFTER:
+                    write_private(token.path, self.tokens(token.namespace, token.service_account))
+                    token.written_at = time.monotonic()
+
+    def _write_record(self) -> None:
+        """Which process runs for which Deployment, how it logs in to Vault and the names (never the
+        values) of its environment: what the tests and a person check."""
+        entries = []
+        for (namespace, name), w in sorted(self.workers.items()):
+            for proc in w.procs:
+                token = w.tokens.get(proc.pid)
+                entries.append(
+                    {
+                        "namespace": namespace,
+                        "deployment": name,
+                        "pid": proc.pid,
+                        "service_account": token.service_account if token else None,
+                        "token_file": str(token.path) if token else None,
+                        "env": sorted(_environ_names(proc.pid)),
+                    }
+                )
+        text = json.dumps(entries, indent=2) + "\n"
+        if not self.record.exists() or self.record.read_text() != text:
+            write_private(self.record, text)
+
+    def _forget(self, w: Workers, proc: subprocess.Popen[bytes]) -> None:
+        token = w.tokens.pop(proc.pid, None)
+        if token is not None:
+            token.path.unlink(missing_ok=True)
+
+    def _stop(self, w: Workers, proc: subprocess.Popen[bytes]) -> None:
         # Workers drain in-flight sends on SIGTERM; kill_group escalates only after the grace period.
         kill_group(proc.pid, timeout=30)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=1)
+        self._forget(w, proc)
 
     def _stop_all(self, w: Workers) -> None:
         for proc in w.procs:
-            self._stop(proc)
+            self._stop(w, proc)
         w.procs.clear()
 
     def count(self) -> dict[tuple[str, str], int]:
@@ -121,6 +255,42 @@ class Runner:
     def shutdown(self) -> None:
         for w in self.workers.values():
             self._stop_all(w)
+        self._write_record()
+
+
+def _environ_names(pid: int) -> list[str]:
+    """The variable names in a live process's environment (/proc/<pid>/environ), [] once it is gone."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return []
+    return [item.split(b"=", 1)[0].decode(errors="replace") for item in raw.split(b"\0") if item]
+
+
+class ServiceAccountTokens:
+    """Tokens from the apiserver's TokenRequest API, as the kubelet gets them for a pod; the
+    ServiceAccount is created first when the namespace lacks it (the chart would have made it)."""
+
+    def __init__(self, core: Any) -> None:
+        self.core = core
+
+    def __call__(self, namespace: str, account: str) -> str:
+        from kubernetes import client
+
+        body = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS)
+        )
+        try:
+            answer = self.core.create_namespaced_service_account_token(account, namespace, body)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+            self.core.create_namespaced_service_account(
+                namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=account))
+            )
+            log.info("Created ServiceAccount: namespace=%s name=%s", namespace, account)
+            answer = self.core.create_namespaced_service_account_token(account, namespace, body)
+        return str(answer.status.token)
 
 
 def list_worker_deployments(apps: Any) -> list[dict[str, Any]]:
@@ -134,7 +304,7 @@ def run(root: Path, interval: float, command: list[str]) -> None:
 
     config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or str(root / "kubeconfig"))
     apps = client.AppsV1Api()
-    runner = Runner(root, command)
+    runner = Runner(root, command, tokens=ServiceAccountTokens(client.CoreV1Api()))
     stopping = False
 
     def stop(*_: object) -> None:
@@ -192,6 +362,11 @@ class OperatorService(Service):
         super().__init__(root)
         self.metrics_port = free_port()
         self.app_env = {**env, "POT_METRICS_PORT": str(self.metrics_port)}
+        self.app_env.pop("POT_WORKER_DATABASE_URL", None)
+        # The operator reads Vault with a token holding only its own policy, not the stack's root token.
+        operator_token = self.app_env.pop("POT_OPERATOR_VAULT_TOKEN", None)
+        if operator_token:
+            self.app_env["POT_VAULT_TOKEN"] = operator_token
 
     def start(self) -> None:
         self.spawn([sys.executable, "-m", "pot_operator.cli", "--standalone"], env=self.app_env)

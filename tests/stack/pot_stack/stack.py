@@ -1,9 +1,12 @@
 """`make up` / `make down` / status: the whole local stack in one folder; called by pot_stack.__main__.
 
 `up` starts the control plane, PostgreSQL, Redis, OpenBao, the DNS server, the SMTP sink and the fake
-Telegram/Slack server (all at once, in threads: they are independent), installs the CRDs, then
-starts the APPS below (which so get every address, the chat API bases included), and
-records everything in `<root>/state.json`; `<root>/env` gets `export` lines for every variable.
+Telegram/Slack server (all at once, in threads: they are independent), installs the CRDs, secures
+the stack as a cluster admin would (`secure`: OpenBao's kubernetes auth against the apiserver with
+POT's policies and roles, a Vault token holding only the operator's policy, the `pot_worker`
+Postgres role), then starts the APPS below (which so get every address, the chat API bases
+included), and records everything in `<root>/state.json`; `<root>/env` gets `export` lines for every
+variable. OpenBao's audit log is `<root>/logs/openbao-audit.log`.
 Every server runs in its own process group, so `down` can stop each group (its stop signal, then
 SIGTERM, then SIGKILL) and then checks that no process is left.
 """
@@ -232,6 +235,7 @@ def up(
             env.update(service.env())
         if with_controlplane:
             _install_crds(services[0], crds_dir, console)
+        env.update(secure(services, console))
         for app in APPS if with_controlplane else []:
             console.print(f"Starting {app.name} …")
             service = app.factory(root, dict(env))
@@ -266,6 +270,55 @@ def _install_crds(controlplane: Service, crds_dir: Path, console: Console) -> No
     apply_crds = getattr(controlplane, "apply_crds")  # noqa: B009 - ControlPlane is imported lazily
     apply_crds(crds_dir)
     console.print(f"  [green]✓[/green] {len(manifests)} CRDs established in {time.monotonic() - began:.1f}s")
+
+
+def secure(services: list[Service], console: Console) -> dict[str, str]:
+    """What a cluster admin sets up around POT (charts/pot/README.md, "Vault"; docs/worker.md,
+    "Database role"), for the stack's services; returns the variables the apps get.
+
+    OpenBao: kubernetes auth against the control plane (when there is one) with POT's policies and
+    roles, so workers log in as their ServiceAccounts (POT_WORKER_VAULT_ROLE), and a token with only
+    the operator's policy for the operator (POT_OPERATOR_VAULT_TOKEN; the root token stays for
+    people and the demo). Postgres: the schema and the `pot_worker` role the workers connect as
+    (POT_WORKER_DATABASE_URL). The sink speaks AUTH without TLS on its plain port, which the stack
+    allows (POT_ALLOW_PLAINTEXT_AUTH).
+    """
+    began = time.monotonic()
+    env = {"POT_ALLOW_PLAINTEXT_AUTH": "true"}
+    bao = next(s for s in services if isinstance(s, OpenBao))
+    plane = next((s for s in services if s.name == "controlplane"), None)
+    if plane is not None:
+        from pot_stack.openbao import WORKER_ROLE, enable_kubernetes_auth
+
+        enable_kubernetes_auth(bao, plane)
+        env["POT_WORKER_VAULT_ROLE"] = WORKER_ROLE
+    env["POT_OPERATOR_VAULT_TOKEN"] = bao.operator_token()
+    postgres = next(s for s in services if isinstance(s, Postgres))
+    env["POT_WORKER_DATABASE_URL"] = create_worker_role(postgres)
+    console.print(
+        f"  [green]✓[/green] Vault auth, policies and the worker's roles in {time.monotonic() - began:.1f}s"
+    )
+    return env
+
+
+def create_worker_role(postgres: Postgres, database: str = "postgres") -> str:
+    """Apply the schema and common/pot_common/db/worker_role.sql; returns the URL as `pot_worker`."""
+    import asyncio
+
+    import asyncpg
+    from pot_common.db import apply_schema
+    from pot_common.sql import load_sql
+
+    async def run() -> None:
+        conn = await asyncpg.connect(postgres.url_for(database))
+        try:
+            await apply_schema(conn)
+            await conn.execute(load_sql("pot_common.db", "worker_role", folder=""))
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return f"postgresql://pot_worker@127.0.0.1:{postgres.port}/{database}"
 
 
 def _stop_group(pgid: int, first_signal: int, timeout: float = 15.0) -> None:
