@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -20,6 +21,7 @@ from pot_alerts.senders import AlertError, SlackSender, TelegramSender
 from pot_common.vault import VaultConfig, VaultError, VaultKV
 
 from potctl.console import err, fail
+from potctl.inputs import shown
 
 T = TypeVar("T")
 
@@ -27,23 +29,42 @@ TextArg = Annotated[str | None, typer.Argument(help="The message. Omit it to use
 FileOpt = Annotated[Path | None, typer.Option("--file", help="Read the message from this file.")]
 
 
+MAX_TEXT = 40_000  # characters: Slack's limit for one message; Telegram's 4096 make 10 messages of it
+PARSE_MODES = ("MarkdownV2", "HTML", "Markdown")
+
+
 def _read_text(text: str | None, file: Path | None) -> str:
+    """The message from the argument, --file or stdin: UTF-8, at most MAX_TEXT characters."""
     if text is not None and file is not None:
         fail("give the text or --file, not both", 2)
-    if file is not None:
-        try:
-            return file.read_text()
-        except OSError as exc:
-            fail(f"cannot read {file}: {exc.strerror}", 2)
-    if text is not None:
-        return text
-    if sys.stdin.isatty():
-        fail("no text: give it as an argument, with --file, or on stdin", 2)
-    return sys.stdin.read()
+    where = "the text"
+    try:
+        if file is not None:
+            where = f"--file {shown(str(file))}"
+            with file.open(encoding="utf-8") as source:
+                body = source.read(MAX_TEXT + 1)
+        elif text is not None:
+            body = text
+        elif sys.stdin.isatty():
+            fail("no text: give it as an argument, with --file, or on stdin", 2)
+        else:
+            where = "stdin"
+            body = sys.stdin.read(MAX_TEXT + 1)
+    except OSError as exc:
+        fail(f"cannot read {where}: {exc.strerror or exc}", 2)
+    except UnicodeDecodeError as exc:
+        fail(f"{where} is not UTF-8 text ({exc.reason} at byte {exc.start})", 2)
+    if len(body) > MAX_TEXT:
+        fail(f"{where} is longer than {MAX_TEXT} characters; send less, or a link to it", 2)
+    if not body.strip():
+        fail(f"{where} is empty: nothing to send", 2)
+    return body
 
 
 def _vault_field(path: str, field: str) -> str:
     """A field of a KV v2 secret (POT_VAULT_ADDR, POT_VAULT_TOKEN or POT_VAULT_ROLE, POT_VAULT_MOUNT)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*", path) or len(path) > 512:
+        fail(f"Vault path {shown(path)}: letters, digits, '_', '.', '-' between '/'", 2)
     try:
         data = VaultKV(VaultConfig.from_env()).read(path)
     except VaultError as exc:  # its messages name the path and the kind of failure, never a value
@@ -100,6 +121,12 @@ def send_telegram_cmd(
     """
     if not chat_id:
         fail("--chat-id is required (or POT_TELEGRAM_CHAT_ID)", 2)
+    if not (
+        chat_id.lstrip("-").isdigit() or (chat_id.startswith("@") and chat_id[1:].replace("_", "").isalnum())
+    ):
+        fail(f"--chat-id {shown(chat_id)}: a chat id is a number or @channelname", 2)
+    if parse_mode is not None and parse_mode not in PARSE_MODES:
+        fail(f"--parse-mode {shown(parse_mode)}: must be MarkdownV2, HTML or Markdown", 2)
     body = _read_text(text, file)
     token = _secret(token_vault_path, "token", "POT_TELEGRAM_TOKEN", "bot token", "--token-vault-path")
     sent = _deliver(TelegramSender(token).send(chat_id, body, parse_mode=parse_mode, silent=silent))

@@ -8,14 +8,19 @@ live by group: check_commands (DNS and addresses), chat_commands (Telegram, Slac
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pot_console.serve import console_cmd
+from rich.markup import escape
 
 from potctl import chat_commands, check_commands, db_commands, kube_commands
-from potctl.console import fail
+from potctl.console import err, fail
 
 app = typer.Typer(
     name="potctl",
@@ -65,10 +70,46 @@ def _global_options(
 # The order here is the order of `potctl --help`.
 for group in (check_commands, chat_commands, db_commands, kube_commands):
     group.register(app)
+# The operator console (a web page over these same commands) lives in pot_console.
+app.command("console")(console_cmd)
+
+
+@functools.cache
+def _command() -> Any:
+    return typer.main.get_command(app)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run one potctl command; its exit status. Every way it can end is one line on stderr at most.
+
+    Usage errors (an unknown option, a value of the wrong type) are click's, made one line here
+    instead of a boxed panel; anything no command caught is a bug, and says so in one line too.
+    """
+    command = _command()
+    try:
+        status = command.main(args=argv, prog_name="potctl", standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors: the message names the input
+        message = " ".join(exc.format_message().split()) if hasattr(exc, "format_message") else str(exc)
+        if message:  # an empty one: `potctl` alone, whose help has just been shown
+            err.print(f"error: {escape(message)} (see potctl --help)", highlight=False, soft_wrap=True)
+        return int(getattr(exc, "exit_code", 2))
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("error: interrupted", highlight=False)
+        return 130
+    except BrokenPipeError:  # the reader went away (potctl … | head): nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        first = (str(exc).splitlines() or [""])[0][:300]
+        what = f"unexpected {exc.__class__.__name__}: {escape(first)}"
+        err.print(f"error: {what} (a bug in potctl; please report it)", highlight=False, soft_wrap=True)
+        return 1
+    return status if isinstance(status, int) else 0
 
 
 def main() -> None:
-    app()
+    sys.exit(run())
 
 
 if __name__ == "__main__":
