@@ -241,8 +241,9 @@ def _unauthorized(mode: str, scope: Scope | None = None) -> Response:
     return HTMLResponse(text, 401)
 
 
-# Only the console's own script and stylesheet run; no page may be framed (clickjacking), nothing
-# leaks in a Referer header.
+# Only the console's own script and stylesheet run; no page may be framed (clickjacking); no URL leaks
+# to another site in a Referer header. (Not no-referrer: then a browser sends `Origin: null` with the
+# console's own form posts, which cross_site must refuse.)
 SECURITY_HEADERS = [
     (
         b"content-security-policy",
@@ -250,7 +251,7 @@ SECURITY_HEADERS = [
         b"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 ]
 

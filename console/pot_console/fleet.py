@@ -222,7 +222,8 @@ def select(rows: Iterable[MailboxRow], q: FleetQuery) -> Page:
         fleet=len(every),
         page=page,
         pages=pages,
-        facets=facets(every),
+        # Only the chosen namespace's values: a person scoped to it learns nothing of the others.
+        facets=facets([r for r in every if not q.namespace or r.namespace == q.namespace]),
     )
 
 
