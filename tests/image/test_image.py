@@ -1,0 +1,214 @@
+"""Smoke tests of POT's OCI image (made by `make image`), run with a real OCI runtime: every entry
+point starts, the user is the chart's, the root filesystem can be read-only, there is no shell, no
+test server and no private key inside, the venv holds exactly the locked dependencies, and the
+worker sends one mail through the local stack's Postgres, Redis and SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import time
+import tomllib
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import pytest
+from pot_common.db import apply_schema
+
+if TYPE_CHECKING:
+    from conftest import Built, ImageRunner
+    from pot_stack.smtp_sink import SmtpSink
+
+REPO = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+# Every program the wheel installs: pot-operator, pot-worker, potctl, and any added later.
+SCRIPTS = sorted(PYPROJECT["project"]["scripts"])
+# The user the chart and the worker Deployments run as (runAsUser/runAsGroup).
+UID = GID = 65532
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_entry_point_starts(image: ImageRunner, script: str) -> None:
+    done = image.run(script, "--help")
+    assert done.returncode == 0, done.stdout
+    assert "usage" in done.stdout.lower(), done.stdout
+
+
+def test_runs_as_the_numeric_non_root_user_the_chart_expects(image: ImageRunner, built: Built) -> None:
+    assert built.config["config"]["User"] == f"{UID}:{GID}"
+    done = image.run("python3", "-c", "import os; print(os.getuid(), os.getgid(), os.getgroups())")
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.split(maxsplit=2)[:2] == [str(UID), str(GID)]
+
+
+def test_one_image_runs_either_program(built: Built) -> None:
+    # Worker Deployments pass args: [pot-worker]; an Entrypoint would turn that into an argument.
+    assert "Entrypoint" not in built.config["config"]
+    assert built.config["config"]["Cmd"] == ["pot-operator"]
+
+
+def test_read_only_root_and_no_shell(image: ImageRunner) -> None:
+    probe = "try:\n open('/opt/pot/probe', 'w')\nexcept OSError as e:\n print(e.errno)"
+    done = image.run("python3", "-c", probe)
+    assert done.stdout.strip() == "30", done.stdout  # EROFS: the root is mounted read-only
+    for shell in ("/bin/sh", "/bin/bash", "/usr/bin/dash"):
+        done = image.run(shell, "-c", "true")
+        assert done.returncode != 0
+        assert "no such file or directory" in done.stdout, done.stdout
+
+
+def test_no_test_server_and_no_private_key_inside(image: ImageRunner) -> None:
+    probe = (
+        "import importlib.util, json\n"
+        "print(json.dumps({m: importlib.util.find_spec(m) is not None\n"
+        "  for m in ('pot_stack', 'aiosmtpd', 'dnslib', 'pytest', 'pip', 'setuptools')}))"
+    )
+    done = image.run("python3", "-c", probe)
+    assert json.loads(done.stdout) == dict.fromkeys(
+        ("pot_stack", "aiosmtpd", "dnslib", "pytest", "pip", "setuptools"), False
+    ), done.stdout
+    # A PEM private key: the marker followed by key material (cryptography's parsers hold the bare marker).
+    key = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=]{40}")
+    leaks = [
+        path.relative_to(image.rootfs)
+        for path in image.rootfs.rglob("*")
+        if path.is_file()
+        and not path.is_symlink()
+        and (path.name in {".env", "kubeconfig", "id_rsa"} or key.search(path.read_bytes()))
+    ]
+    assert leaks == []
+
+
+def test_the_venv_holds_exactly_the_locked_dependencies(image: ImageRunner) -> None:
+    probe = (
+        "import importlib.metadata as m, json\n"
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+    )
+    done = image.run("/opt/pot/bin/python", "-c", probe)
+    installed = {name.lower().replace("_", "-"): version for name, version in json.loads(done.stdout).items()}
+    locked = dict(
+        re.findall(r"^([a-z0-9._-]+)==(\S+)", (REPO / "requirements" / "pot.lock").read_text(), re.MULTILINE)
+    )
+    locked = {name.replace("_", "-"): version for name, version in locked.items()}
+    assert installed == {**locked, "pot": PYPROJECT["project"]["version"]}
+
+
+# --- The worker, for one real send through the local stack. ---
+
+
+async def _seed(database_url: str, sink: SmtpSink) -> int:
+    """One pool, one mailbox on the sink (STARTTLS), one running campaign, one job due now."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await apply_schema(conn)
+        pool = await conn.fetchval(
+            "INSERT INTO pools (namespace, name, time_zone) VALUES ('acme', 'outreach', 'UTC') RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO mailboxes (pool_id, namespace, name, address, display_name, smtp_host, smtp_port,"
+            " smtp_tls, daily_cap, hourly_cap, min_spacing_seconds, state)"
+            " VALUES ($1, 'acme', 'mb-1', 'mb-1@acme-outreach.test', 'Acme', $2, $3, 'starttls',"
+            " 1000, 1000, 0, 'active')",
+            pool,
+            sink.host,
+            sink.port,
+        )
+        campaign = await conn.fetchval(
+            "INSERT INTO campaigns (pool_id, namespace, name, tenant, subject_template, text_template,"
+            " html_template, unsubscribe_url, unsubscribe_mailto, state)"
+            " VALUES ($1, 'acme', 'spring', 'acme', 'Hello {{ first_name }}', 'Hi {{ first_name }}',"
+            " '<p>Hi {{ first_name }}</p>', 'https://unsub.acme.test/u?e={{ email }}', 'unsub@acme.test',"
+            " 'running') RETURNING id",
+            pool,
+        )
+        return int(
+            await conn.fetchval(
+                "INSERT INTO send_jobs (campaign_id, recipient, variables) VALUES ($1, $2, $3) RETURNING id",
+                campaign,
+                "ada@image-smoke.test",
+                json.dumps({"first_name": "Ada"}),
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def _job_state(database_url: str, job: int) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return str(await conn.fetchval("SELECT state FROM send_jobs WHERE id = $1", job))
+    finally:
+        await conn.close()
+
+
+def _wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _metrics(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
+
+
+def test_worker_sends_one_mail_through_the_local_stack(
+    image: ImageRunner,
+    fresh_database: str,
+    fresh_redis: str,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> None:
+    job = asyncio.run(_seed(fresh_database, smtp_sink))
+    # The sink's CA, readable by the image's user, where a Secret volume would put it.
+    ca = tmp_path / "ca"
+    ca.mkdir(mode=0o755)
+    (ca / "smtp-ca.pem").write_bytes(Path(smtp_sink.cert_path).read_bytes())
+    (ca / "smtp-ca.pem").chmod(0o644)
+    tmp_path.chmod(0o755)
+    smtp_sink.clear()
+    metrics_port = _free_port()
+    worker = image.start(
+        "pot-worker",
+        env={
+            "POT_POOL": "acme/outreach",
+            "POT_DATABASE_URL": fresh_database,
+            "POT_REDIS_URL": fresh_redis,
+            "POT_METRICS_PORT": str(metrics_port),
+            "POT_SMTP_CA_FILE": "/run/pot/smtp-ca.pem",
+            "POT_SMTP_TIMEOUT_SECONDS": "10",
+        },
+        binds={"/run/pot": ca},
+    )
+    try:
+        mails = _wait_for(
+            lambda: worker.process.poll() is not None or smtp_sink.messages(), 90, "the worker's mail"
+        )
+        if worker.process.poll() is not None:
+            pytest.fail(f"the worker exited:\n{worker.stop()[1]}")
+        assert [mail.rcpt_to for mail in mails] == ["ada@image-smoke.test"]
+        assert mails[0].tls and mails[0].message["Subject"] == "Hello Ada"
+        _wait_for(lambda: asyncio.run(_job_state(fresh_database, job)) == "sent", 30, "the job marked sent")
+        assert "pot_" in _wait_for(lambda: _metrics(metrics_port), 10, "the worker's metrics")
+    finally:
+        code, output = worker.stop()
+    # SIGTERM drains and exits cleanly, as a pod's termination would.
+    assert code == 0, output
