@@ -41,7 +41,7 @@ log = logging.getLogger("pot_worker")
 # How long a mailbox's jobs wait after its credentials could not be read (base, cap in seconds; full
 # jitter). The cap is short on purpose: when Vault comes back, sending resumes within seconds, and
 # a try costs one Vault request per mailbox.
-CREDENTIALS_BACKOFF = (1.0, 8.0)
+CREDENTIALS_BACKOFF = (1.0, 5.0)
 PLAINTEXT_AUTH_REFUSED = (
     "refused to send SMTP AUTH without TLS (tlsMode none); the cluster admin allows it with "
     "POT_ALLOW_PLAINTEXT_AUTH"

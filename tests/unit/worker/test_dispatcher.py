@@ -17,7 +17,12 @@ from pot_worker.classify import JobState, Phase
 from pot_worker.clock import ManualClock
 from pot_worker.config import WorkerSettings
 from pot_worker.credentials import Credentials, CredentialStore
-from pot_worker.dispatcher import PLAINTEXT_AUTH_REFUSED, Dispatcher, refuses_plaintext_auth
+from pot_worker.dispatcher import (
+    CREDENTIALS_BACKOFF,
+    PLAINTEXT_AUTH_REFUSED,
+    Dispatcher,
+    refuses_plaintext_auth,
+)
 from pot_worker.limits import MailboxLimits, Reservation
 from pot_worker.planner import Planned
 from pot_worker.retry import RetryPolicy
@@ -119,7 +124,7 @@ def dispatcher(
         RetryPolicy(60, 3600, 3),
         asyncio.Event(),
         Stats(),
-        Backoff(1.0, 8.0, uniform=lambda low, high: high),  # the ceiling, so delays are exact
+        Backoff(*CREDENTIALS_BACKOFF, uniform=lambda low, high: high),  # the ceiling: exact delays
     )
     d._connections[box.id] = conn  # type: ignore[assignment]
     return d, store, catalog
@@ -148,9 +153,10 @@ async def test_vault_trouble_hands_the_jobs_back_with_a_backoff_and_never_marks_
     assert {r.next_attempt_at for r in first} == {NOW + timedelta(seconds=1)}
     assert len(unsent) == 3 and conn.logins == []
     assert store.bad == [] and not catalog.is_bad(box.id)
-    # Still away: the wait doubles (to the cap), and the mailbox stays usable.
-    second = await d.send_all(planned(box, 1, permits), [])
-    assert second[0].next_attempt_at == NOW + timedelta(seconds=2)
+    # Still away: the wait doubles up to a cap of a few seconds, so sending resumes soon after Vault
+    # does; the mailbox stays usable all along.
+    waits = [(await d.send_all(planned(box, 1, permits), []))[0].next_attempt_at for _ in range(4)]
+    assert [w - NOW for w in waits if w is not None] == [timedelta(seconds=s) for s in (2, 4, 5, 5)]
     assert catalog.eligible_mailboxes(NOW) == [box]
 
 
