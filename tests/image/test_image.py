@@ -52,6 +52,16 @@ def test_one_image_runs_either_program(built: Built) -> None:
     assert built.config["config"]["Cmd"] == ["pot-operator"]
 
 
+def test_skopeo_reads_the_archive_and_agrees_on_its_digest(built: Built) -> None:
+    """The digest build.sh prints is the one a registry will serve (`repository@digest`)."""
+    import subprocess
+
+    shown = subprocess.run(
+        ["skopeo", "inspect", f"oci-archive:{built.archive}"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(shown.stdout)["Digest"] == built.digest
+
+
 def test_read_only_root_and_no_shell(image: ImageRunner) -> None:
     probe = "try:\n open('/opt/pot/probe', 'w')\nexcept OSError as e:\n print(e.errno)"
     done = image.run("python3", "-c", probe)
