@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator clean
+.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator clean image test-image
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ test-integration: tools ## Real Postgres, Redis, OpenBao, SMTP and DNS
 
 test-e2e: tools ## Real kube-apiserver with the operator running, and the Helm chart
 	$(PY) -m pytest tests/e2e tests/charts
+
+image: ## Build POT's OCI image without Docker into ~/.cache/pot/image; prints its digest and size
+	@bash image/build.sh
+
+test-image: venv ## Run the image under runc: every entry point, the user, one send (builds it if stale)
+	$(PY) -m pytest tests/image
 
 up: tools ## Start the local stack in .pot/ (writes .pot/kubeconfig and .pot/env)
 	$(PY) -m pot_stack up
