@@ -74,6 +74,8 @@ class VaultConfig:
             role=e.get("POT_VAULT_ROLE", ""),
             mount=e.get("POT_VAULT_MOUNT", "") or "secret",
             k8s_auth_path=e.get("POT_VAULT_K8S_AUTH_PATH", "") or "kubernetes",
+            # Where the ServiceAccount token is: the pod's mount in a cluster; the local runner's file.
+            jwt_path=Path(e.get("POT_VAULT_JWT_PATH", "") or SERVICE_ACCOUNT_TOKEN),
         )
 
     @property

@@ -120,3 +120,9 @@ def test_settings_give_kubernetes_auth_as_the_pods_service_account() -> None:
         {**base, "vault_addr": "http://vault.test", "vault_role": "r", "vault_jwt_path": "/run/sa.jwt"}
     )
     assert CredentialStore.from_settings(local)._vault.config.jwt_path == Path("/run/sa.jwt")
+
+
+def test_vault_config_from_env_reads_the_token_file_the_local_runner_writes() -> None:
+    env = {"POT_VAULT_ADDR": "http://v", "POT_VAULT_ROLE": "pot-worker", "POT_VAULT_JWT_PATH": "/run/a.jwt"}
+    assert VaultConfig.from_env(env).jwt_path == Path("/run/a.jwt")
+    assert VaultConfig.from_env({"POT_VAULT_ADDR": "http://v"}).jwt_path == SERVICE_ACCOUNT_TOKEN
