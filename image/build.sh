@@ -15,7 +15,12 @@ umask 022
 cd "$(dirname "$0")/.."
 
 IF_STALE=0
-[[ "${1:-}" == "--if-stale" ]] && IF_STALE=1
+case "${1:-}" in
+  --if-stale) IF_STALE=1 ;;
+  --print-inputs) ;;
+  "") ;;
+  *) echo "usage: $0 [--if-stale | --print-inputs]" >&2 && exit 2 ;;
+esac
 SUITE=bookworm
 MIRROR="${POT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SECURITY="${POT_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
@@ -24,22 +29,15 @@ CACHE="${POT_CACHE_DIR:-$HOME/.cache/pot}/image"
 ARCHIVE="$CACHE/pot.oci.tar"
 log() { echo "[image] $*" >&2; }
 
-# --- Tools, from Debian's packages: the builder, and what the smoke test and a push use. ---
-missing=()
-for tool in mmdebstrap:mmdebstrap umoci:umoci runc:runc skopeo:skopeo; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
-done
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
 # --- Inputs: exactly what the Containerfile copies (tests/charts/test_containerfile.py checks both). ---
 mapfile -t FOLDERS < <("$PYTHON" -c '
 import tomllib
 print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["setuptools"]["packages"]["find"]["where"], sep="\n")')
 INPUTS=(pyproject.toml requirements/build.lock requirements/pot.lock "${FOLDERS[@]}")
+if [[ "${1:-}" == "--print-inputs" ]]; then
+  printf '%s\n' "${INPUTS[@]}"
+  exit 0
+fi
 # Time of the last commit that changed an input or this recipe: the image's one timestamp.
 if [[ -z "${SOURCE_DATE_EPOCH:-}" ]]; then
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct -- "${INPUTS[@]}" image/ 2>/dev/null || true)
@@ -54,6 +52,17 @@ if ((IF_STALE)) && [[ -f "$ARCHIVE" && "$(cat "$CACHE/pot.key" 2>/dev/null)" == 
   log "reusing $ARCHIVE (same inputs)"
   cat "$CACHE/pot.digest"
   exit 0
+fi
+
+# --- Tools, from Debian's packages: the builder, and what the smoke test and a push use. ---
+missing=()
+for tool in mmdebstrap umoci runc skopeo; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 start=$(date +%s)

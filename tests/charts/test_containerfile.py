@@ -4,6 +4,7 @@ installs are checked against pyproject.toml."""
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -147,3 +148,49 @@ def test_the_build_stage_packages_every_file_the_programs_read(tmp_path: Path) -
         "schema_sql(); query('worker_claim'); load_sql('pot_operator', 'campaign_counts', 'sql')\n"
     )
     subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(tmp_path / "site")}, check=True)
+
+
+def test_both_recipes_build_from_the_same_inputs() -> None:
+    """`make image` (image/build.sh, no Docker) and the Containerfile read the same lock files, the
+    same pyproject.toml and the same package folders, and install them the same way."""
+    import subprocess
+
+    printed = subprocess.run(
+        ["bash", str(REPO / "image" / "build.sh"), "--print-inputs"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    sources = [
+        source.rstrip("/")
+        for line in re.findall(r"^COPY\s+(?!--from)(.+)$", CONTAINERFILE, flags=re.MULTILINE)
+        for source in line.split()[:-1]
+    ]
+    assert sorted(printed) == sorted(sources)
+    assert printed[3:] == list(PACKAGE_FOLDERS)
+    installer = (REPO / "image" / "install-pot.sh").read_text()
+    for lock in ("build.lock", "pot.lock"):
+        assert f"--require-hashes --no-deps -r requirements/{lock}" in CONTAINERFILE
+        assert re.search(rf"--require-hashes --no-deps -r requirements/{lock}$", installer, re.MULTILINE)
+
+
+def test_both_recipes_configure_the_same_container() -> None:
+    """User, command, working folder, port and environment: what the chart relies on, in both."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("pot_image_oci", REPO / "image" / "oci.py")
+    assert spec and spec.loader
+    oci = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = oci
+    spec.loader.exec_module(oci)
+    (user,) = instructions("USER")
+    assert user == oci.USER
+    assert instructions("CMD") == [json.dumps(oci.CMD)]
+    assert instructions("WORKDIR")[-1] == oci.WORKDIR
+    assert [f"{port}/tcp" for port in instructions("EXPOSE")] == list(oci.EXPOSED_PORTS)
+    final = CONTAINERFILE[CONTAINERFILE.rindex("\nFROM ") :]
+    env = dict(re.findall(r"(\w+)=(\S+)", final[final.index("\nENV ") : final.index("\nUSER ")]))
+    assert env.pop("PATH").startswith("/opt/pot/bin:")
+    assert [f"{k}={v}" for k, v in env.items()] == [e for e in oci.ENV if not e.startswith("PATH=")]
+    assert next(e for e in oci.ENV if e.startswith("PATH=")).startswith("PATH=/opt/pot/bin:")
