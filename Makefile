@@ -61,6 +61,7 @@ image: ## Build POT's OCI image without Docker into ~/.cache/pot/image; prints i
 	@bash image/build.sh
 
 test-image: venv ## Run the image under runc: every entry point, the user, one send (builds it if stale)
+	@bash image/build.sh --if-stale
 	$(PY) -m pytest tests/image
 
 up: tools ## Start the local stack in .pot/ (writes .pot/kubeconfig and .pot/env)

@@ -66,11 +66,16 @@ if ((${#missing[@]})); then
 fi
 
 start=$(date +%s)
+mkdir -p "$CACHE"
+# One build at a time: they share the work folder and the caches.
+exec 9>"$CACHE/.lock"
+flock 9
 work="$CACHE/work"
-rm -rf "$work"
+# --one-file-system: never into a mount a failed mmdebstrap may have left in the build root.
+rm -rf --one-file-system "$work"
 mkdir -p "$work/context/requirements" "$work/build-root" "$CACHE/debs" "$CACHE/wheels"
 # POT_IMAGE_KEEP_WORK=1 keeps the build root and the image's root for a look after the build.
-trap '[[ -n "${POT_IMAGE_KEEP_WORK:-}" ]] || rm -rf "$work"' EXIT
+trap '[[ -n "${POT_IMAGE_KEEP_WORK:-}" ]] || rm -rf --one-file-system "$work"' EXIT
 for input in "${INPUTS[@]}"; do cp -a "$input" "$work/context/$input"; done
 find "$work/context" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
 cp image/install-pot.sh "$work/context/"

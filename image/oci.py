@@ -35,7 +35,7 @@ ENV = [
 # No Entrypoint: a container's args replace Cmd, which is how one image runs either program.
 CMD = ["pot-operator"]
 WORKDIR = "/tmp"  # noqa: S108 - the image's working folder, as the Containerfile sets it
-EXPOSED_PORTS = {"9090/tcp": {}}
+EXPOSED_PORTS: dict[str, dict[str, str]] = {"9090/tcp": {}}
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"

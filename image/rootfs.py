@@ -198,14 +198,14 @@ def build(build_root: Path, out: Path) -> list[Package]:
             _copy(build_root, out, path)
             for pyc in _compiled(build_root, path):
                 _copy(build_root, out, pyc)
-        # What the image holds, where scanners look for it in distroless images.
+        # The packages' names and versions, where image scanners look in an image without dpkg.
         status_d = out / "var/lib/dpkg/status.d"
         status_d.mkdir(parents=True, exist_ok=True)
         (status_d / package.name).write_text(package.stanza + "\n")
     for tree in (*GENERATED, VENV):
         src = build_root / tree.lstrip("/")
-        for path in sorted(src.rglob("*")):
-            _copy(build_root, out, "/" + str(path.relative_to(build_root)))
+        for found in sorted(src.rglob("*")):
+            _copy(build_root, out, "/" + str(found.relative_to(build_root)))
     for name, text in ETC.items():
         (out / name).write_text(text)
     for mountpoint in ("proc", "sys", "dev", "run", "tmp"):

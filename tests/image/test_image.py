@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+# The first test may build the image (image/build.sh --if-stale): a few minutes on a cold cache.
+pytestmark = pytest.mark.timeout(900)
+
 # Every program the wheel installs: pot-operator, pot-worker, potctl, and any added later.
 SCRIPTS = sorted(PYPROJECT["project"]["scripts"])
 # The user the chart and the worker Deployments run as (runAsUser/runAsGroup).
