@@ -303,17 +303,17 @@ class ClusterView:
         return rows[:limit], ""
 
     def ready(self) -> tuple[bool, str]:
-        """The apiserver's /readyz, through the same connection."""
+        """The apiserver's /readyz, through the same connection and credentials."""
         api_client = self.cluster.api.api_client
         try:
-            response = api_client.call_api(
-                "/readyz",
-                "GET",
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=(5, 5),
+            method, url, headers, body, post = api_client.param_serialize(
+                "GET", "/readyz", auth_settings=["BearerToken"]
             )
-            body = response[0].data.decode("utf-8", "replace") if isinstance(response, tuple) else ""
-            return True, body.strip() or "ok"
+            response = api_client.call_api(method, url, headers, body, post, _request_timeout=(5, 5))
+            response.read()
+            text = (response.data or b"").decode("utf-8", "replace").strip()
+            if response.status != 200:
+                return False, f"/readyz answered {response.status}: {text[:200]}"
+            return True, f"{api_client.configuration.host} /readyz: {text or 'ok'}"
         except Exception as error:
             return False, kube_error(error, "the apiserver's /readyz")
