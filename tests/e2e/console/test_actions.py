@@ -7,11 +7,11 @@ import re
 import textwrap
 from typing import Any
 
+from playwright.sync_api import expect
 from pot_common.annotations import RESUME_ANNOTATION
 from pot_console.settings import AuthMode
 from pot_stack.controlplane import ControlPlane
 from pot_stack.service import wait_until
-from playwright.sync_api import expect
 
 from .conftest import StartConsole, get, write_status
 
@@ -154,7 +154,8 @@ def test_in_the_cluster_each_action_is_reviewed(
     expect(page.locator("header")).to_contain_text(f"system:serviceaccount:{fleet}:viewer")
     page.get_by_role("button", name=f"Pause pool {fleet}/acme-outreach").click()
     expect(page.get_by_role("alert")).to_contain_text(
-        f'User "system:serviceaccount:{fleet}:viewer" cannot patch resource "mailboxpools" in API group "pot.dev"'
+        f'User "system:serviceaccount:{fleet}:viewer" cannot patch resource "mailboxpools" '
+        'in API group "pot.dev"'
     )
     assert pool_paused(kube, fleet) in (None, False)
     page.goto(console.url + "/tools/check-emails")

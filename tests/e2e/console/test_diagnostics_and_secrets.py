@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from playwright.sync_api import expect
 from pot_common.db import apply_schema
 from pot_stack.controlplane import ControlPlane
 from pot_stack.dns_server import DnsServer
@@ -18,7 +19,6 @@ from pot_stack.fake_chat import FakeChat
 from pot_stack.fixtures import run_sync
 from pot_stack.openbao import OpenBao
 from pot_stack.redis_server import RedisServer
-from playwright.sync_api import expect
 
 from .conftest import StartConsole
 
@@ -36,8 +36,9 @@ def prepare(url: str, heartbeat: bool) -> None:
             await apply_schema(conn)
             if heartbeat:
                 await conn.execute(
-                    "INSERT INTO worker_heartbeats (worker_id, pool_id, hostname, pid, started_at, seen_at, in_flight)"
-                    " VALUES ('w1', 1, 'host', 1, now(), now(), 2)"
+                    "INSERT INTO worker_heartbeats "
+                    "(worker_id, pool_id, hostname, pid, started_at, seen_at, in_flight) "
+                    "VALUES ('w1', 1, 'host', 1, now(), now(), 2)"
                 )
         finally:
             await conn.close()

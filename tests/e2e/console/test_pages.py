@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pot_stack.controlplane import ControlPlane
 from playwright.sync_api import expect
+from pot_stack.controlplane import ControlPlane
 
 from .conftest import StartConsole
 
@@ -27,7 +27,8 @@ PAGES = (
 )
 # Every form control must have a name a screen reader can say: a <label for>, or aria-label.
 UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
-    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+    .filter(el => !el.textContent.trim())
     .map(el => el.outerHTML)"""
 
 

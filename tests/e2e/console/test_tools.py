@@ -12,12 +12,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from playwright.sync_api import expect
 from pot_common.db import apply_schema
 from pot_stack.controlplane import ControlPlane
 from pot_stack.dns_server import DnsServer
 from pot_stack.fake_chat import FakeChat
 from pot_stack.fixtures import run_sync
-from playwright.sync_api import expect
 
 from .conftest import RunningConsole, StartConsole
 
