@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator clean image test-image
+.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator bench-console screenshots clean image test-image
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,7 @@ controlplane: ## Build (or reuse) kube-apiserver, kube-controller-manager and et
 
 tools: venv controlplane ## Everything the tests need, built or reused (helm, promtool, the Argo CD Lua harness too)
 	@bash charts/tools/install-tools.sh
+	@bash tests/browser/install-chromium.sh
 
 crds: venv ## Regenerate crds/ (and the chart's copy) from the typed source (pot_common.api)
 	$(PY) -m pot_common.api.generate crds
@@ -73,7 +74,7 @@ down: ## Stop everything `make up` started
 demo: up ## POT end to end on the local stack
 	$(PY) -m pot_stack demo
 
-bench: bench-pipeline bench-checker bench-operator ## Every benchmark; each prints name=value lines
+bench: bench-pipeline bench-checker bench-operator bench-console ## Every benchmark; each prints name=value lines
 
 bench-pipeline: tools ## Worker pipeline vs bare aiosmtplib on loopback (issue 4)
 	$(PY) bench/pipeline.py
@@ -83,6 +84,12 @@ bench-checker: tools ## Email checker against a 500 ms RCPT probe server (issue 
 
 bench-operator: tools ## 12,000 Mailboxes on the local control plane (issue 3)
 	$(PY) bench/operator.py
+
+bench-console: venv ## The console's Fleet page with 12,000 Mailboxes: server time and memory (issue 14)
+	$(PY) bench/console.py
+
+screenshots: tools ## Refresh docs/console/*.png: each console page in Debian's chromium (Playwright)
+	$(PY) -m pytest tests/e2e/console/screenshots.py -q
 
 clean: down ## Remove the virtualenv and local state (the control-plane cache stays)
 	rm -rf $(VENV) .pot

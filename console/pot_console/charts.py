@@ -76,10 +76,12 @@ def _axes(frame: Frame, x_labels: Sequence[tuple[float, str]]) -> list[str]:
             f"{_number(value)}</text>"
         )
     base = frame.height - frame.bottom
-    for value, label in x_labels:
-        x = frame.x(value)
+    for i, (value, label) in enumerate(x_labels):
+        # The first label starts at its point and the last ends at it, so neither is cut at an edge.
+        anchor = "start" if i == 0 and len(x_labels) > 1 else "end" if i == len(x_labels) - 1 else "middle"
         parts.append(
-            f'<text class="tick" x="{x:.1f}" y="{base + 18}" text-anchor="middle">{html.escape(label)}</text>'
+            f'<text class="tick" x="{frame.x(value):.1f}" y="{base + 18}" text-anchor="{anchor}">'
+            f"{html.escape(label)}</text>"
         )
     return parts
 
