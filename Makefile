@@ -74,13 +74,17 @@ down: ## Stop everything `make up` started
 demo: up ## POT end to end on the local stack
 	$(PY) -m pot_stack demo
 
-bench: bench-pipeline bench-checker bench-operator bench-console ## Every benchmark; each prints name=value lines
+bench: bench-pipeline bench-checker bench-operator bench-console bench-memory ## Every benchmark; each prints name=value lines
 
 bench-pipeline: tools ## Worker pipeline vs bare aiosmtplib on loopback (issue 4)
 	$(PY) bench/pipeline.py
 
 bench-checker: tools ## Email checker against a 500 ms RCPT probe server (issue 5)
 	$(PY) bench/checker.py
+
+.PHONY: bench-memory
+bench-memory: tools ## potctl's peak memory on a million rows: import-recipients and check-emails (issue 16)
+	$(PY) bench/memory.py
 
 bench-operator: tools ## 12,000 Mailboxes on the local control plane (issue 3)
 	$(PY) bench/operator.py

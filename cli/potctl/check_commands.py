@@ -35,6 +35,7 @@ ResolverOpt = Annotated[
 ]
 
 _LEVEL_STYLE = {"pass": "green", "warn": "yellow", "fail": "red"}
+FLUSH_EVERY = 64  # JSON lines written between flushes (and every half second)
 TABLE_ROWS = 1000  # a table is printed every this many results, so a long run never holds them all
 
 
@@ -362,11 +363,15 @@ async def _run_checks(
         transient=True,
     ) as progress:
         task = progress.add_task("check", total=total)
-        async for result in checker.check_many(rows, ordered=ordered):
-            if resume is not None and (result.line, result.address) not in done:
-                resume.record(result)
-            writer.write(result)
-            progress.advance(task)
+        flusher = asyncio.create_task(writer.flush_now_and_then())
+        try:
+            async for result in checker.check_many(rows, ordered=ordered):
+                if resume is not None and (result.line, result.address) not in done:
+                    resume.record(result)
+                writer.write(result)
+                progress.advance(task)
+        finally:
+            flusher.cancel()
 
 
 class _Writer:
@@ -377,13 +382,18 @@ class _Writer:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.rows: list[emailcheck.EmailResult] = []
+        self.unflushed = 0
         self.csv = csv.writer(sys.stdout) if kind == "csv" else None
         if self.csv is not None:
             self.csv.writerow(self.COLUMNS)
 
     def write(self, result: emailcheck.EmailResult) -> None:
         if self.kind == "json":
-            print(json.dumps(result.as_dict()), flush=True)
+            sys.stdout.write(json.dumps(result.as_dict()) + "\n")
+            self.unflushed += 1
+            if self.unflushed >= FLUSH_EVERY:  # a killed run keeps all but the last few lines
+                sys.stdout.flush()
+                self.unflushed = 0
         elif self.csv is not None:
             r = result
             self.csv.writerow([r.line, r.address, r.result.value, r.reason, r.smtp_reply, r.mode])
@@ -392,7 +402,16 @@ class _Writer:
             if len(self.rows) >= TABLE_ROWS:
                 self.finish()
 
+    async def flush_now_and_then(self) -> None:
+        """Lines written between batches do not wait for the next batch to be seen."""
+        while True:
+            await asyncio.sleep(0.5)
+            if self.unflushed:
+                sys.stdout.flush()
+                self.unflushed = 0
+
     def finish(self) -> None:
+        sys.stdout.flush()
         if self.kind != "table" or not self.rows:
             return
         table = Table()

@@ -116,7 +116,7 @@ def distance(a: str, b: str, most: int) -> int:
     return previous[-1]
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)  # per distinct domain: a list of a million has a few thousand
 def suggest_domain(domain: str) -> str:
     """The well-known domain `domain` is most likely a typo of, or "" when it looks meant as written.
 
