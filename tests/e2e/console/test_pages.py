@@ -3,11 +3,16 @@ from the keyboard with a label on every control."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from typing import Any
 
+import httpx
 from playwright.sync_api import expect
 from pot_stack.controlplane import ControlPlane
+from pot_stack.service import free_port, wait_until
 
 from .conftest import StartConsole
 
@@ -109,3 +114,36 @@ def test_fleet_filters_sorts_and_pages_by_keyboard(
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_potctl_console_serves_with_the_callers_kubeconfig(kube: ControlPlane, fleet: str) -> None:
+    """The real command: it prints a URL with a token; without the token nothing is served."""
+    port = free_port()
+    env = {**os.environ, "KUBECONFIG": str(kube.admin_kubeconfig)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "potctl.main", "console", "--port", str(port), "-n", fleet],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]+", line)
+        assert url, line
+        wait_until(lambda: _answers(port), timeout=20, what="potctl console")
+        assert httpx.get(f"http://127.0.0.1:{port}/fleet").status_code == 401
+        with httpx.Client(follow_redirects=True) as browser:
+            page = browser.get(url.group(0))
+            assert page.status_code == 200 and "acme-outreach" in page.text
+            assert "token=" not in str(page.url)  # traded for a cookie, gone from the address bar
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _answers(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+    except httpx.HTTPError:
+        return False
