@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from pot_common.api.base import GROUP, VERSION
@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from potctl import inputs
-from potctl.console import fail, out
+from potctl.console import checked, fail, out
 from potctl.kube_views import (
     KINDS,
     TAKES_REASON,
@@ -37,8 +37,6 @@ from potctl.kube_views import (
     parse_status,
     pause_patch,
 )
-
-T = TypeVar("T")
 
 # Connect and read timeouts: a CLI that hangs on an unreachable apiserver looks like a dead CLI.
 REQUEST_TIMEOUT = (10, 60)
@@ -62,14 +60,6 @@ NamespaceOpt = Annotated[
     str | None,
     typer.Option("--namespace", "-n", help="The object's namespace. Default: the context's, else `default`."),
 ]
-
-
-def _checked(check: Callable[[], T]) -> T:
-    """`check()`'s value, or the one-line error and exit status 2 when the input is bad."""
-    try:
-        return check()
-    except inputs.BadInput as exc:
-        fail(str(exc), 2)
 
 
 # --- the cluster ----------------------------------------------------------------------------------------
@@ -173,7 +163,7 @@ def status_cmd(
 
     Examples: `potctl status` · `potctl status pool -n acme` · `potctl status campaign -n acme`
     """
-    namespace = _checked(lambda: inputs.kube_namespace(namespace))
+    namespace = checked(lambda: inputs.kube_namespace(namespace))
     targets = [kind] if kind else list(VIEWS)
     where = f" in namespace {namespace}" if namespace else ""
     hint = "" if namespace else " (narrow to a namespace you may read with -n NAMESPACE)"
@@ -213,9 +203,9 @@ def _set_paused(
 ) -> None:
     if reason is not None and target not in TAKES_REASON:
         fail(f"--reason: a {target.value} has no pause reason field; pause it without one", 2)
-    name = _checked(lambda: inputs.kube_name(name))
-    namespace = _checked(lambda: inputs.kube_namespace(namespace))
-    reason = _checked(lambda: inputs.pause_reason(reason))
+    name = checked(lambda: inputs.kube_name(name))
+    namespace = checked(lambda: inputs.kube_namespace(namespace))
+    reason = checked(lambda: inputs.pause_reason(reason))
     kind = KINDS[target]
     with connect(kubeconfig, context) as cluster:
         ns = namespace or cluster.namespace

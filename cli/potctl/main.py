@@ -2,8 +2,9 @@
 
 Every command reads its addresses from flags or `POT_*` environment variables (the local stack's
 `.pot/env` exports them all), so `source .pot/env && potctl …` works against `make up`. The commands
-live by group: check_commands (DNS and addresses), chat_commands (Telegram, Slack), db_commands
-(Postgres: suppression, feedback, recipients) and kube_commands (status, pause, resume).
+live by group: check_commands (DNS), email_commands (addresses), chat_commands (Telegram, Slack),
+db_commands (Postgres: suppression, feedback), import_commands (recipients) and kube_commands (status,
+pause, resume); every input is checked by potctl.inputs first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import typer
 from pot_console.serve import console_cmd
 from rich.markup import escape
 
-from potctl import chat_commands, check_commands, db_commands, kube_commands
+from potctl import chat_commands, check_commands, db_commands, email_commands, import_commands, kube_commands
 from potctl.console import err, fail
 
 app = typer.Typer(
@@ -68,7 +69,7 @@ def _global_options(
 
 
 # The order here is the order of `potctl --help`.
-for group in (check_commands, chat_commands, db_commands, kube_commands):
+for group in (check_commands, email_commands, chat_commands, db_commands, import_commands, kube_commands):
     group.register(app)
 # The operator console (a web page over these same commands) lives in pot_console.
 app.command("console")(console_cmd)

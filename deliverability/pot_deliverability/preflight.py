@@ -238,6 +238,8 @@ async def _guard(name: str, coro: Any) -> Check:
         result: Check = await coro
     except DnsTemporaryError as exc:
         return Check(name, Level.WARN, f"DNS did not answer, try again: {exc}")
+    except ValueError as exc:  # a name DNS cannot hold (a domain or host the caller did not check)
+        return Check(name, Level.FAIL, f"cannot look it up: {exc}")
     return result
 
 
