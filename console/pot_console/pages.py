@@ -101,14 +101,20 @@ def warmup_caps(spec: MailboxPoolSpec) -> list[int]:
     return [min(warmup_cap(curve, day), spec.limits.per_inbox_per_day) for day in range(1, curve.days + 1)]
 
 
+async def one_object(request: Request, informer: Informer) -> tuple[str, str, dict[str, Any]]:
+    """The object the path names, once the user may get it and the informer has listed; else 403 or 404."""
+    namespace, name = request.path_params["namespace"], request.path_params["name"]
+    await require(request, Access("get", informer.kind.plural, namespace=namespace, name=name))
+    await synced(informer)
+    obj = informer.get((namespace, name))
+    if obj is None:
+        raise HTTPException(404, f"{informer.kind.kind} {namespace}/{name} not found")
+    return namespace, name, obj
+
+
 async def mailbox(request: Request) -> Response:
     c = console(request)
-    namespace, name = request.path_params["namespace"], request.path_params["name"]
-    await require(request, Access("get", "mailboxes", namespace=namespace, name=name))
-    await synced(c.view.mailboxes)
-    obj = c.view.mailboxes.get((namespace, name))
-    if obj is None:
-        raise HTTPException(404, f"Mailbox {namespace}/{name} not found")
+    namespace, name, obj = await one_object(request, c.view.mailboxes)
     status = parse_status(MailboxStatus, obj) or MailboxStatus()
     row = c.view.mailboxes.derived.get((namespace, name))
     pool_obj = c.view.pools.get((namespace, status.pool)) if status.pool else None
@@ -234,12 +240,7 @@ async def _chart(request: Request, namespace: str, name: str) -> str:
 
 async def campaign(request: Request) -> Response:
     c = console(request)
-    namespace, name = request.path_params["namespace"], request.path_params["name"]
-    await require(request, Access("get", "campaigns", namespace=namespace, name=name))
-    await synced(c.view.campaigns)
-    obj = c.view.campaigns.get((namespace, name))
-    if obj is None:
-        raise HTTPException(404, f"Campaign {namespace}/{name} not found")
+    namespace, name, obj = await one_object(request, c.view.campaigns)
     status = parse_status(CampaignStatus, obj) or CampaignStatus()
     return render(
         request,
