@@ -1,4 +1,4 @@
-"""The Fleet table's rows, filters, order and pages (pot_console.fleet), on objects as the operator writes them."""
+"""The Fleet table's rows, filters, order and pages (pot_console.fleet), on objects the operator writes."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ def mailbox(name: str, **status: Any) -> dict[str, Any]:
 
 def cooling(name: str, reason: str, **status: Any) -> dict[str, Any]:
     conditions = [
-        {"type": "Healthy", "status": "False", "reason": reason, "message": "Cooling down", "lastTransitionTime": T}
+        {
+            "type": "Healthy",
+            "status": "False",
+            "reason": reason,
+            "message": "Cooling down",
+            "lastTransitionTime": T,
+        }
     ]
     return mailbox(name, state="Cooling", conditions=conditions, **status)
 
@@ -79,6 +85,12 @@ def test_query_parameters_never_fail() -> None:
     query = FleetQuery.from_params(
         {"sort": "evil", "per_page": "7", "page": "-3", "state": "Bogus", "warmup_min": "x", "health": "good"}
     )
-    assert (query.sort, query.per_page, query.page, query.state, query.warmup_min) == ("name", 50, 1, "", None)
+    assert (query.sort, query.per_page, query.page, query.state, query.warmup_min) == (
+        "name",
+        50,
+        1,
+        "",
+        None,
+    )
     assert query.health == "good"
     assert FleetQuery(sort="health", page=2).params(page=3) == {"sort": "health", "page": "3"}

@@ -18,14 +18,18 @@ def test_nice_ceiling() -> None:
 
 
 def test_a_chart_escapes_and_summarises() -> None:
-    svg = charts.line_chart({"sent": [(0, 1), (60, 5)]}, title="<campaign> & co", x_format=lambda x: f"t{x:g}")
+    svg = charts.line_chart(
+        {"sent": [(0, 1), (60, 5)]}, title="<campaign> & co", x_format=lambda x: f"t{x:g}"
+    )
     assert "<title>&lt;campaign&gt; &amp; co</title>" in svg
     assert "<desc>sent: 5 at t60</desc>" in svg and svg.count("<polyline") == 1
     assert "No data yet" in charts.line_chart({}, title="t")
 
 
 def test_warmup_curve_and_today() -> None:
-    spec = MailboxPoolSpec.model_validate({"selector": {"matchLabels": {"a": "b"}}, "limits": {"perInboxPerDay": 25}})
+    spec = MailboxPoolSpec.model_validate(
+        {"selector": {"matchLabels": {"a": "b"}}, "limits": {"perInboxPerDay": 25}}
+    )
     caps = warmup_caps(spec)
     assert len(caps) == 21 and caps[0] == 5 and caps[-1] == 25  # max 30, held to the per-inbox limit
     svg = charts.warmup_chart(caps, day=4, cap_today=9)
@@ -49,7 +53,11 @@ def test_job_results_and_follow() -> None:
         await job.line("out", '{"line": 1, "address": "a@x.test", "result": "invalid", "free": true}')
         await job.line("err", "note: probing")
         await job.finish(0)
-        assert job.results_csv().splitlines() == ["line,address,result,free", "1,a@x.test,invalid,True", "2,b@x.test,valid,"]
+        assert job.results_csv().splitlines() == [
+            "line,address,result,free",
+            "1,a@x.test,invalid,True",
+            "2,b@x.test,valid,",
+        ]
         assert job.results_json().splitlines()[0].startswith('{"line": 1')
         return [e.kind async for e in job.follow(after=1)]
 
@@ -59,12 +67,18 @@ def test_job_results_and_follow() -> None:
 def test_campaign_history() -> None:
     clock = iter(range(100, 200))
     history = History(clock=lambda: next(clock))
-    obj = {"metadata": {"namespace": "n", "name": "c"}, "status": {"counts": {"total": 9, "sent": 1, "bounced": 0}}}
+    obj = {
+        "metadata": {"namespace": "n", "name": "c"},
+        "status": {"counts": {"total": 9, "sent": 1, "bounced": 0}},
+    }
     history.seen(obj)
     history.seen(obj)  # unchanged: not a new sample
     obj["status"]["counts"]["sent"] = 4
     history.seen(obj)
-    assert history.series(("n", "c")) == {"sent": [(100, 1.0), (101, 4.0)], "bounced": [(100, 0.0), (101, 0.0)]}
+    assert history.series(("n", "c")) == {
+        "sent": [(100, 1.0), (101, 4.0)],
+        "bounced": [(100, 0.0), (101, 0.0)],
+    }
     assert cumulative([(60, "sent", 2), (60, "bounced", 1), (120, "sent", 3)]) == {
         "sent": [(60.0, 2.0), (120.0, 5.0)],
         "bounced": [(60.0, 1.0)],
@@ -82,7 +96,10 @@ def test_refusals_read_like_the_apiservers() -> None:
 
 def test_cross_site_requests_are_recognised() -> None:
     def scope(**headers: str) -> dict[str, object]:
-        return {"type": "http", "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]}
+        return {
+            "type": "http",
+            "headers": [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()],
+        }
 
     assert not cross_site(scope(host="127.0.0.1:8765", origin="http://127.0.0.1:8765"))
     assert cross_site(scope(host="127.0.0.1:8765", origin="http://evil.test"))
@@ -92,7 +109,10 @@ def test_cross_site_requests_are_recognised() -> None:
 
 
 def test_diagnostics_never_show_credentials() -> None:
-    assert safe_url("postgresql://pot:s3cret@db.test:5432/pot?sslmode=require") == "postgresql://db.test:5432/pot"
+    assert (
+        safe_url("postgresql://pot:s3cret@db.test:5432/pot?sslmode=require")
+        == "postgresql://db.test:5432/pot"
+    )
     assert safe_url("redis://:pw@127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert summarise([Probe("a", UP, ""), Probe("b", WARN, "")]) == WARN
     assert summarise([Probe("a", DOWN, ""), Probe("b", WARN, "")]) == DOWN

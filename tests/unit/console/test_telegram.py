@@ -1,4 +1,4 @@
-"""The Telegram editor's preview: each parse mode's entities as Telegram shows them, its refusals in its words."""
+"""The Telegram editor's preview: each parse mode's entities as Telegram shows them, refusals in its words."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from pot_console.telegram import ParseError, markdown_legacy, markdown_v2, previ
         ("```python\nprint(1)\n```", '<pre><code class="language-python">print(1)\n</code></pre>'),
         ("*bold _italic bold_ bold*", "<strong>bold <em>italic bold</em> bold</strong>"),
         ("Pool paused\\. Rate 5\\.2 \\%", "Pool paused. Rate 5.2 %"),
-        ("[site](https://pot.dev/a\\)b)", '<a href="https://pot.dev/a)b" rel="noopener noreferrer nofollow">site</a>'),
+        (
+            "[site](https://pot.dev/a\\)b)",
+            '<a href="https://pot.dev/a)b" rel="noopener noreferrer nofollow">site</a>',
+        ),
         (">quoted\n>more\nafter", "<blockquote>quoted\nmore</blockquote>\nafter"),
         ("<script\\>alert\\(1\\)</script\\>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
     ],
@@ -50,7 +53,7 @@ def test_a_link_never_gets_a_script_url() -> None:
 
 def test_legacy_markdown() -> None:
     assert markdown_legacy("*b* _i_ `c` [l](https://x.test)") == (
-        '<strong>b</strong> <em>i</em> <code>c</code> '
+        "<strong>b</strong> <em>i</em> <code>c</code> "
         '<a href="https://x.test" rel="noopener noreferrer nofollow">l</a>'
     )
     assert markdown_legacy("1.5 - ok!") == "1.5 - ok!"  # nothing reserved outside the four markers
@@ -60,8 +63,9 @@ def test_legacy_markdown() -> None:
 
 
 def test_html_mode() -> None:
-    assert telegram_html("<b>b</b> <i>i</i> &lt;3 <a href=\"https://x.test\">l</a>") == (
-        '<strong>b</strong> <em>i</em> &lt;3 <a href="https://x.test" rel="noopener noreferrer nofollow">l</a>'
+    assert telegram_html('<b>b</b> <i>i</i> &lt;3 <a href="https://x.test">l</a>') == (
+        "<strong>b</strong> <em>i</em> &lt;3 "
+        '<a href="https://x.test" rel="noopener noreferrer nofollow">l</a>'
     )
     assert telegram_html('<span class="tg-spoiler">s</span>') == '<span class="tg-spoiler">s</span>'
     assert telegram_html('<pre><code class="language-sql">select 1</code></pre>') == (
@@ -80,6 +84,8 @@ def test_preview_counts_and_refuses() -> None:
     assert shown.html == "<strong>Pool</strong> paused" and shown.characters == 11 and shown.messages == 1
     assert preview("x" * 5000, "").messages == 2  # potctl send-telegram splits at 4096
     assert preview("   ", "").error == "Bad Request: message text is empty"
-    assert preview("Rate 5.2", "MarkdownV2").error.startswith("Bad Request: can't parse entities: Character '.'")
+    assert preview("Rate 5.2", "MarkdownV2").error.startswith(
+        "Bad Request: can't parse entities: Character '.'"
+    )
     assert preview("<b>x</b>", "").html == "&lt;b&gt;x&lt;/b&gt;"  # plain text shows tags as typed
     assert preview("x", "BBCode").error == "Bad Request: unsupported parse_mode BBCode"

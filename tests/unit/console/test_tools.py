@@ -21,7 +21,7 @@ def test_fields_come_from_potctl() -> None:
     assert fields["test_domains"].kind == "tristate"  # type: ignore[attr-defined]
     assert fields["interval"].kind == "decimal"  # type: ignore[attr-defined]
     assert fields["concurrency"].kind == "number"  # type: ignore[attr-defined]
-    # The console renders JSON itself and keeps files server-side: potctl's --output and --state are not offered.
+    # The console renders JSON itself and keeps files server-side: no --output or --state field.
     assert "output" not in fields and "state" not in fields
     assert fields_by_name("send-telegram")["silent"].kind == "checkbox"  # type: ignore[attr-defined]
     assert fields_by_name("preflight")["selector"].kind == "lines"  # type: ignore[attr-defined]
@@ -38,7 +38,8 @@ def test_build_argv() -> None:
         Path("/tmp/x.csv"),
     )
     assert argv == [
-        "check-emails", "--output", "json", "--mode=syntax", "--interval=0.5", "--test-domains", "--", "/tmp/x.csv",
+        "check-emails", "--output", "json", "--mode=syntax", "--interval=0.5", "--test-domains",
+        "--", "/tmp/x.csv",
     ]  # fmt: skip
     add = build_argv(
         BY_ID["suppression-add"],
@@ -48,7 +49,9 @@ def test_build_argv() -> None:
     # Arguments after `--`, so an address that starts with "-" is never taken for a flag.
     assert add == ["suppression", "add", "--tenant=acme", "--reason=complaint", "--", "a@x.test", "-b@x.test"]
     telegram = build_argv(
-        BY_ID["send-telegram"], tool_fields("send-telegram"), {"text": "hi", "chat_id": "-100", "silent": "on"}
+        BY_ID["send-telegram"],
+        tool_fields("send-telegram"),
+        {"text": "hi", "chat_id": "-100", "silent": "on"},
     )
     assert telegram == ["send-telegram", "--chat-id=-100", "--silent"]  # the text goes on stdin
 
