@@ -143,7 +143,7 @@ def test_status_builds_and_serialises_for_a_status_patch() -> None:
 )
 def test_vault_paths_cannot_climb_out_of_the_namespace_folder(path: str) -> None:
     # The same rule as pot_common.vault.tenant_path, so the apiserver refuses what the operator would.
-    with pytest.raises(ValidationError, match="vaultPath|vault_path"):
+    with pytest.raises(ValidationError, match=r"vaultPath|vault_path"):
         MailboxSpec.model_validate({**_mailbox("a@acme-mail.test"), "credentials": {"vaultPath": path}})
     from pot_common.vault import VaultPathOutsideTenant, tenant_path
 
