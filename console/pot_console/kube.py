@@ -139,6 +139,8 @@ class Informer:
                 if self._stop.is_set():
                     return
                 self.error = kube_error(error, self.subject)
+                if not self.namespace and "forbidden" in self.error:
+                    self.error += " (start the console with -n NAMESPACE for a namespace you may read)"
                 self.synced.set()
                 log.warning("Listed %s failed: %s", self.kind.plural, self.error)
                 self._stop.wait(RETRY_SECONDS)
