@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from pot_stack.controlplane import ControlPlane
 from pot_stack.service import free_port, wait_until
 
-from .conftest import StartConsole
+from .conftest import StartConsole, write_status
 
 PAGES = (
     ("/fleet", "Fleet"),
@@ -83,6 +83,12 @@ def test_every_page_loads(page: Any, kube: ControlPlane, fleet: str, start_conso
 
     page.goto(console.url + "/campaigns")
     expect(page.locator("#campaigns")).to_contain_text("welcome")
+    # Live: the operator reports more sends and the row follows without a reload (server-sent events).
+    counts = {"total": 10, "queued": 2, "sent": 7, "bounced": 1}
+    write_status(kube, "campaign", "welcome", fleet, {"counts": counts})
+    sent = page.locator(f'[data-campaign="{fleet}/welcome"] [data-cell="6"]')
+    expect(sent).to_have_text("7", timeout=10_000)
+    expect(page.locator(f'[data-campaign="{fleet}/welcome"] [data-progress]')).to_have_text("8/10")
     page.get_by_role("link", name="welcome").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Campaign welcome")
     expect(page.get_by_role("button", name="Cancel campaign")).to_be_disabled()  # only once Paused
