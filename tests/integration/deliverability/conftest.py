@@ -1,4 +1,5 @@
-"""Fixtures for the deliverability integration tests: RCPT probe server, fake chat APIs, a resolver."""
+"""Fixtures for the deliverability integration tests: RCPT probe server, fake chat APIs, a resolver, a
+database with POT's schema."""
 
 from __future__ import annotations
 
@@ -34,3 +35,22 @@ def fake_chat() -> Iterator[Any]:
     chat = FakeChat(telegram_tokens={"123:test-token"}, slack_hooks={"/services/T000/B000/XXXX"}).start()
     yield chat
     chat.stop()
+
+
+@pytest.fixture
+def database(fresh_database: str) -> str:
+    """A fresh database with POT's schema, for the potctl commands that write to Postgres."""
+    import asyncio
+
+    import asyncpg
+    from pot_common.db import apply_schema
+
+    async def setup() -> None:
+        conn = await asyncpg.connect(fresh_database)
+        try:
+            await apply_schema(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(setup())
+    return fresh_database

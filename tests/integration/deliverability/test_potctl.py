@@ -210,24 +210,6 @@ def test_send_slack_missing_vault_secret_is_named_without_a_traceback(vault: Any
     assert "Traceback" not in result.stderr and vault.token not in result.stderr
 
 
-@pytest.fixture
-def database(fresh_database: str) -> str:
-    import asyncio
-
-    import asyncpg
-    from pot_common.db import apply_schema
-
-    async def setup() -> None:
-        conn = await asyncpg.connect(fresh_database)
-        try:
-            await apply_schema(conn)
-        finally:
-            await conn.close()
-
-    asyncio.run(setup())
-    return fresh_database
-
-
 def test_suppression_round_trip(database: str, tmp_path: Path) -> None:
     env = {"POT_DATABASE_URL": database}
     assert (

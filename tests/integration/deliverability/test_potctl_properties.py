@@ -4,7 +4,6 @@ examples, in-process (potctl.main.run), one database for all of them."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 from contextlib import redirect_stderr, redirect_stdout
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from potctl.main import run
@@ -25,22 +23,6 @@ cells = st.one_of(
     ),
 )
 rows = st.lists(st.lists(cells, min_size=1, max_size=4), max_size=15)
-
-
-@pytest.fixture
-def database(fresh_database: str) -> str:
-    import asyncpg
-    from pot_common.db import apply_schema
-
-    async def setup() -> None:
-        conn = await asyncpg.connect(fresh_database)
-        try:
-            await apply_schema(conn)
-        finally:
-            await conn.close()
-
-    asyncio.run(setup())
-    return fresh_database
 
 
 def potctl(database: str, *args: str) -> tuple[int, str, str]:

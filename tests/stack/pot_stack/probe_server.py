@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import ssl
 import tempfile
 import threading
@@ -148,38 +147,11 @@ class ProbeServer:
         ]
 
     def _tls_context(self) -> ssl.SSLContext:
-        """A server context with a self-signed certificate for `mx.probe.test`, made now."""
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
+        """A server context with a throwaway self-signed certificate, the SMTP sink's kind."""
+        from pot_stack.smtp_sink import make_self_signed, server_tls_context
 
         assert self._certificates is not None
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.probe.test")])
-        now = dt.datetime.now(dt.UTC)
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
-        folder = Path(self._certificates.name)
-        (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-        (folder / "key.pem").write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
-        return context
+        return server_tls_context(*make_self_signed(Path(self._certificates.name)))
 
     def start(self) -> ProbeServer:
         for controller in self._controllers:
