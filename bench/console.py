@@ -76,7 +76,7 @@ def mailbox(i: int, pools: int) -> dict[str, Any]:
         "spec": {
             "address": f"box-{i:05d}@bench-{i % pools}.test",
             "smtp": {"host": "smtp.bench.test", "port": 587},
-            "credentials": {"vaultPath": f"pot/mailboxes/bench/box-{i:05d}"},
+            "credentials": {"vaultPath": f"mailboxes/box-{i:05d}"},
         },
         "status": {
             "state": state,

@@ -87,7 +87,7 @@ def create_objects(custom: client.CustomObjectsApi, mailboxes: int, pools: int) 
                 "spec": {
                     "address": f"mbx-{i:05d}@acme-mail.test",
                     "smtp": {"host": "smtp.acme-mail.test"},
-                    "credentials": {"vaultPath": "pot/mailboxes/bench"},
+                    "credentials": {"vaultPath": "mailboxes/bench"},
                 },
             },
         )
@@ -156,7 +156,7 @@ def main() -> None:
             service.start()
         plane.apply_crds(REPO / "crds")
         bao.client().secrets.kv.v2.create_or_update_secret(
-            path="pot/mailboxes/bench", secret={"username": "u", "password": "p"}, mount_point="secret"
+            path=f"pot/{NS}/mailboxes/bench", secret={"username": "u", "password": "p"}, mount_point="secret"
         )
         api = config.new_client_from_config(config_file=str(plane.admin_kubeconfig))
         api.configuration.connection_pool_maxsize = 16

@@ -74,7 +74,7 @@ class Settings(BaseModel):
         "",
         description="POT_WORKER_VAULT_ROLE: the Vault kubernetes-auth role worker pods log in with, "
         "`{namespace}` replaced by the pool's namespace (e.g. `pot-worker-{namespace}`: one role per "
-        "namespace, whose policy reads only that namespace's folder); empty uses POT_VAULT_ROLE.",
+        "namespace, whose policy reads only that namespace's folder); empty: token auth by Secret.",
     )
     worker_service_account: str = Field(
         "pot-worker",

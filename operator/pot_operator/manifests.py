@@ -48,11 +48,14 @@ def worker_labels(pool_name: str) -> dict[str, str]:
 
 
 def worker_vault_role(settings: Settings, namespace: str) -> str:
-    """The Vault role the pool's workers log in with (kubernetes auth), "" for token auth."""
+    """The Vault role the pool's workers log in with (kubernetes auth), "" for token auth.
+
+    Never the operator's own role: the workers' ServiceAccount could not log in with it, and its
+    policy reads every tenant's folder. Without POT_WORKER_VAULT_ROLE the workers use token auth.
+    """
     if not settings.vault_addr:
         return ""
-    template = settings.worker_vault_role or settings.vault_role
-    return template.replace("{namespace}", namespace)
+    return settings.worker_vault_role.replace("{namespace}", namespace)
 
 
 def _secret_env(name: str, secret: str) -> dict[str, Any]:
@@ -82,6 +85,7 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
         env.append({"name": "POT_VAULT_TENANT_PREFIX", "value": settings.vault_tenant_prefix})
         if role := worker_vault_role(settings, pool.namespace):
             env.append({"name": "POT_VAULT_ROLE", "value": role})
+            env.append({"name": "POT_VAULT_K8S_AUTH_PATH", "value": settings.vault_k8s_auth_path})
         else:
             # Token auth is for the local stack only; the token still travels by Secret reference.
             env.append(_secret_env("POT_VAULT_TOKEN", settings.worker_secret))

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # conftest is pytest's, not importable at run time under --im
     from conftest import Tools
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "pot"
-ON = ("--skip-schema-validation", "--set", "console.enabled=true", "--set", "metrics.service.enabled=true")
+ON = ("--set", "console.enabled=true", "--set", "metrics.service.enabled=true")
 
 
 def render(tools: Tools, *args: str) -> list[dict[str, Any]]:

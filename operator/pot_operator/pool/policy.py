@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from pot_common.api.pool import MailboxPoolSpec
+from pot_common.warmup import CurveShape, WarmupCurve
 
 from pot_operator.conditions import parse_rfc3339
 from pot_operator.db import PoolRow
 from pot_operator.health import Thresholds, WindowCounts, breached, cooling_fraction_exceeded
-from pot_operator.warmup import CurveShape, WarmupCurve
 
 WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 

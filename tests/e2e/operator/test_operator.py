@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from pot_common.warmup import WarmupCurve, warmup_cap
 from pot_operator.pool.policy import desired_replicas
-from pot_operator.warmup import WarmupCurve, warmup_cap
 from pot_stack.e2e import condition, sql, wait_for
 
 GROUP, VERSION = "pot.dev", "v1alpha1"

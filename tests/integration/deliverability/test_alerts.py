@@ -78,16 +78,16 @@ async def test_slack_webhook_rebased_onto_a_base(fake_chat: Any) -> None:
 async def test_alerter_reads_each_routes_secret_from_vault_and_sends(fake_chat: Any, vault: Any) -> None:
     client = vault.client()
     client.secrets.kv.v2.create_or_update_secret(
-        path="pot/alerts/it-telegram", secret={"token": TOKEN}, mount_point="secret"
+        path="pot/ns/alerts/it-telegram", secret={"token": TOKEN}, mount_point="secret"
     )
     # The webhook names hooks.slack.com as a real one does; the Slack base sends it to the fake.
     client.secrets.kv.v2.create_or_update_secret(
-        path="pot/alerts/it-slack", secret={"url": "https://hooks.slack.com" + HOOK}, mount_point="secret"
+        path="pot/ns/alerts/it-slack", secret={"url": "https://hooks.slack.com" + HOOK}, mount_point="secret"
     )
     routes = AlertRoutes.model_validate(
         {
-            "telegram": {"chatId": "-100", "tokenVaultPath": "pot/alerts/it-telegram"},
-            "slack": {"webhookVaultPath": "pot/alerts/it-slack"},
+            "telegram": {"chatId": "-100", "tokenVaultPath": "alerts/it-telegram"},
+            "slack": {"webhookVaultPath": "alerts/it-slack"},
         }
     )
     settings = AlertSettings(telegram_api_url=fake_chat.url, slack_webhook_url=fake_chat.url)

@@ -81,8 +81,9 @@ def test_worker_deployment_is_owned_labelled_and_restricted() -> None:
     assert d["spec"]["selector"]["matchLabels"].items() <= d["spec"]["template"]["metadata"]["labels"].items()
 
 
-def test_kubernetes_auth_uses_the_role_and_no_token() -> None:
-    d = build_worker_deployment(POOL, WorkerSettings(replicas=1), Settings(vault_addr="x", vault_role="pot"))
+def test_kubernetes_auth_uses_the_worker_role_and_no_token() -> None:
+    settings = Settings(vault_addr="x", vault_role="pot", worker_vault_role="pot-worker")
+    d = build_worker_deployment(POOL, WorkerSettings(replicas=1), settings)
     env = {e["name"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "POT_VAULT_ROLE" in env and "POT_VAULT_TOKEN" not in env
 

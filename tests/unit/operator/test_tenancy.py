@@ -349,10 +349,11 @@ def test_workers_get_the_cleartext_rule_the_tenant_prefix_and_their_own_vault_ro
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["POT_ALLOW_PLAINTEXT_AUTH"] == "false" and env["POT_VAULT_TENANT_PREFIX"] == "pot"
     assert env["POT_VAULT_ROLE"] == "pot-worker-acme" and "POT_VAULT_TOKEN" not in env
+    assert env["POT_VAULT_K8S_AUTH_PATH"] == "kubernetes"
     assert pod["automountServiceAccountToken"] is True
-    # Without a worker role the workers log in as before (the operator's role, or its token by Secret).
+    # Without a worker role the workers use the token by Secret, never the operator's own role.
     same = build_worker_deployment(
-        PoolRef("acme", "p", "u"), WorkerSettings(replicas=1), Settings(vault_addr="v")
+        PoolRef("acme", "p", "u"), WorkerSettings(replicas=1), Settings(vault_addr="v", vault_role="pot-op")
     )
     names = [e["name"] for e in same["spec"]["template"]["spec"]["containers"][0]["env"]]
     assert "POT_VAULT_TOKEN" in names and "POT_VAULT_ROLE" not in names

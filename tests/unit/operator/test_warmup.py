@@ -3,14 +3,8 @@
 import datetime as dt
 
 import pytest
-from pot_operator.warmup import (
-    CurveShape,
-    WarmupCurve,
-    WarmupProgress,
-    advance_warmup,
-    effective_daily_cap,
-    warmup_cap,
-)
+from pot_common.warmup import CurveShape, WarmupCurve, warmup_cap
+from pot_operator.warmup import WarmupProgress, advance_warmup, effective_daily_cap
 
 LINEAR = WarmupCurve(days=20, start=5, maximum=45)
 GENTLE = WarmupCurve(days=20, start=5, maximum=45, shape=CurveShape.GENTLE)
