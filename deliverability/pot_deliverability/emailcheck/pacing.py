@@ -50,6 +50,11 @@ class Politeness:
         self.last_start[host] = now
         self.most[host] = max(self.most[host], self.open_hosts[host])
 
+    def connected(self, host: str, now: float) -> None:
+        """The session's connection is up: the interval counts from here when that is later than its
+        start (a connection slowed by a busy machine must not bring the next one closer on the wire)."""
+        self.last_start[host] = max(self.last_start.get(host, now), now)
+
     def end(self, host: str, provider: str) -> None:
         self.open_hosts[host] -= 1
         self.open_providers[provider] -= 1

@@ -169,6 +169,7 @@ class Scheduler:
         try:
             if not await self._open(session, host, probe):
                 return
+            self.politeness.connected(host, self.clock())
             self.stats["sessions"] += 1
             self.stats["tls_sessions"] += session.tls
             asked = rejected = 0

@@ -70,6 +70,8 @@ def test_a_host_s_first_session_starts_at_once_the_next_ones_an_interval_apart()
     assert rules.wait("mx.a.example", "a.example", 100.25) == 0.75
     assert rules.wait("mx.b.example", "b.example", 100.25) == 0.0  # another host is not held back
     assert rules.wait("mx.a.example", "a.example", 101.0) == 0.0
+    rules.connected("mx.a.example", 100.5)  # its connection came up late: count from there
+    assert rules.wait("mx.a.example", "a.example", 101.0) == 0.5
 
 
 def test_concurrency_is_limited_per_host_per_provider_and_overall() -> None:
