@@ -175,12 +175,57 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _metrics(port: int) -> str:
+def _get(port: int, path: str) -> str:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
             return str(response.read().decode())
     except OSError:
         return ""
+
+
+def _readable_folder(folder: Path, files: dict[str, bytes]) -> Path:
+    """Files the image's user can read, to bind into the container as a Secret volume would be (runc
+    mounts them as root, so only the folder and the files need to be readable, not their parents)."""
+    folder.mkdir(parents=True)
+    folder.chmod(0o755)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+        (folder / name).chmod(0o644)
+    return folder
+
+
+KUBECONFIG = b"""\
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: none, user: {token: none}}]
+contexts: [{name: none, context: {cluster: none, user: none, namespace: acme}}]
+current-context: none
+"""
+
+
+def test_the_console_serves_from_the_image(image: ImageRunner, tmp_path: Path) -> None:
+    """`potctl console`, as the chart's console Deployment runs it: the web stack starts and answers."""
+    config = _readable_folder(tmp_path / "kube", {"kubeconfig": KUBECONFIG})
+    port = _free_port()
+    console = image.start(
+        "potctl",
+        "console",
+        "--host=127.0.0.1",
+        f"--port={port}",
+        "--kubeconfig=/run/pot/kubeconfig",
+        binds={"/run/pot": config},
+    )
+    try:
+        _wait_for(
+            lambda: console.process.poll() is not None or _get(port, "/healthz"), 60, "the console's /healthz"
+        )
+        if console.process.poll() is not None:
+            pytest.fail(f"the console exited:\n{console.stop()[1]}")
+        assert _get(port, "/healthz") == "ok"
+    finally:
+        code, output = console.stop()
+    assert code == 0 and "POT console on http://127.0.0.1" in output, output
 
 
 def test_worker_sends_one_mail_through_the_local_stack(
@@ -191,12 +236,7 @@ def test_worker_sends_one_mail_through_the_local_stack(
     tmp_path: Path,
 ) -> None:
     job = asyncio.run(_seed(fresh_database, smtp_sink))
-    # The sink's CA, readable by the image's user, where a Secret volume would put it.
-    ca = tmp_path / "ca"
-    ca.mkdir(mode=0o755)
-    (ca / "smtp-ca.pem").write_bytes(Path(smtp_sink.cert_path).read_bytes())
-    (ca / "smtp-ca.pem").chmod(0o644)
-    tmp_path.chmod(0o755)
+    ca = _readable_folder(tmp_path / "ca", {"smtp-ca.pem": Path(smtp_sink.cert_path).read_bytes()})
     smtp_sink.clear()
     metrics_port = _free_port()
     worker = image.start(
@@ -220,7 +260,7 @@ def test_worker_sends_one_mail_through_the_local_stack(
         assert [mail.rcpt_to for mail in mails] == ["ada@image-smoke.test"]
         assert mails[0].tls and mails[0].message["Subject"] == "Hello Ada"
         _wait_for(lambda: asyncio.run(_job_state(fresh_database, job)) == "sent", 30, "the job marked sent")
-        assert "pot_" in _wait_for(lambda: _metrics(metrics_port), 10, "the worker's metrics")
+        assert "pot_" in _wait_for(lambda: _get(metrics_port, "/metrics"), 10, "the worker's metrics")
     finally:
         code, output = worker.stop()
     # SIGTERM drains and exits cleanly, as a pod's termination would.
