@@ -52,7 +52,9 @@ def ideal_seconds(settings: CheckerSettings) -> float:
     return max(busy, greylisted)
 
 
-async def run(resolver: DnsResolver, settings: CheckerSettings) -> tuple[float, list[tuple[Verdict, Verdict]]]:
+async def run(
+    resolver: DnsResolver, settings: CheckerSettings
+) -> tuple[float, list[tuple[Verdict, Verdict]]]:
     checker = EmailChecker(resolver, settings)
     expected = {a: v for d in DOMAINS for a, v in addresses(d)}
     rows = list(enumerate(expected, start=1))
