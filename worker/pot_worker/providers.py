@@ -11,38 +11,23 @@ from collections.abc import Sequence
 
 import dns.exception
 from pot_common.cache import TtlCache
-from pot_common.domains import registrable_domain
 from pot_deliverability.dns import DnsResolver, DnsTemporaryError
-
-# The big providers, named by their MX hosts' suffixes: there several registrable domains are one
-# provider (google.com, googlemail.com) and one registrable domain is two (outlook.com's consumer and
-# Microsoft 365 MX hosts).
-_KNOWN_SUFFIXES = (
-    ("google.com", "google"),
-    ("googlemail.com", "google"),
-    ("olc.protection.outlook.com", "outlook"),
-    ("mail.protection.outlook.com", "microsoft365"),
-    ("yahoodns.net", "yahoo"),
-)
+from pot_deliverability.mx import provider_group
 
 
 def provider_for(domain: str, mx_hosts: Sequence[tuple[int, str]]) -> str:
     """The provider key for `domain` given its MX records as (preference, host).
 
-    The big providers are named by their MX suffixes; any other domain is grouped by the registrable
-    domain of its preferred MX host (Public Suffix List): every `*.mail.example.net` MX of a hosting
-    company is one group, while two companies under one public suffix (`mx.a.co.uk`, `mx.b.co.uk`)
-    are not.
+    The preferred MX host decides, grouped as the address checker groups hosts
+    (pot_deliverability.mx.provider_group): big providers by their MX suffixes, any other host by
+    its registrable domain.
     """
     if not mx_hosts:
         return domain.lower()
     host = min(mx_hosts)[1].lower().rstrip(".")
     if not host:  # null MX (RFC 7505): the domain takes no mail; group it by itself
         return domain.lower()
-    for suffix, name in _KNOWN_SUFFIXES:
-        if host == suffix or host.endswith("." + suffix):
-            return name
-    return registrable_domain(host)
+    return provider_group(host)
 
 
 class ProviderResolver:
