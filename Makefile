@@ -79,7 +79,7 @@ bench: bench-pipeline bench-checker bench-operator bench-console bench-memory ##
 bench-pipeline: tools ## Worker pipeline vs bare aiosmtplib on loopback (issue 4)
 	$(PY) bench/pipeline.py
 
-bench-checker: tools ## Email checker against a 500 ms RCPT probe server (issue 5)
+bench-checker: tools ## Email checker on a world of shared MX hosts, greylisting and full mailboxes: efficiency, politeness
 	$(PY) bench/checker.py
 
 .PHONY: bench-memory
