@@ -14,6 +14,12 @@ import kopf
 from pot_operator.config import Settings, SettingsError, split_namespaces
 
 log = logging.getLogger("pot_operator")
+# "plain" still carries the time: a log line without one cannot be matched with an Event or a send.
+LOG_FORMATS: dict[str, kopf.LogFormat | str] = {
+    "plain": "%(asctime)s %(message)s",
+    "full": kopf.LogFormat.FULL,
+    "json": kopf.LogFormat.JSON,
+}
 # kopf pauses every peer that shares the highest priority, so replicas must differ; 0 is kopf's default.
 PRIORITY_RANGE = (1, 32767)
 
@@ -79,9 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"pot-operator: {e}")
     kopf.configure(
         verbose=args.verbose,
-        log_format={"plain": kopf.LogFormat.PLAIN, "full": kopf.LogFormat.FULL, "json": kopf.LogFormat.JSON}[
-            args.log_format
-        ],
+        log_format=LOG_FORMATS[args.log_format],  # type: ignore[arg-type]  # kopf formats a str too
     )
     # httpx logs every request URL at INFO (httpcore at DEBUG), and a Telegram Bot API URL carries
     # the bot token: keep both quiet even with --verbose, so no log line ever holds a token.

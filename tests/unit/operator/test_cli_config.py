@@ -59,3 +59,15 @@ def test_secrets_stay_out_of_the_settings_repr() -> None:
     s = Settings.from_env({"POT_VAULT_TOKEN": "tok-123", "POT_SLACK_WEBHOOK_URL": "https://hooks/x/Zq9"})
     assert "tok-123" not in repr(s)
     assert "Zq9" not in repr(s)
+
+
+def test_plain_log_lines_carry_a_timestamp() -> None:
+    import logging
+    import re
+
+    from kopf._core.actions.loggers import make_formatter
+    from pot_operator.cli import LOG_FORMATS
+
+    formatter = make_formatter(LOG_FORMATS["plain"])  # type: ignore[arg-type]
+    record = logging.LogRecord("pot_operator", logging.INFO, __file__, 1, "Started pot-operator", None, None)
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} Started pot-operator$", formatter.format(record))
