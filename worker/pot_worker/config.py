@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from urllib.parse import urlsplit
 
 from pot_common.config import load_settings
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 
 def _default_worker_id() -> str:
@@ -32,6 +33,9 @@ class WorkerSettings(BaseModel):
         None, description="The ServiceAccount token file; the pod's mounted token if unset (local runner)."
     )
     vault_mount: str = Field("secret", description="KV v2 mount holding `vault:` credential paths.")
+    vault_tenant_prefix: str = Field(
+        "pot", description="The folder holding each namespace's secrets: `<prefix>/<namespace>/...`."
+    )
     allow_plaintext_auth: bool = Field(
         False,
         description="Send SMTP AUTH over a connection without TLS (tlsMode none); the cluster admin's "
@@ -75,6 +79,28 @@ class WorkerSettings(BaseModel):
     )
     mailbox_candidates: int = Field(8, ge=1, le=64, description="Mailboxes offered to one limit reservation.")
 
+    # SMTP transcripts (pot_worker.archive, docs/transcripts.md): off unless an endpoint is set.
+    transcripts_endpoint: str | None = Field(
+        None, description="S3-compatible store for SMTP transcripts, http(s)://host:port; off if unset."
+    )
+    transcripts_bucket: str = Field("pot-transcripts", description="The bucket transcripts are written to.")
+    transcripts_region: str = Field("us-east-1", description="The store's region (signing; no lookup).")
+    transcripts_access_key: str | None = Field(None, description="The store's access key (local stack).")
+    transcripts_secret_key: SecretStr | None = Field(None, description="The store's secret key (local).")
+    transcripts_vault_path: str | None = Field(
+        None,
+        description="Vault KV path, relative to the namespace's folder, holding access_key and secret_key "
+        "(in a cluster); wins over the keys above.",
+    )
+    transcripts_ca_file: str | None = Field(None, description="Extra CA bundle for the store's TLS.")
+    transcripts_flush_seconds: float = Field(5.0, gt=0, description="Longest a transcript waits.")
+    transcripts_batch_records: int = Field(
+        2000, ge=1, description="Transcripts (job attempts) per object at most; a full batch goes at once."
+    )
+    transcripts_queue_records: int = Field(
+        20000, ge=1, description="Transcripts held while the store is slow or away; past it they are dropped."
+    )
+
     clock_speed: float = Field(1.0, gt=0, description="Tests only: clock seconds per real second.")
     clock_start: float | None = Field(None, description="Tests only: the clock's epoch second at the origin.")
     clock_origin: float | None = Field(
@@ -89,6 +115,27 @@ class WorkerSettings(BaseModel):
         if not sep or not namespace or not name:
             raise ValueError("POT_POOL must be namespace/name")
         return value
+
+    @field_validator("transcripts_endpoint")
+    @classmethod
+    def _endpoint_is_a_base_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname or url.path.strip("/") or url.query:
+            raise ValueError("POT_TRANSCRIPTS_ENDPOINT must be http(s)://host[:port], without a path")
+        return value
+
+    @model_validator(mode="after")
+    def _transcripts_have_credentials(self) -> WorkerSettings:
+        if self.transcripts_endpoint and not (
+            self.transcripts_vault_path or (self.transcripts_access_key and self.transcripts_secret_key)
+        ):
+            raise ValueError(
+                "POT_TRANSCRIPTS_ENDPOINT needs POT_TRANSCRIPTS_VAULT_PATH or "
+                "POT_TRANSCRIPTS_ACCESS_KEY and POT_TRANSCRIPTS_SECRET_KEY"
+            )
+        return self
 
     @property
     def pool_namespace(self) -> str:

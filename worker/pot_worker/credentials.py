@@ -65,6 +65,11 @@ class CredentialStore:
     def from_settings(cls, settings: WorkerSettings) -> CredentialStore:
         return cls(VaultKV(vault_config(settings)), settings.credentials_ttl_seconds)
 
+    @property
+    def vault(self) -> VaultKV:
+        """The Vault reader (also the transcripts archive's, for the store's keys)."""
+        return self._vault
+
     def forget(self, ref: str) -> None:
         """Drop a cached entry (after AUTH refused it, so a fixed secret is picked up)."""
         self._cache.pop(ref)

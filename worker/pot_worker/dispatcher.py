@@ -25,9 +25,10 @@ from pot_common.vault import VaultUnavailable
 from prometheus_client import Counter
 
 from pot_worker import metrics
+from pot_worker.archive import Archive
 from pot_worker.catalog import Catalog, Mailbox
 from pot_worker.classify import JobState, Outcome, classify, decide
-from pot_worker.clock import Clock
+from pot_worker.clock import Clock, SystemClock
 from pot_worker.config import WorkerSettings
 from pot_worker.credentials import Credentials, CredentialStore
 from pot_worker.limits import Reservation
@@ -35,6 +36,7 @@ from pot_worker.planner import Planned, later
 from pot_worker.retry import RetryPolicy
 from pot_worker.smtp import Attempt, Endpoint, MailboxConnection
 from pot_worker.store import JobStore, Result, Stats
+from pot_worker.transcript import Tape
 
 log = logging.getLogger("pot_worker")
 
@@ -67,6 +69,7 @@ class Dispatcher:
         stopping: asyncio.Event,
         stats: Stats,
         backoff: Backoff | None = None,
+        archive: Archive | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -85,6 +88,10 @@ class Dispatcher:
         self._sends: dict[tuple[str, str], Counter] = {}
         self._credentials_backoff = backoff or Backoff(*CREDENTIALS_BACKOFF)
         self._credentials_failures: dict[int, int] = defaultdict(int)  # by mailbox id, reset on success
+        self.archive = archive
+        self._recording = archive is not None and archive.enabled
+        # Tape timestamps by the worker's clock (the real one is time.time itself: cheaper per line).
+        self._stamp = time.time if isinstance(clock, SystemClock) else lambda: clock.now().timestamp()
 
     async def close(self) -> None:
         for conn in self._connections.values():
@@ -120,7 +127,11 @@ class Dispatcher:
             conn = self._connections.get(mailbox.id)
             if conn is None:
                 conn = self._connections[mailbox.id] = MailboxConnection(
-                    mailbox.endpoint, self.settings.helo_name, self.settings.smtp_timeout_seconds, self._tls
+                    mailbox.endpoint,
+                    self.settings.helo_name,
+                    self.settings.smtp_timeout_seconds,
+                    self._tls,
+                    record=self._recording,
                 )
             try:
                 creds = await self.credentials.get(mailbox.credentials_ref)
@@ -140,11 +151,34 @@ class Dispatcher:
                     now = self.clock.now()
                     results.append(later(p.job, p.permit.retry_at(now) if p.permit.circuit_open else now))
                     continue
+                tape = Tape(self._stamp) if self._recording else None
                 started = time.perf_counter()
-                attempt = await conn.send(mailbox.address, p.job.recipient, p.message, creds)
+                attempt = await conn.send(mailbox.address, p.job.recipient, p.message, creds, tape)
                 self._latency.observe(time.perf_counter() - started)
-                results.append(await self._record(p, attempt, unsent, creds))
+                result = await self._record(p, attempt, unsent, creds)
+                results.append(result)
+                if tape is not None:
+                    self._archive(p, result, tape)
         return results
+
+    def _archive(self, p: Planned, result: Result, tape: Tape) -> None:
+        """Hand one attempt's transcript to the archive (a list append; see pot_worker.archive)."""
+        assert self.archive is not None
+        self.archive.add(
+            {
+                "job": p.job.id,
+                "attempt": result.attempts,  # as delivery_events.attempt counts it
+                "campaign": p.job.campaign_id,
+                "mailbox": p.mailbox.name,
+                "from": p.mailbox.address,
+                "to": p.job.recipient,
+                "message_id": p.message_id,
+                "outcome": result.outcome,
+                "state": result.state.value,
+                "at": self._stamp(),
+                "lines": tape.lines,
+            }
+        )
 
     def _credentials_later(
         self, mailbox: Mailbox, items: list[Planned], unsent: list[Reservation], error: Exception
@@ -173,7 +207,7 @@ class Dispatcher:
         log.error("Refused SMTP AUTH without TLS mailbox=%s job=%d", p.mailbox.name, p.job.id)
         unsent.append(p.reservation)
         self._count(p.mailbox, Outcome.FAILED)
-        return Result(
+        result = Result(
             p.job.id,
             JobState.FAILED,
             p.job.attempts,
@@ -184,6 +218,11 @@ class Dispatcher:
             Outcome.FAILED.value,
             p.mailbox.id,
         )
+        if self._recording:
+            tape = Tape(self._stamp)
+            tape.note(f"nothing sent: {PLAINTEXT_AUTH_REFUSED}")
+            self._archive(p, result, tape)
+        return result
 
     def _count(self, mailbox: Mailbox, outcome: Outcome) -> None:
         key = (mailbox.name, outcome.value)

@@ -1,4 +1,6 @@
-"""The worker's Prometheus metrics (names as in docs/contracts.md); set by runner, planner, dispatcher."""
+"""The worker's Prometheus metrics (names as in docs/contracts.md); set by the runner, planner, dispatcher
+and archive.
+"""
 
 from __future__ import annotations
 
@@ -22,3 +24,12 @@ CIRCUIT_OPEN = Gauge(
     "pot_circuit_open", "1 while the provider's circuit is open or half-open.", ["pool", "provider"]
 )
 WORKER_ERRORS = Counter("pot_worker_errors", "Errors the worker recovered from, by kind.", ["pool", "kind"])
+TRANSCRIPTS = Counter(
+    "pot_transcripts",
+    "SMTP transcripts (one per job attempt) by what became of them: written, dropped_full (the store was "
+    "slow or away and the queue full), dropped_shutdown (not written before the worker exited).",
+    ["pool", "result"],
+)
+TRANSCRIPT_UPLOADS = Counter(
+    "pot_transcript_uploads", "Transcript batch uploads by result (ok, failed: retried).", ["pool", "result"]
+)

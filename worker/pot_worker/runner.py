@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from pot_common.backoff import Backoff
 
 from pot_worker import metrics
+from pot_worker.archive import UPLOAD_BACKOFF, Archive
 from pot_worker.breaker import Breakers, Permits
 from pot_worker.catalog import Catalog
 from pot_worker.clock import Clock, SystemClock
@@ -84,6 +85,7 @@ class Worker:
         self.store = JobStore(settings, self.stats, Backoff(*WRITE_BACKOFF, **jitter))
         self.catalog = Catalog()
         self._stopping = asyncio.Event()
+        self.archive = Archive(settings, self.credentials.vault, Backoff(*UPLOAD_BACKOFF, **jitter))
         self.dispatcher = Dispatcher(
             settings,
             self.clock,
@@ -94,6 +96,7 @@ class Worker:
             self._stopping,
             self.stats,
             Backoff(*CREDENTIALS_BACKOFF, **jitter),
+            self.archive,
         )
         self._redis: aioredis.Redis | None = None
         self._planner: Planner | None = None
@@ -121,6 +124,7 @@ class Worker:
             self.providers,
             rotation_start=int.from_bytes(os.urandom(2), "big"),  # workers start at different mailboxes
         )
+        self.archive.start()
         log.info("Started worker worker=%s pool=%s", self.settings.worker_id, self._label)
 
     @property
@@ -139,6 +143,7 @@ class Worker:
 
     async def close(self) -> None:
         await self.dispatcher.close()
+        await self.archive.close()  # after the last send: what it recorded is written, if the store lets it
         if self._redis is not None:
             await self._redis.aclose()
         await self.store.close()

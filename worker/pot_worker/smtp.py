@@ -16,6 +16,7 @@ from pot_common.addresses import is_plain_address
 
 from pot_worker.classify import Phase, enhanced_code
 from pot_worker.credentials import Credentials
+from pot_worker.transcript import RecordingSMTP, Tape
 
 
 @dataclass(frozen=True)
@@ -59,16 +60,27 @@ async def _plain_rcpt(smtp: aiosmtplib.SMTP, recipient: str) -> None:
 
 
 class MailboxConnection:
-    """A mailbox's connection. Not re-entrant: the caller serialises sends (the worker holds a lock)."""
+    """A mailbox's connection. Not re-entrant: the caller serialises sends (the worker holds a lock).
+
+    With `record`, the session goes onto the tape given to each `send` (pot_worker.transcript);
+    without, the client is plain aiosmtplib and recording costs nothing.
+    """
 
     def __init__(
-        self, endpoint: Endpoint, helo_name: str, timeout: float, tls_context: ssl.SSLContext
+        self,
+        endpoint: Endpoint,
+        helo_name: str,
+        timeout: float,
+        tls_context: ssl.SSLContext,
+        record: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self._helo = helo_name
         self._timeout = timeout
         self._tls_context = tls_context
+        self._client = RecordingSMTP if record else aiosmtplib.SMTP
         self._smtp: aiosmtplib.SMTP | None = None
+        self._tape: Tape | None = None
 
     @property
     def connected(self) -> bool:
@@ -77,7 +89,7 @@ class MailboxConnection:
     async def _connect(self, creds: Credentials | None) -> Attempt | None:
         """Open and authenticate; an Attempt when that failed."""
         ep = self.endpoint
-        smtp = aiosmtplib.SMTP(
+        smtp = self._client(
             hostname=ep.host,
             port=ep.port,
             local_hostname=self._helo,
@@ -86,6 +98,8 @@ class MailboxConnection:
             start_tls=ep.tls == "starttls",
             tls_context=self._tls_context if ep.tls != "none" else None,
         )
+        if isinstance(smtp, RecordingSMTP):
+            smtp.tape = self._tape
         try:
             await smtp.connect()
         except aiosmtplib.SMTPResponseException as exc:
@@ -106,8 +120,26 @@ class MailboxConnection:
         self._smtp = smtp
         return None
 
-    async def send(self, sender: str, recipient: str, message: bytes, creds: Credentials | None) -> Attempt:
-        """One message to one recipient. Never raises for SMTP or network trouble."""
+    async def send(
+        self, sender: str, recipient: str, message: bytes, creds: Credentials | None, tape: Tape | None = None
+    ) -> Attempt:
+        """One message to one recipient, recorded on `tape` if given. Never raises for SMTP or network
+        trouble."""
+        if tape is None:
+            return await self._send(sender, recipient, message, creds)
+        self._tape = tape
+        if isinstance(self._smtp, RecordingSMTP):
+            self._smtp.tape = tape
+            if self.connected:
+                tape.note("connection reused")
+        try:
+            return await self._send(sender, recipient, message, creds)
+        finally:
+            self._tape = None
+            if isinstance(self._smtp, RecordingSMTP):
+                self._smtp.tape = None
+
+    async def _send(self, sender: str, recipient: str, message: bytes, creds: Credentials | None) -> Attempt:
         reused = self.connected
         if not reused:
             failed = await self._connect(creds)

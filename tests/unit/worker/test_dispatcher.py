@@ -28,6 +28,7 @@ from pot_worker.planner import Planned
 from pot_worker.retry import RetryPolicy
 from pot_worker.smtp import Attempt, Endpoint
 from pot_worker.store import Job, Stats
+from pot_worker.transcript import Tape
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 REF = "vault:pot/acme/mailboxes/alice"
@@ -69,8 +70,12 @@ class FakeConnection:
         self.logins: list[Credentials | None] = []
         self.connected = False
 
-    async def send(self, sender: str, recipient: str, message: bytes, creds: Credentials | None) -> Attempt:
+    async def send(
+        self, sender: str, recipient: str, message: bytes, creds: Credentials | None, tape: Tape | None = None
+    ) -> Attempt:
         self.logins.append(creds)
+        if tape is not None:
+            tape.sent(f"MAIL FROM:<{sender}>")
         return self.attempts.pop(0)
 
     def close(self) -> None:
