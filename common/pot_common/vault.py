@@ -1,6 +1,7 @@
-"""The one Vault/OpenBao KV v2 reader of every POT process: token or kubernetes auth, typed errors.
+"""The one Vault/OpenBao KV v2 client of every POT process: token or kubernetes auth, typed errors.
 
-Used by the operator (credential checks, alert tokens), the worker (SMTP credentials) and potctl.
+Used by the operator (credential checks, alert tokens), the worker (SMTP credentials) and potctl
+(which also writes and deletes mailbox secrets: `potctl mailboxes import`, `rotate`, `retire`).
 hvac is synchronous, so async callers use `VaultKV.read_async`, which runs the read in a thread.
 The errors say what happened and where, never a secret value; `VaultUnavailable` is the temporary
 kind (Vault down, sealed, timing out): callers retry it and never treat it as bad credentials.
@@ -152,6 +153,44 @@ class VaultKV:
         body = response.get("data") or {}
         version = (body.get("metadata") or {}).get("version")
         return dict(body.get("data") or {}), version if isinstance(version, int) else None
+
+    def write(self, path: str, data: Mapping[str, str]) -> int | None:
+        """Write `data` as a new version at `path` (what potctl's import and rotation do); its version.
+
+        Readers of the path (a worker's credential cache) see the new version on their next read.
+        """
+        where = f"{self.config.mount}/{path}"
+        try:
+            response = self.client().secrets.kv.v2.create_or_update_secret(
+                path=path, secret=dict(data), mount_point=self.config.mount
+            )
+        except hvac.exceptions.Forbidden:
+            raise VaultForbidden(f"The Vault policy does not allow writing {where}") from None
+        except _TEMPORARY as e:
+            raise self._unavailable(e) from None
+        except hvac.exceptions.VaultError as e:
+            raise VaultError(f"Vault refused writing {where}: {type(e).__name__}") from None
+        version = ((response or {}).get("data") or {}).get("version")
+        return version if isinstance(version, int) else None
+
+    def delete(self, path: str) -> None:
+        """Remove every version of the secret at `path` and its metadata (a retired mailbox's password).
+
+        Deleting a path that holds nothing is not an error: a second retirement finds nothing to do.
+        """
+        where = f"{self.config.mount}/{path}"
+        try:
+            self.client().secrets.kv.v2.delete_metadata_and_all_versions(
+                path=path, mount_point=self.config.mount
+            )
+        except hvac.exceptions.InvalidPath:
+            return
+        except hvac.exceptions.Forbidden:
+            raise VaultForbidden(f"The Vault policy does not allow deleting {where}") from None
+        except _TEMPORARY as e:
+            raise self._unavailable(e) from None
+        except hvac.exceptions.VaultError as e:
+            raise VaultError(f"Vault refused deleting {where}: {type(e).__name__}") from None
 
     def _unavailable(self, error: Exception) -> VaultUnavailable:
         return VaultUnavailable(f"Vault at {self.config.addr} did not answer: {type(error).__name__}")

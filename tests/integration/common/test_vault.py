@@ -59,3 +59,30 @@ def test_without_address_or_credentials_it_says_so() -> None:
         VaultKV(VaultConfig(addr="http://127.0.0.1:1")).read("x")
     assert not VaultConfig(addr="http://v").configured
     assert VaultConfig(addr="http://v", role="r").configured
+
+
+def test_writes_new_versions_and_deletes_every_version(vault: OpenBao) -> None:
+    kv = VaultKV(VaultConfig(addr=vault.addr, token=vault.token, mount=vault.mount))
+    first = kv.write("common/written", {"username": "u", "password": "p1"})
+    second = kv.write("common/written", {"username": "u", "password": "p2"})
+    assert first is not None and second == first + 1
+    assert kv.read_version("common/written") == ({"username": "u", "password": "p2"}, second)
+    kv.delete("common/written")
+    with pytest.raises(SecretNotFound):
+        kv.read("common/written")
+    kv.delete("common/written")  # nothing left: not an error
+    assert kv.write("common/written", {"password": "p3"}) == 1  # the metadata went too
+
+
+def test_a_policy_that_does_not_allow_writing_is_forbidden_without_the_value(vault: OpenBao) -> None:
+    client = vault.client()
+    client.sys.create_or_update_policy(
+        name="common-read-only", policy='path "secret/data/common/ro/*" { capabilities = ["read"] }'
+    )
+    token = client.auth.token.create(policies=["common-read-only"], ttl="5m")["auth"]["client_token"]
+    kv = VaultKV(VaultConfig(addr=vault.addr, token=token, mount=vault.mount))
+    with pytest.raises(VaultForbidden) as caught:
+        kv.write("common/ro/x", {"password": "canary-write"})
+    assert "canary-write" not in str(caught.value)
+    with pytest.raises(VaultForbidden):
+        kv.delete("common/ro/x")
