@@ -96,6 +96,9 @@ MAILBOX_POOL = Kind(
         ),
         PrinterColumn("Workers", "integer", ".status.workerReplicas", "Worker replicas now."),
         PrinterColumn("Paused", "boolean", ".status.paused", "Paused manually or automatically."),
+        PrinterColumn(
+            "Reason", "string", ".status.pauseReason", "Why the pool is paused, and how to resume."
+        ),
         _age(),
     ),
     rules=(

@@ -235,13 +235,40 @@ def _announcements(
             )
         )
     if decision.started:
-        message = f"Paused automatically: {decision.state.reason} ({decision.state.message})"
+        message = f"Paused automatically: {decision.state.reason} ({decision.state.message}); " + resume_hint(
+            namespace, name, o.spec
+        )
         events.append(("Warning", "AutoPaused", message))
-        alerts.append(("AutoPaused", f"POT: pool {namespace}/{name} {message[0].lower()}{message[1:]}"))
+        alerts.append(
+            (
+                incident_key("AutoPaused", decision.state),
+                f"POT: pool {namespace}/{name} {message[0].lower()}{message[1:]}",
+            )
+        )
     if decision.resumed:
         events.append(("Normal", "Resumed", "Resumed after an automatic pause"))
-        alerts.append(("Resumed", f"POT: pool {namespace}/{name} resumed after an automatic pause"))
+        alerts.append(
+            (
+                incident_key("Resumed", o.pause),
+                f"POT: pool {namespace}/{name} resumed after an automatic pause",
+            )
+        )
     return events, alerts
+
+
+def incident_key(kind: str, pause: PauseState) -> str:
+    """The alert's dedup key: one per pause incident, so a new pause after a resume is alerted again
+    however soon it comes (the dedup window only swallows repeats of the same incident)."""
+    at = pause.paused_at.isoformat() if pause.paused_at is not None else "-"
+    return f"{kind}:{at}"
+
+
+def resume_hint(namespace: str, name: str, spec: MailboxPoolSpec | None) -> str:
+    """The next step after an automatic pause, for Events, conditions and alerts."""
+    command = f"potctl resume pool {name} -n {namespace}"
+    if spec is not None and spec.auto_pause.resume == "afterCooldown":
+        return f"resumes by itself after {spec.health.cooldown_seconds}s, or now with `{command}`"
+    return f"resume with `{command}` once the cause is fixed"
 
 
 def _pool_status(
@@ -264,7 +291,9 @@ def _pool_status(
     scores = [p.health_score for p in plans]
     sent_today = sum(p.status["sentToday"] for p in plans)
     if decision.paused:
-        pause_reason: str | None = f"{decision.state.reason}: {decision.state.message}"
+        pause_reason: str | None = (
+            f"{decision.state.reason}: {decision.state.message}; {resume_hint(o.key[0], o.key[1], spec)}"
+        )
     elif spec.paused:
         pause_reason = spec.pause_reason or "Paused by spec"
     else:
@@ -309,7 +338,7 @@ def _pool_status(
             else health_score(aggregate, policy.thresholds).score,
         },
         "paused": paused,
-        "pauseReason": pause_reason,
+        "pauseReason": pause_reason[:1024] if pause_reason else None,
         "conditions": conditions,
     }
     gauges = Gauges(aggregate.sent, r.bounce, r.complaint, paused, capacity, sent_today)

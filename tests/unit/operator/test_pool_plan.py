@@ -155,7 +155,11 @@ def test_bounces_pause_the_pool_with_an_event_and_an_alert() -> None:
     assert condition(plan, "Ready")["reason"] == "AutoPaused"
     assert [e[1] for e in w.events] == ["AutoPaused"]
     ((key, text),) = w.alerts
-    assert key == "AutoPaused" and text.startswith("POT: pool ns/p paused automatically: BounceRateHigh")
+    assert key == f"AutoPaused:{NOW.isoformat()}"
+    assert text.startswith("POT: pool ns/p paused automatically: BounceRateHigh")
+    # The next step is named: in the Event, the alert and the reason `kubectl get mbxpool` shows.
+    assert "potctl resume pool p -n ns" in text and "potctl resume pool p -n ns" in w.events[0][2]
+    assert "potctl resume pool p -n ns" in plan.status["pauseReason"]
     assert w.pause_memory is not None and w.pause_memory.paused_at == NOW
     assert plan.status["workerReplicas"] == 0  # paused: no workers whatever the backlog
     # Each mailbox also cooled down on its own rates: those Events go with its status.
@@ -174,7 +178,7 @@ def test_the_resume_annotation_acknowledges_an_automatic_pause() -> None:
     w = writes(plan)
     assert w.pause.resumed and not plan.status["paused"] and not w.row.paused
     assert [e[1] for e in w.events] == ["Resumed"]
-    assert [k for k, _ in w.alerts] == ["Resumed"]
+    assert [k for k, _ in w.alerts] == [f"Resumed:{paused_at.isoformat()}"]  # the incident it ends
     assert w.pause_memory == PauseState()
     # An acknowledgement older than the pause does not count.
     stale = pool_body(annotations={RESUME_ANNOTATION: (paused_at - dt.timedelta(days=1)).isoformat()})
@@ -273,3 +277,12 @@ def test_without_auto_pause_a_remembered_pause_is_lifted() -> None:
     pause = PauseState(NOW - dt.timedelta(hours=1), "BounceRateHigh", "m")
     w = writes(plan_pool(observed(body=pool_body(spec), pause=pause), NOW))
     assert w.pause.resumed and not w.row.paused and w.pause_memory == PauseState()
+
+
+def test_a_new_pause_after_a_resume_is_a_new_incident_for_the_alerts() -> None:
+    """The dedup window swallows repeats of one incident, never the next one (a pause 19 s after a resume)."""
+    bounced = WindowCounts(attempted=20, bounced=5)
+    first = writes(plan_pool(observed(mailboxes=seen({"m1": bounced, "m2": bounced}), backlog=30), NOW))
+    later = NOW + dt.timedelta(seconds=19)
+    second = writes(plan_pool(observed(mailboxes=seen({"m1": bounced, "m2": bounced}), backlog=30), later))
+    assert first.alerts[0][0] != second.alerts[0][0]
