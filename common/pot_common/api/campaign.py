@@ -221,7 +221,14 @@ class CampaignCounts(ApiModel):
     sent: Count = Field(default=0, description="Accepted by the recipient's server.")
     deferred: Count = Field(default=0, description="Temporarily refused, to be retried.")
     bounced: Count = Field(default=0, description="Permanently refused (hard bounce).")
-    failed: Count = Field(default=0, description="Given up on after retries or an ambiguous failure.")
+    failed: Count = Field(default=0, description="Given up on after retries or a permanent failure.")
+    unknown: Count = Field(
+        default=0,
+        description=(
+            "Never known: the connection was lost while the message was sent (e.g. a worker crash); "
+            "never resent, as the server may have accepted it."
+        ),
+    )
     suppressed: Count = Field(
         default=0, description="Skipped because suppressed in the Campaign's namespace."
     )

@@ -284,7 +284,8 @@ def plan_lifecycle(
             (
                 f"completed:{name}",
                 f"POT: campaign {namespace}/{name} completed: {counts['sent']} sent, "
-                f"{counts['bounced']} bounced, {counts['failed']} failed",
+                f"{counts['bounced']} bounced, {counts['failed']} failed"
+                + (f", {counts['unknown']} unknown" if counts["unknown"] else ""),
             )
         )
     blocked = None
@@ -311,6 +312,7 @@ def plan_lifecycle(
             "deferred": int(counts["deferred"]),
             "bounced": int(counts["bounced"]),
             "failed": int(counts["failed"]),
+            "unknown": int(counts["unknown"]),
             "suppressed": suppressed + int(counts["suppressed"]),
             "unsubscribed": int(counts["unsubscribed"]),
         },

@@ -4,7 +4,10 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE state = 'sent') AS sent,
        count(*) FILTER (WHERE state = 'deferred') AS deferred,
        count(*) FILTER (WHERE state = 'bounced') AS bounced,
-       count(*) FILTER (WHERE state IN ('failed', 'unknown')) AS failed,
+       count(*) FILTER (WHERE state = 'failed') AS failed,
+       -- Lost while sending: maybe delivered, never resent; not `failed`, so nobody mistakes it for
+       -- a recipient who was never mailed.
+       count(*) FILTER (WHERE state = 'unknown') AS unknown,
        count(*) FILTER (WHERE state = 'suppressed') AS suppressed,
        min(updated_at) FILTER (WHERE state = 'sent') AS first_sent_at,
        max(updated_at) FILTER (WHERE state NOT IN ('queued', 'claimed', 'sending', 'deferred')) AS last_final_at,

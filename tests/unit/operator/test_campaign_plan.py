@@ -67,6 +67,7 @@ def counts(**kw: Any) -> dict[str, Any]:
         "deferred": 0,
         "bounced": 0,
         "failed": 0,
+        "unknown": 0,
         "suppressed": 0,
         "unsubscribed": 0,
         "first_sent_at": None,
@@ -184,3 +185,14 @@ def test_completion_is_announced_once_with_its_time() -> None:
     completed = body(status={**life.status, "phase": "Completed"})
     again = plan_lifecycle(observed(completed, preflight=None), p, Loaded(3, None, 0), done, NOW)
     assert not again.completed_now and again.alerts == [] and again.status_patch is None
+
+
+def test_unknown_is_its_own_count_not_failed() -> None:
+    """A job lost while sending may have been delivered: counted apart, so nobody reads it as never mailed."""
+    running = body(status={"phase": "Running", "conditions": [LOADED_CONDITION]})
+    o = observed(running, preflight=None, memory=CampaignMemory(0))
+    p = plan_projection(o, NOW)
+    done = counts(total=3, sent=1, failed=1, unknown=1, last_final_at=NOW)
+    life = plan_lifecycle(o, p, Loaded(3, None, 0), done, NOW)
+    assert life.status["counts"]["failed"] == 1 and life.status["counts"]["unknown"] == 1
+    assert life.alerts[0][1].endswith("1 sent, 0 bounced, 1 failed, 1 unknown")
