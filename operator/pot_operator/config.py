@@ -88,6 +88,12 @@ class Settings(BaseModel):
     campaign_interval: float = Field(
         10.0, gt=0, description="POT_CAMPAIGN_INTERVAL: seconds between campaign count refreshes."
     )
+    scale_down_stabilization: float = Field(
+        300.0,
+        ge=0,
+        description="POT_SCALE_DOWN_STABILIZATION: seconds a pool's workers keep the highest replica count "
+        "recommended within them before scaling down (the HorizontalPodAutoscaler's default window).",
+    )
     credentials_recheck: float = Field(
         600.0,
         ge=0,

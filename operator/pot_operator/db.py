@@ -161,8 +161,13 @@ async def window_counts(
     }
 
 
-async def due_backlog(db: asyncpg.Pool, pool_id: int) -> int:
-    return int(await db.fetchval(sql("pool_due_backlog"), pool_id))
+# Jobs due within this many seconds count as backlog: the workers are there when they fall due.
+BACKLOG_HORIZON_SECONDS = 300.0
+
+
+async def due_backlog(db: asyncpg.Pool, pool_id: int, horizon: float = BACKLOG_HORIZON_SECONDS) -> int:
+    """Claimed, sending, and queued or deferred jobs due within `horizon` seconds, of running campaigns."""
+    return int(await db.fetchval(sql("pool_due_backlog"), pool_id, horizon))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pot_operator.index import Index, Key
 from pot_operator.kube import KubeApi
 from pot_operator.mailbox.plan import MailboxMemory
 from pot_operator.pool.mailboxes import PlanMemo
-from pot_operator.pool.policy import PauseState
+from pot_operator.pool.policy import PauseState, Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ class Runtime:
     dirty: dict[Key, asyncio.Event] = dataclasses.field(default_factory=dict)
     # Per mailbox: the last plan and the inputs it was made from, reused while nothing changed.
     plan_memo: dict[Key, PlanMemo] = dataclasses.field(default_factory=dict)
+    # Per pool: its worker replica recommendations within the scale-down stabilization window.
+    recommendations: dict[Key, tuple[Recommendation, ...]] = dataclasses.field(default_factory=dict)
     # Per mailbox: (pool id, row) last written to Postgres; unchanged rows are not sent again.
     upserted: dict[Key, tuple[int, MailboxRow]] = dataclasses.field(default_factory=dict)
     _db_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)

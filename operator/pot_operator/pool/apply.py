@@ -34,6 +34,7 @@ async def apply_pool(rt: Runtime, plan: PoolPlan) -> None:
         await _apply_mailboxes(rt, database, pool_id, plan.key, w)
         await _apply_pause(rt, database, plan, w)
         await _apply_deployment(rt, plan.key, w)
+        rt.recommendations[plan.key] = w.recommendations
     if plan.status_patch is not None:
         await rt.kube.patch_status("mailboxpools", plan.key[0], plan.key[1], plan.status_patch)
     if w is not None:

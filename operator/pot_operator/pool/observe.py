@@ -87,6 +87,7 @@ async def observe_pool(rt: Runtime, key: Key, now: dt.datetime) -> PoolObserved 
         ),
         invalid=selection.invalid,
         backlog=backlog,
+        recommendations=rt.recommendations.get(key, ()),
         deployment=deployment,
         vault_outage=rt.vault_outage.message or None,
     )

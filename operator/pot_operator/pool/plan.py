@@ -28,11 +28,13 @@ from pot_operator.pool.policy import (
     PauseDecision,
     PauseState,
     PoolPolicy,
+    Recommendation,
     ResumePolicy,
     decide_auto_pause,
     desired_replicas,
     policy_from_spec,
     pool_row,
+    stabilized_replicas,
 )
 from pot_operator.statusdiff import status_patch
 
@@ -54,7 +56,9 @@ class PoolObserved:
     pause: PauseState = NOT_PAUSED  # the remembered automatic pause
     mailboxes: MailboxesSeen = NOTHING_SEEN
     invalid: Sequence[str] = ()  # selected mailboxes whose spec does not parse
-    backlog: int = 0  # jobs due now in the pool's running campaigns
+    backlog: int = 0  # claimed, sending and soon-due jobs of the pool's running campaigns
+    # Replica recommendations of the last stabilization window: (when, replicas).
+    recommendations: tuple[Recommendation, ...] = ()
     deployment: Mapping[str, Any] | None = None  # the worker Deployment as it is, None if absent
     vault_outage: str | None = None  # why Vault reads are held back now, when they are
 
@@ -86,6 +90,7 @@ class PoolWrites:
     routes: AlertRoutes | None
     deployment: DeploymentChange
     gauges: Gauges
+    recommendations: tuple[Recommendation, ...] = ()  # to remember for the next scan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +140,7 @@ def plan_pool(o: PoolObserved, now: dt.datetime) -> PoolPlan:
         policy = policy_from_spec(name, spec, paused=paused)
         planned = plan_each_mailbox(dataclasses.replace(o.mailboxes, memos={}), policy, now)
     writes = mailbox_writes(planned, o.mailboxes, o.pool_id)
-    replicas, capacity = _replicas(o, spec, planned, paused)
+    replicas, capacity, recommendations = _replicas(o, spec, planned, paused, now)
     deployment = worker_deployment(o, spec, replicas)
     checks = guard_conditions(o, spec, deployment)
     for type_, verdict in checks.items():
@@ -159,6 +164,7 @@ def plan_pool(o: PoolObserved, now: dt.datetime) -> PoolPlan:
             routes=spec.alerts,
             deployment=deployment,
             gauges=gauges,
+            recommendations=recommendations,
         ),
     )
 
@@ -198,9 +204,9 @@ def decide_pause(
 
 
 def _replicas(
-    o: PoolObserved, spec: MailboxPoolSpec, planned: list[Planned], paused: bool
-) -> tuple[int, int]:
-    """Workers follow the sendable backlog: (replicas, capacity left today)."""
+    o: PoolObserved, spec: MailboxPoolSpec, planned: list[Planned], paused: bool, now: dt.datetime
+) -> tuple[int, int, tuple[Recommendation, ...]]:
+    """Workers follow the sendable backlog, stabilized: (replicas, capacity left today, recommendations)."""
     capacity = sum(
         max(0, p.plan.row.daily_cap - p.plan.status["sentToday"])
         for p in planned
@@ -214,7 +220,17 @@ def _replicas(
         max_replicas=spec.workers.max_replicas,
         paused=paused,
     )
-    return replicas, capacity
+    current = (o.deployment or {}).get("spec", {}).get("replicas") if o.deployment is not None else None
+    replicas, recommendations = stabilized_replicas(
+        replicas,
+        current=current if isinstance(current, int) else None,
+        history=o.recommendations,
+        now=now,
+        window_seconds=o.settings.scale_down_stabilization,
+        max_replicas=spec.workers.max_replicas,
+        paused=paused,
+    )
+    return replicas, capacity, recommendations
 
 
 def _announcements(

@@ -197,3 +197,35 @@ def desired_replicas(
         return 0
     wanted = math.ceil(sendable / max(1, sends_per_worker))
     return max(1, min(max_replicas, max(min_replicas, wanted)))
+
+
+Recommendation = tuple[dt.datetime, int]
+
+
+def stabilized_replicas(
+    recommended: int,
+    *,
+    current: int | None,
+    history: tuple[Recommendation, ...],
+    now: dt.datetime,
+    window_seconds: float,
+    max_replicas: int,
+    paused: bool,
+) -> tuple[int, tuple[Recommendation, ...]]:
+    """The replicas to run, and the recommendations to remember, stabilized as the HorizontalPodAutoscaler's
+    scale-down is.
+
+    Up at once; never down while work remains (a recommendation above zero); and once none remains, down
+    to the recommendation only when no recommendation of the last `window_seconds` asked for work: one
+    scale-down, at the end. A burst of claims that empties the due queue for a moment must not stop the
+    workers the next minute needs. A pause stops them at once.
+    """
+    kept = tuple((at, r) for at, r in history if (now - at).total_seconds() < window_seconds)
+    kept += ((now, recommended),)
+    if paused:
+        return recommended, kept
+    target = recommended
+    running = current or 0
+    if recommended > 0 or any(r > 0 for _, r in kept):
+        target = max(recommended, running)
+    return min(target, max(0, max_replicas)), kept

@@ -1,9 +1,16 @@
 """Unit tests for pool auto-pause, resume and worker replicas."""
 
 import datetime as dt
+from typing import Any
 
 from pot_operator.health import Thresholds, WindowCounts
-from pot_operator.pool.policy import PauseState, ResumePolicy, decide_auto_pause, desired_replicas
+from pot_operator.pool.policy import (
+    PauseState,
+    ResumePolicy,
+    decide_auto_pause,
+    desired_replicas,
+    stabilized_replicas,
+)
 
 T = Thresholds()
 NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -100,3 +107,64 @@ def test_capacity_limits_replicas() -> None:
         )
         == 0
     )
+
+
+def test_scaling_goes_up_at_once_and_down_only_after_the_stabilization_window() -> None:
+    t0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+    kw: dict[str, Any] = {"window_seconds": 300, "max_replicas": 10, "paused": False}
+    up, history = stabilized_replicas(4, current=1, history=(), now=t0, **kw)
+    assert up == 4
+    # Work remains (a recommendation above zero): never below what runs now.
+    held, history = stabilized_replicas(
+        1, current=4, history=history, now=t0 + dt.timedelta(seconds=60), **kw
+    )
+    assert held == 4
+    # Nothing left: the window's highest recommendation holds the workers until it has passed.
+    idle, history = stabilized_replicas(
+        0, current=4, history=history, now=t0 + dt.timedelta(seconds=120), **kw
+    )
+    assert idle == 4
+    done, _ = stabilized_replicas(0, current=4, history=history, now=t0 + dt.timedelta(seconds=500), **kw)
+    assert done == 0
+    # A pause stops them at once; a lowered maxReplicas applies at once.
+    assert stabilized_replicas(0, current=4, history=history, now=t0, **{**kw, "paused": True})[0] == 0
+    assert stabilized_replicas(3, current=4, history=history, now=t0, **{**kw, "max_replicas": 2})[0] == 2
+
+
+def test_a_1200_message_campaign_scales_its_workers_down_once_at_the_end() -> None:
+    """The backlog seen by each scan of a 1,200-message campaign: due jobs drop to zero between claims
+    (what scaled the workers to zero 16 times), while claimed and queued ones remain."""
+    t0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+    remaining, current = 1200, 0
+    history: tuple[tuple[dt.datetime, int], ...] = ()
+    scale_downs: list[tuple[int, int]] = []
+    scans = 0
+    now = t0
+    while scans < 400:
+        # The workers send 30 per 15 s scan; every other scan the due queue reads empty (all claimed).
+        backlog = remaining if scans % 2 == 0 else (30 if remaining else 0)
+        recommended = desired_replicas(
+            due_jobs=backlog,
+            capacity_remaining=10_000,
+            sends_per_worker=100,
+            min_replicas=0,
+            max_replicas=5,
+            paused=False,
+        )
+        replicas, history = stabilized_replicas(
+            recommended,
+            current=current,
+            history=history,
+            now=now,
+            window_seconds=300,
+            max_replicas=5,
+            paused=False,
+        )
+        if replicas < current:
+            scale_downs.append((scans, remaining))
+        current = replicas
+        remaining = max(0, remaining - 30 * (current > 0))
+        now += dt.timedelta(seconds=15)
+        scans += 1
+    assert remaining == 0
+    assert len(scale_downs) <= 1 and all(left == 0 for _, left in scale_downs)
