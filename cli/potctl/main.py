@@ -20,7 +20,15 @@ import typer
 from pot_console.serve import console_cmd
 from rich.markup import escape
 
-from potctl import chat_commands, check_commands, db_commands, email_commands, import_commands, kube_commands
+from potctl import (
+    chat_commands,
+    check_commands,
+    db_commands,
+    email_commands,
+    import_commands,
+    kube_commands,
+    mailbox_commands,
+)
 from potctl.console import err, fail
 
 app = typer.Typer(
@@ -71,6 +79,7 @@ def _global_options(
 # The order here is the order of `potctl --help`.
 for group in (check_commands, email_commands, chat_commands, db_commands, import_commands, kube_commands):
     group.register(app)
+mailbox_commands.register(app)  # `potctl mailboxes import|rotate|retire`
 # The operator console (a web page over these same commands) lives in pot_console.
 app.command("console")(console_cmd)
 
