@@ -119,6 +119,9 @@ class RecordingSMTP(aiosmtplib.SMTP):
         tape = self.tape
         if tape is None:
             return await super().starttls(*args, **kwargs)
+        # aiosmtplib says EHLO first if it has not yet; said here, it comes before STARTTLS on the tape too
+        # (then its own call does nothing).
+        await self._ehlo_or_helo_if_needed()
         tape.sent("STARTTLS")
         try:
             response = await super().starttls(*args, **kwargs)
@@ -164,6 +167,7 @@ class RecordingSMTP(aiosmtplib.SMTP):
         tape = self.tape
         if tape is None:
             return await super().data(message, timeout=timeout)
+        await self._ehlo_or_helo_if_needed()  # as in starttls()
         tape.sent(f"DATA ({len(message)} bytes of message)")
         try:
             response = await super().data(message, timeout=timeout)
