@@ -5,9 +5,10 @@ Called by the pool and campaign controllers' observe and apply steps; SQL lives 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -183,6 +184,9 @@ class CampaignRow:
     unsubscribe_url: str | None
     unsubscribe_mailto: str | None
     state: str
+    template_variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    unsubscribe_one_click: bool = True
+    suppression_lists: Sequence[str] = ()
 
 
 async def upsert_campaign(db: asyncpg.Pool, pool_id: int, row: CampaignRow) -> tuple[int, str, int]:
@@ -202,6 +206,9 @@ async def upsert_campaign(db: asyncpg.Pool, pool_id: int, row: CampaignRow) -> t
             row.unsubscribe_url,
             row.unsubscribe_mailto,
             row.state,
+            json.dumps(dict(row.template_variables), sort_keys=True),
+            row.unsubscribe_one_click,
+            list(row.suppression_lists),
         )
         rec = await conn.fetchrow(sql("campaign_row"), row.namespace, row.name)
         return int(rec["id"]), str(rec["state"]), int(rec["jobs"])
@@ -225,7 +232,7 @@ async def materialise_send_jobs(
             )
         if import_name is not None:
             await conn.execute(sql("stage_imported_recipients"), tenant, import_name)
-        suppressed = int(await conn.fetchval(sql("count_suppressed"), tenant))
+        suppressed = int(await conn.fetchval(sql("count_suppressed"), tenant, campaign_id))
         inserted = int(await conn.fetchval(sql("materialise_send_jobs"), campaign_id, tenant))
         return inserted, suppressed
 

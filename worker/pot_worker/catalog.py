@@ -8,6 +8,7 @@ caps it remembered as full and close connections whose endpoint moved.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -99,6 +100,9 @@ def campaign_from_row(r: Mapping[str, Any]) -> Campaign:
         r["html_template"],
         r["unsubscribe_url"],
         r["unsubscribe_mailto"],
+        json.loads(r.get("template_variables") or "{}"),
+        r.get("unsubscribe_one_click", True),
+        f"{r.get('namespace', r['tenant'])}/{r.get('name', r['id'])}",  # the spintax seed's campaign
     )
     return Campaign(r["id"], r["tenant"], template, r["daily_limit"], r["hourly_limit"])
 

@@ -33,7 +33,7 @@ from pot_worker.limits import (
     rotation,
 )
 from pot_worker.providers import ProviderResolver
-from pot_worker.render import InvalidRecipient, Sender, message_id, render_message
+from pot_worker.render import InvalidRecipient, Sender, TemplateError, message_id, render_message
 from pot_worker.services import REDIS_ERRORS
 from pot_worker.store import Job, JobStore, Result
 
@@ -233,9 +233,12 @@ class Planner:
                 msg_id,
                 now,
             )
-        except InvalidRecipient as exc:
+        except (InvalidRecipient, TemplateError) as exc:
+            # Neither gets better with a retry: a bad address, or a value the template needs and this
+            # recipient lacks (the campaign's check names every placeholder nothing defines).
             await self.limiter.release_many([reserved])
-            reply = f"invalid recipient: {exc}"[:500]
+            reason = "invalid recipient" if isinstance(exc, InvalidRecipient) else "not rendered"
+            reply = f"{reason}: {exc}"[:500]
             return Result(
                 job.id, JobState.FAILED, job.attempts, None, None, None, reply, Outcome.FAILED.value
             )

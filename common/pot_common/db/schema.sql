@@ -69,19 +69,26 @@ CREATE TABLE IF NOT EXISTS campaigns (
     -- Suppressions are per tenant (client): one client's unsubscribe never blocks another client.
     -- The tenant is the Campaign's namespace; the operator writes nothing else here.
     tenant                  text        NOT NULL,
-    -- Templates use {{ variable }} placeholders filled from send_jobs.variables (plus `email`).
+    -- Templates (pot_common.templates) read send_jobs.variables, template_variables, `email` and the
+    -- sender's variables.
     subject_template        text        NOT NULL,
     text_template           text        NOT NULL,
     html_template           text,
     daily_limit             integer     CHECK (daily_limit >= 0),   -- per UTC day; NULL = no limit
     hourly_limit            integer     CHECK (hourly_limit >= 0),  -- per UTC hour; NULL = no limit
-    unsubscribe_url         text,        -- RFC 8058 one-click HTTPS endpoint; may contain {{ token }}
+    unsubscribe_url         text,        -- HTTPS endpoint; the recipient's token replaces {token} or is added
     unsubscribe_mailto      text,
     state                   text        NOT NULL DEFAULT 'pending'
                                         CHECK (state IN ('pending', 'running', 'paused', 'completed', 'failed')),
     updated_at              timestamptz NOT NULL DEFAULT now(),
     UNIQUE (namespace, name)
 );
+
+-- The campaign's `template.variables` (a JSON object of strings; recipients' columns override them),
+-- whether the unsubscribe link is RFC 8058 one-click, and the named suppression lists it honours.
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS template_variables jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS unsubscribe_one_click boolean NOT NULL DEFAULT true;
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS suppression_lists text[] NOT NULL DEFAULT '{}';
 
 -- Imported recipient lists (potctl import, or a Campaign's CSV), per tenant (namespace). The operator
 -- copies a list into send_jobs only for a Campaign of the same namespace.
@@ -137,7 +144,15 @@ CREATE INDEX IF NOT EXISTS send_jobs_due ON send_jobs (campaign_id, next_attempt
     WHERE state IN ('queued', 'deferred');
 -- The claim takes the oldest due jobs across a pool's campaigns: in this order it reads one batch of
 -- rows, where without it every claim sorted every due job (23 ms at 60,000, growing with the backlog).
-CREATE INDEX IF NOT EXISTS send_jobs_due_at ON send_jobs (next_attempt_at)
+-- Ties (a whole list is due at once) go in id order, which is the list's order, so the index holds
+-- (next_attempt_at, id); one made before that, on next_attempt_at alone, is replaced once.
+DO $$ BEGIN
+    IF EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'send_jobs_due_at'
+               AND indexdef NOT LIKE '%(next_attempt_at, id)%') THEN
+        DROP INDEX send_jobs_due_at;
+    END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS send_jobs_due_at ON send_jobs (next_attempt_at, id)
     WHERE state IN ('queued', 'deferred');
 CREATE INDEX IF NOT EXISTS send_jobs_leased ON send_jobs (lease_until)
     WHERE state IN ('claimed', 'sending');
@@ -178,6 +193,18 @@ CREATE TABLE IF NOT EXISTS suppressions (
     PRIMARY KEY (tenant, address)
 );
 
+-- Named suppression lists per tenant (namespace), managed with `potctl suppression`: a Campaign
+-- leaves out the addresses of every list named in its spec.suppressionLists, at materialisation
+-- and again at each claim. Unlike `suppressions`, they bind only the campaigns that name them.
+CREATE TABLE IF NOT EXISTS suppression_list_entries (
+    tenant                  text        NOT NULL,
+    list_name               text        NOT NULL,
+    address                 text        NOT NULL,  -- stored lower-case
+    source                  text        NOT NULL DEFAULT '',
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, list_name, address)
+);
+
 -- Live workers. The operator may read these to see who is sending for a pool.
 CREATE TABLE IF NOT EXISTS worker_heartbeats (
     worker_id               text        PRIMARY KEY,
@@ -188,3 +215,17 @@ CREATE TABLE IF NOT EXISTS worker_heartbeats (
     seen_at                 timestamptz NOT NULL,
     in_flight               integer     NOT NULL DEFAULT 0
 );
+
+-- Lifecycle, written by the operator. A deleted Campaign's row becomes 'cancelled' and its open jobs
+-- 'cancelled' (never claimed again; a job already being sent finishes). Rows carry the object's uid:
+-- a Campaign re-created under the same name starts fresh, the old row kept as '<name>#<uid>'.
+ALTER TYPE job_state ADD VALUE IF NOT EXISTS 'cancelled';
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS uid text;
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conname = 'campaigns_state_check' AND pg_get_constraintdef(oid) LIKE '%cancelled%') THEN
+        ALTER TABLE campaigns DROP CONSTRAINT IF EXISTS campaigns_state_check;
+        ALTER TABLE campaigns ADD CONSTRAINT campaigns_state_check
+            CHECK (state IN ('pending', 'running', 'paused', 'completed', 'failed', 'cancelled'));
+    END IF;
+END $$;

@@ -35,6 +35,8 @@ GRANT USAGE ON SEQUENCE delivery_events_id_seq TO pot_worker;
 -- Suppressions: checked at every claim, added on a hard bounce; never updated or deleted, so a
 -- worker cannot lift an unsubscribe.
 GRANT SELECT, INSERT ON suppressions TO pot_worker;
+-- Named suppression lists: checked at every claim; managed by people (potctl), never by a worker.
+GRANT SELECT ON suppression_list_entries TO pot_worker;
 
 -- Its own liveness row (the operator reads these).
 GRANT SELECT, INSERT, DELETE ON worker_heartbeats TO pot_worker;

@@ -19,6 +19,8 @@ from pot_deliverability.gate import campaign_gate, preflight_status
 from pot_deliverability.preflight import PreflightReport
 
 from pot_operator.campaign.recipients import ParsedRecipients
+from pot_operator.campaign.template import CONDITION as TEMPLATE_VALID
+from pot_operator.campaign.template import check_template
 from pot_operator.conditions import Condition, get_condition, rfc3339, set_condition, with_ready
 from pot_operator.db import CampaignRow
 from pot_operator.index import Body, Key
@@ -174,6 +176,11 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     if load and o.recipients_error is not None:
         cond("RecipientsReady", False, o.recipients_error_reason, o.recipients_error)
         status = {"phase": "Pending", "conditions": ready("PoolReady", "RecipientsReady")}
+    elif load:  # held before any job exists when a placeholder has no value
+        check = check_template(spec, o.recipients.columns if o.recipients is not None else None)
+        cond(TEMPLATE_VALID, check.ok, check.reason, check.message)
+        if not check.ok:
+            status = {"phase": "Pending", "conditions": ready("PoolReady", TEMPLATE_VALID)}
     return Projection(
         conditions,
         status,
@@ -242,6 +249,9 @@ def campaign_row(namespace: str, name: str, spec: CampaignSpec, state: str) -> C
         unsubscribe_url=spec.unsubscribe.url if spec.unsubscribe else None,
         unsubscribe_mailto=spec.unsubscribe.mailto if spec.unsubscribe else None,
         state=state,
+        template_variables=spec.template.variables,
+        unsubscribe_one_click=spec.unsubscribe.one_click if spec.unsubscribe else True,
+        suppression_lists=tuple(spec.suppression_lists),
     )
 
 

@@ -16,9 +16,32 @@ from pot_operator.kube import KubeApi
 
 
 @dataclasses.dataclass(frozen=True)
+class Rejected:
+    """A CSV row left out: its record number (1 = the first row after the header) and the physical line
+    it starts on (they differ once a quoted field holds a line break), and why."""
+
+    record: int
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"record {self.record} (line {self.line}): {self.reason}"
+
+
+@dataclasses.dataclass(frozen=True)
 class ParsedRecipients:
-    rows: list[tuple[str, dict[str, str]]]
+    rows: list[tuple[str, dict[str, str]]]  # in the list's order, duplicates included
     rejected_lines: list[int]
+    rejected: list[Rejected] = dataclasses.field(default_factory=list)
+    columns: tuple[str, ...] | None = None  # the header's variable columns (`email` out); None: unknown
+
+
+def rejected_summary(rejected: list[Rejected], most: int = 20) -> str:
+    """`record 3 (line 4): no valid address; ...`, at most `most` of them and how many more."""
+    text = "; ".join(map(str, rejected[:most]))
+    if len(rejected) > most:
+        text += f"; and {len(rejected) - most} more"
+    return text
 
 
 class RecipientsError(ValueError):
@@ -32,23 +55,45 @@ class RecipientsError(ValueError):
 def parse_recipient_csv(text: str) -> ParsedRecipients:
     """Rows of a CSV with an `email` column; other columns become template variables.
 
-    A row without a valid address (pot_common.addresses; a domain with at least one dot) is skipped
-    and its line number reported, the others go on. The address is kept as written.
+    A row without a valid address (pot_common.addresses; a domain with at least one dot), with fewer
+    fields than the header (it would be sent with empty placeholders) or with a NUL, is skipped and
+    reported by record number and line; the others go on. Addresses as written, rows in file order.
     """
     reader = csv.DictReader(io.StringIO(text))
-    fields = [f.strip() for f in (reader.fieldnames or [])]
+    try:
+        fields = [f.strip() for f in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise RecipientsError(f"the CSV header row cannot be read: {exc}") from exc
     if "email" not in fields:
         raise RecipientsError("the CSV has no `email` column in its header row")
     rows: list[tuple[str, dict[str, str]]] = []
-    rejected: list[int] = []
-    for record in reader:
-        clean = {(k or "").strip(): (v or "").strip() for k, v in record.items() if k is not None}
+    rejected: list[Rejected] = []
+    record, line = 0, reader.line_num + 1
+    while True:
+        try:
+            row = next(reader, None)
+        except csv.Error as exc:
+            # The csv module cannot resume after this (e.g. a field over its 128 KiB limit, a NUL).
+            raise RecipientsError(
+                f"the CSV cannot be read at record {record + 1} (line {line}): {exc}"
+            ) from exc
+        if row is None:
+            break
+        record += 1
+        start, line = line, reader.line_num + 1
+        missing = [k for k, v in row.items() if v is None]
+        clean = {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
         address = clean.pop("email", "")
-        if not _acceptable(address):
-            rejected.append(reader.line_num)
-            continue
-        rows.append((address, clean))
-    return ParsedRecipients(rows, rejected)
+        if missing:
+            rejected.append(Rejected(record, start, f"{len(fields) - len(missing)} of {len(fields)} fields"))
+        elif any("\x00" in v for v in clean.values()) or "\x00" in address:
+            rejected.append(Rejected(record, start, "a NUL character"))  # Postgres text cannot hold one
+        elif not _acceptable(address):
+            rejected.append(Rejected(record, start, "no valid address"))
+        else:
+            rows.append((address, clean))
+    columns = tuple(f for f in fields if f and f != "email")
+    return ParsedRecipients(rows, [r.line for r in rejected], rejected, columns)
 
 
 def _acceptable(address: str) -> bool:

@@ -22,10 +22,11 @@ from pot_worker.render import (
 )
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+# A name no recipient has needs a fallback: without one, rendering refuses (test_a_missing_value_...).
 TEMPLATE = Template(
-    subject="Hello {{ first_name }}",
-    text="Hi {{first_name}}, about {{ company }}.\nUnsubscribe: {{ missing }}",
-    html="<p>Hi {{ first_name }}</p>",
+    subject="Hello {{ first_name | default('there') }}",
+    text="Hi {{first_name|d('there')}}, about {{ company|d('you') }}.\nUnsubscribe: {{ missing|d('') }}",
+    html="<p>Hi {{ first_name | default('there') }}</p>",
     unsubscribe_url="https://unsub.example/u?e={{ email }}",
     unsubscribe_mailto="unsub@example.com?subject={{ email }}",
 )
@@ -231,7 +232,9 @@ def test_text_part_is_byte_for_byte_mimetext(body: str, subtype: str) -> None:
 
 # render_message writes the bytes itself when every header is one short ASCII line; it must be
 # indistinguishable from the email package's message, on and off that path.
-PLAIN = Template("Hello {{ first_name }}", "Hi {{ first_name }},\nabout {{ company }}.", None, None, None)
+PLAIN = Template(
+    "Hello {{ first_name }}", "Hi {{ first_name }},\nabout {{ company | default('it') }}.", None, None, None
+)
 WITH_LINKS = Template(
     "Hello {{ first_name }}",
     "Hi {{ first_name }}, " + "x" * 300,
@@ -249,6 +252,14 @@ RENDER_CASES = [
     (TEMPLATE, SENDER, {"first_name": "Bob\r\nBcc: victim@evil.test", "company": "a\rb\nc"}),
     (PLAIN, SENDER, {"first_name": "From the start", "company": "end with a newline\n"}),
     (Template("", "", "", None, None), SENDER, {}),
+    (PLAIN, SENDER, {"first_name": "x" * 5000}),  # a Subject too long for one line: encoded words
+    (
+        Template(
+            "{Hi|Hello} {{ sender_name }}", "{{ sender_signature }}", None, "https://u.test/{token}", None
+        ),
+        Sender("a@acme-outreach.test", "Ann", "--\nAnn"),
+        {},
+    ),
     (
         Template("s", "From x\r\n.\r\nline\rline\n", "<b>{{ a }}</b>\n", None, "m@x.test"),
         SENDER,
@@ -277,7 +288,9 @@ def test_render_message_refuses_an_embedded_header_like_the_generator() -> None:
     # Message ids are built by message_id(), never from recipient data; a caller passing a raw one
     # still meets the policy's fold, which refuses it.
     with pytest.raises(HeaderParseError):
-        render_message(PLAIN, SENDER, "bob@good.test", {}, "<id@x.test>\r\nBcc: v@evil.test", NOW)
+        render_message(
+            PLAIN, SENDER, "bob@good.test", {"first_name": "Bob"}, "<id@x.test>\r\nBcc: v@evil.test", NOW
+        )
 
 
 def test_multipart_boundaries_differ_and_never_occur_in_a_part() -> None:
@@ -290,3 +303,74 @@ def test_multipart_boundaries_differ_and_never_occur_in_a_part() -> None:
     raw = render_message(template, SENDER, "bob@good.test", {"a": evil}, "<id@x.test>", NOW, boundary)
     parts = list(parse(raw).iter_parts())
     assert [p.get_content().replace("\r\n", "\n") for p in parts] == [evil, evil]
+
+
+def test_campaign_variables_fill_what_the_recipient_lacks_and_the_recipient_wins() -> None:
+    template = Template(
+        "s", "{{ a }} {{ b }} {{ sender_name }}", None, None, None, variables={"a": "A", "b": "B"}
+    )
+    raw = build_message(template, SENDER, "bob@good.test", {"b": "mine", "a": ""}, "<id@x>", NOW)
+    text = parse(message_bytes(raw)).get_body(("plain",))
+    assert text is not None and text.get_content() == "A mine Alice from Acme"
+
+
+def test_sender_variables_come_from_the_mailbox() -> None:
+    template = Template(
+        "s", "{{ sender_name }} <{{ sender_email }}>\n{{ sender_signature }}", None, None, None
+    )
+    sender = Sender("ann@acme-outreach.test", "Ann", "Ann, Acme")
+    raw = build_message(template, sender, "bob@good.test", {}, "<id@x>", NOW)
+    text = parse(message_bytes(raw)).get_body(("plain",))
+    assert (
+        text is not None
+        and text.get_content().replace("\r\n", "\n") == "Ann <ann@acme-outreach.test>\nAnn, Acme"
+    )
+
+
+def test_a_missing_value_is_refused_not_sent_as_a_hole() -> None:
+    from pot_worker.render import TemplateError
+
+    with pytest.raises(TemplateError, match="sender_nam"):
+        build_message(
+            Template("s", "I am {{ sender_nam }}", None, None, None), SENDER, "b@x.test", {}, "<i@x>", NOW
+        )
+
+
+def test_one_click_false_leaves_the_post_header_out() -> None:
+    template = Template("s", "t", None, "https://u.test/u", None, one_click=False)
+    msg = build_message(template, SENDER, "bob@good.test", {}, "<id@x>", NOW)
+    assert msg["List-Unsubscribe"] == "<https://u.test/u>"
+    assert msg["List-Unsubscribe-Post"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://u.test/u", "<https://u.test/u?token=T.K>"),
+        ("https://u.test/u?c=1", "<https://u.test/u?c=1&token=T.K>"),
+        ("https://u.test/u/{token}", "<https://u.test/u/T.K>"),
+    ],
+)
+def test_the_token_goes_in_place_of_its_placeholder_or_the_query(url: str, expected: str) -> None:
+    template = Template("s", "t", None, url, None)
+    msg = build_message(template, SENDER, "bob@good.test", {}, "<id@x>", NOW, token="T.K")
+    assert msg["List-Unsubscribe"] == expected
+
+
+def test_a_5000_character_subject_is_folded_under_998_octets() -> None:
+    from pot_worker.render import render_message
+
+    raw = render_message(PLAIN, SENDER, "bob@good.test", {"first_name": "x" * 5000}, "<id@x.test>", NOW)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    assert parse(raw)["Subject"] == "Hello " + "x" * 5000
+
+
+def test_spintax_is_stable_per_recipient_and_varies_across_them() -> None:
+    template = Template("{A|B|C|D}", "t", None, None, None, campaign="ns/c")
+    subjects = {
+        a: {build_message(template, SENDER, a, {}, "<i@x>", NOW)["Subject"] for _ in range(3)}
+        for a in (f"r{n}@x.test" for n in range(40))
+    }
+    assert all(len(s) == 1 for s in subjects.values())
+    assert {s.pop() for s in subjects.values()} == {"A", "B", "C", "D"}

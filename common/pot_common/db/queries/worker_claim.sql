@@ -2,9 +2,11 @@
 -- $1 pool id, $2 worker id, $3 now, $4 lease until, $5 batch size, $6 campaign ids and $7 recipient
 -- domains this worker saw at their cap (left in the queue rather than claimed only to be refused).
 -- SKIP LOCKED lets many workers claim side by side without waiting on each other's rows. A job whose
--- address was suppressed after it was queued becomes 'suppressed' (with its event) instead of claimed.
+-- address was suppressed after it was queued (for the tenant, or in a suppression list the campaign
+-- names) becomes 'suppressed' (with its event) instead of claimed. Due jobs go in queue order: by due
+-- time, then by id, which is the recipient list's order.
 WITH candidates AS (
-    SELECT j.id, c.tenant, lower(j.recipient) AS address
+    SELECT j.id, c.tenant, c.suppression_lists, lower(j.recipient) AS address
     FROM send_jobs j
     JOIN campaigns c ON c.id = j.campaign_id
     WHERE c.pool_id = $1
@@ -13,13 +15,16 @@ WITH candidates AS (
       AND j.next_attempt_at <= $3
       AND NOT (j.campaign_id = ANY($6::bigint[]))
       AND NOT (j.recipient_domain = ANY($7::text[]))
-    ORDER BY j.next_attempt_at
+    ORDER BY j.next_attempt_at, j.id
     LIMIT $5
     FOR UPDATE OF j SKIP LOCKED
 ), flagged AS (
     SELECT cand.id,
            EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant = cand.tenant AND s.address = cand.address)
-               AS suppressed
+           OR (cardinality(cand.suppression_lists) > 0 AND EXISTS (
+               SELECT 1 FROM suppression_list_entries l
+               WHERE l.tenant = cand.tenant AND l.list_name = ANY(cand.suppression_lists)
+                 AND l.address = cand.address)) AS suppressed
     FROM candidates cand
 ), claimed AS (
     UPDATE send_jobs j
