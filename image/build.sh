@@ -90,6 +90,7 @@ if ! "$PYTHON" -m pip download -q --disable-pip-version-check --no-index --find-
 fi
 
 # --- The build root: Debian's python3 and POT installed into /opt/pot. ---
+# The packages image/rootfs.py keeps (its ROOTS, with their dependencies) plus binutils for strip.
 log "building the Debian $SUITE root and installing POT (SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
 mmdebstrap --quiet --mode=root --variant=minbase --include=python3,ca-certificates,netbase,tzdata,binutils \
   --skip=essential/unlink \
