@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator bench-console screenshots clean image test-image
+.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator bench-console screenshots clean image test-image docs bench-onboarding
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ tools: venv controlplane ## Everything the tests need, built or reused (helm, pr
 crds: venv ## Regenerate crds/ (and the chart's copy) from the typed source (pot_common.api)
 	$(PY) -m pot_common.api.generate crds
 	bash charts/sync-crds.sh
+
+docs: venv ## Regenerate docs/potctl-reference.md from the potctl CLI (a unit test fails when it is stale)
+	$(PY) -m potctl.reference --write
 
 lint: venv ## ruff, mypy --strict, import-linter
 	$(VENV)/bin/ruff check .
@@ -74,7 +77,7 @@ down: ## Stop everything `make up` started
 demo: up ## POT end to end on the local stack
 	$(PY) -m pot_stack demo
 
-bench: bench-pipeline bench-checker bench-operator bench-console bench-memory ## Every benchmark; each prints name=value lines
+bench: bench-pipeline bench-checker bench-operator bench-console bench-memory bench-onboarding ## Every benchmark; each prints name=value lines
 
 bench-pipeline: tools ## Worker pipeline vs bare aiosmtplib on loopback (issue 4)
 	$(PY) bench/pipeline.py
@@ -88,6 +91,9 @@ bench-memory: tools ## potctl's peak memory on a million rows: import-recipients
 
 bench-operator: tools ## 12,000 Mailboxes on the local control plane (issue 3)
 	$(PY) bench/operator.py
+
+bench-onboarding: tools ## potctl mailboxes import of 1,200 rows into Vault and a live control plane: time, memory (issue 18)
+	$(PY) bench/onboarding.py
 
 bench-console: venv ## The console's Fleet page with 12,000 Mailboxes: server time and memory (issue 14)
 	$(PY) bench/console.py
