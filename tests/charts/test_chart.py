@@ -95,6 +95,19 @@ def test_default_install_is_namespaced_with_a_standby(tools: Tools) -> None:
         assert groups <= {"apiextensions.k8s.io", "kopf.dev"}, cluster_role["metadata"]["name"]
 
 
+def test_an_image_digest_pins_the_operator_and_the_workers_it_starts(tools: Tools) -> None:
+    digest = "sha256:" + "ab" * 32
+    for args, expected in (
+        ((), "ghcr.io/pot-dev/pot:"),
+        (("--set", f"image.digest={digest}"), f"ghcr.io/pot-dev/pot@{digest}"),
+    ):
+        (deployment,) = by_kind(render(tools, *args), "Deployment")
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert container["image"].startswith(expected)
+        assert env["POT_WORKER_IMAGE"] == container["image"]
+
+
 def test_multi_namespace_install_grants_each_namespace_and_no_other(tools: Tools) -> None:
     docs = render(tools, "-f", str(CHART / "ci" / "multi-namespace-values.yaml"))
     assert sorted(r["metadata"]["namespace"] for r in by_kind(docs, "Role")) == ["clients-a", "clients-b"]

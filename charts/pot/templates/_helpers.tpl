@@ -44,8 +44,13 @@ app.kubernetes.io/component: operator
 {{- default (printf "%s-worker" (include "pot.fullname" .)) .Values.serviceAccounts.worker.name -}}
 {{- end -}}
 
+{{/* repository@digest when image.digest is set (what `make image` prints), else repository:tag. */}}
 {{- define "pot.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The namespaces served with a Role each (namespaced mode), as a JSON list. */}}
