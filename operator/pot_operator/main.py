@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from pot_operator import metrics, watch
+from pot_operator import lifecycle, metrics, watch
 from pot_operator.campaign.reconcile import reconcile_campaign
 from pot_operator.config import Settings
 from pot_operator.index import Body
@@ -115,6 +115,7 @@ async def mailbox_event(event: kopf.RawEvent, body: kopf.Body, patch: kopf.Patch
     key = (body.metadata.namespace or "", body.metadata.name or "")
     if event.get("type") == "DELETED":
         watch.mailbox_deleted(rt, key, body.metadata.labels)
+        await lifecycle.mailbox_deleted(rt, key)
         return
     diff = watch.mailbox_seen(rt, key, _snapshot(body), _now())
     if diff is not None:
@@ -128,7 +129,21 @@ async def pool_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     if event.get("type") == "DELETED":
         await watch.pool_deleted(rt, key, _now())
         return
+    if body.metadata.deletion_timestamp:
+        return  # being deleted: pool_delete took it out of the index, no scan may bring it back
     watch.pool_seen(rt, key, _snapshot(body))
+
+
+@kopf.on.delete(GROUP, VERSION, "mailboxpools")
+async def pool_delete(name: str, namespace: str | None, **_: Any) -> None:
+    """Before the finalizer goes: workers to zero, pool and mailboxes paused, remembered state forgotten."""
+    await lifecycle.pool_deleted(runtime(), (namespace or "", name))
+
+
+@kopf.on.delete(GROUP, VERSION, "campaigns")
+async def campaign_delete(name: str, namespace: str | None, uid: str | None, **_: Any) -> None:
+    """Before the finalizer goes: the campaign and its open jobs 'cancelled', so nothing more is sent."""
+    await lifecycle.campaign_deleted(runtime(), (namespace or "", name), uid or "")
 
 
 @kopf.daemon(GROUP, VERSION, "mailboxpools", cancellation_timeout=10)

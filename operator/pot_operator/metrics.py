@@ -41,3 +41,8 @@ def forget_pool(namespace: str, pool: str) -> None:
     ):
         with contextlib.suppress(KeyError):
             g.remove(namespace, pool)
+
+
+def forget_campaign(namespace: str, campaign: str) -> None:
+    with contextlib.suppress(KeyError):
+        campaign_preflight_failing.remove(namespace, campaign)

@@ -184,6 +184,13 @@ class CampaignSpec(ApiModel):
     paused: bool = Field(
         default=False, description="Stop sending until set back to false; queued mail waits."
     )
+    suspend: bool = Field(
+        default=False,
+        description=(
+            "As a Kubernetes Job's: true stops sending (queued mail waits, phase Paused), false resumes. "
+            "The same effect as `paused`, which `potctl pause` sets."
+        ),
+    )
     preflight_override: bool = Field(
         default=False,
         description="Send even though DNS preflight (SPF, DKIM, DMARC, blocklists) failed. Use with care.",

@@ -18,6 +18,7 @@ from pot_operator.campaign.plan import (
     Projection,
     early_patch,
 )
+from pot_operator.lifecycle import adopt_campaign
 
 if TYPE_CHECKING:
     from pot_operator.runtime import Runtime
@@ -46,7 +47,10 @@ async def _project(rt: Runtime, o: CampaignObserved, p: Projection) -> Loaded:
     database = await rt.database()
     assert database is not None  # observed connected: the pool stays connected
     namespace, name = o.key
+    uid = o.body.get("metadata", {}).get("uid") or ""
+    await adopt_campaign(database, o.key, uid)  # a row of an earlier object steps aside
     campaign_id, _, jobs = await db.upsert_campaign(database, o.pool_id, p.row)
+    await adopt_campaign(database, o.key, uid)  # a row just made takes the uid
     suppressed_at_load = o.memory.suppressed_at_load or 0
     if not p.load:
         return Loaded(campaign_id, None, suppressed_at_load)

@@ -165,7 +165,8 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     preflight_blocks = gate.blocks
 
     previous_phase = current.get("phase")
-    db_state = "completed" if previous_phase == "Completed" else "paused" if spec.paused else "running"
+    held = spec.paused or spec.suspend
+    db_state = "completed" if previous_phase == "Completed" else "paused" if held else "running"
     if preflight_blocks and db_state == "running":
         db_state = "pending"
     if previous_phase == "Failed":
@@ -281,7 +282,7 @@ def plan_lifecycle(
         )
     open_jobs = int(counts["queued"]) + int(counts["deferred"])
     phase = decide_phase(
-        paused=spec.paused,
+        paused=spec.paused or spec.suspend,
         total=int(counts["total"]),
         open_jobs=open_jobs,
         previous=previous_phase,
@@ -299,8 +300,14 @@ def plan_lifecycle(
             )
         )
     blocked = None
-    if phase == "Paused":
-        blocked = ("Paused", "Paused by spec")
+    if phase == "Paused" and spec.suspend and not spec.paused:
+        blocked = (
+            "Suspended",
+            f"Suspended by spec.suspend; resume: kubectl patch campaign {name} -n {namespace} "
+            """--type merge -p '{"spec":{"suspend":false}}'""",
+        )
+    elif phase == "Paused":
+        blocked = ("Paused", f"Paused by spec; resume with `potctl resume campaign {name} -n {namespace}`")
     elif phase == "Preflight":
         blocked = ("PreflightFailed", (get_condition(conditions, "PreflightPassed") or {}).get("message", ""))
     conditions = with_ready(

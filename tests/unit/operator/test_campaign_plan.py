@@ -196,3 +196,28 @@ def test_unknown_is_its_own_count_not_failed() -> None:
     life = plan_lifecycle(o, p, Loaded(3, None, 0), done, NOW)
     assert life.status["counts"]["failed"] == 1 and life.status["counts"]["unknown"] == 1
     assert life.alerts[0][1].endswith("1 sent, 0 bounced, 1 failed, 1 unknown")
+
+
+def test_spec_suspend_holds_the_campaign_and_resuming_sends_again() -> None:
+    """As a Kubernetes Job's `suspend`: the row is 'paused' (no claims), phase Paused, the next step named."""
+    running = body(
+        spec={**SPEC, "suspend": True}, status={"phase": "Running", "conditions": [LOADED_CONDITION]}
+    )
+    o = observed(running, preflight=None, memory=CampaignMemory(0))
+    p = plan_projection(o, NOW)
+    assert p.db_state == "paused" and p.row is not None and p.row.state == "paused"
+    life = plan_lifecycle(o, p, Loaded(3, None, 0), counts(total=3, queued=3), NOW)
+    ready = condition(life.status["conditions"], "Ready")
+    assert life.phase == "Paused" and ready["reason"] == "Suspended" and '"suspend":false' in ready["message"]
+    resumed = body(spec={**SPEC, "suspend": False}, status=life.status)
+    again = plan_projection(observed(resumed, preflight=None, memory=CampaignMemory(0)), NOW)
+    assert again.db_state == "running"
+
+
+def test_a_paused_campaign_names_the_command_that_resumes_it() -> None:
+    paused = body(
+        spec={**SPEC, "paused": True}, status={"phase": "Running", "conditions": [LOADED_CONDITION]}
+    )
+    o = observed(paused, preflight=None, memory=CampaignMemory(0))
+    life = plan_lifecycle(o, plan_projection(o, NOW), Loaded(3, None, 0), counts(total=3, queued=3), NOW)
+    assert "potctl resume campaign c -n ns" in condition(life.status["conditions"], "Ready")["message"]
