@@ -31,7 +31,9 @@ class SmtpEndpoint(ApiModel):
     host: str = Field(
         min_length=1,
         max_length=253,
-        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$",
+        # Dot-separated labels of 1 to 63 letters, digits and inner hyphens: `a..b.test` (an empty
+        # label) is refused here instead of failing every DNS lookup of its pool.
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$",
         description="Host name or IPv4 address of the submission server, e.g. `smtp.acme-mail.test`.",
     )
     port: int = Field(

@@ -162,3 +162,21 @@ def test_a_campaign_names_no_tenant_its_namespace_is_one() -> None:
         }
     )
     assert "tenant" not in spec.model_dump(by_alias=True)
+
+
+@pytest.mark.parametrize(
+    "host", ["a..b.test", ".acme.test", "acme.test.", "-x.test", "x-.test", "a" * 64 + ".test"]
+)
+def test_smtp_hosts_with_an_empty_or_malformed_label_are_refused(host: str) -> None:
+    """One such Mailbox used to make every scan of its pool raise (DNS refuses the name)."""
+    with pytest.raises(ValidationError, match="host"):
+        MailboxSpec.model_validate({**_mailbox("a@acme-mail.test"), "smtp": {"host": host}})
+
+
+@pytest.mark.parametrize(
+    "host", ["smtp.acme-mail.test", "127.0.0.1", "localhost", "a-b.x1.test", "a" * 63 + ".test"]
+)
+def test_smtp_host_names_and_ipv4_addresses_are_accepted(host: str) -> None:
+    assert (
+        MailboxSpec.model_validate({**_mailbox("a@acme-mail.test"), "smtp": {"host": host}}).smtp.host == host
+    )
