@@ -7,6 +7,7 @@ ConfigMap or Secret holding the recipients (only when they must be loaded).
 
 from __future__ import annotations
 
+import csv
 from typing import TYPE_CHECKING, Any
 
 import pydantic
@@ -60,6 +61,10 @@ async def observe_campaign(rt: Runtime, key: Key, body: Body) -> CampaignObserve
                 )
         except RecipientsError as e:
             problem = e
+        except (OSError, ValueError, csv.Error) as e:
+            # Anything else a source can make the reader raise (an unreadable CSV, an undecodable
+            # byte) is the source's problem too: RecipientsReady=False says so, never a stale status.
+            problem = RecipientsError(f"the recipient list cannot be read: {type(e).__name__}: {e}"[:1000])
     return CampaignObserved(
         key,
         body,
