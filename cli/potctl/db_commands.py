@@ -51,9 +51,24 @@ FEEDBACK_EFFECT: dict[Feedback, tuple[str, str | None]] = {
 
 
 suppression = typer.Typer(
-    help="Addresses never to send to again, per tenant. The workers skip suppressed recipients.",
+    help=(
+        "Addresses never to send to again, per tenant. The workers skip suppressed recipients. With "
+        "--list NAME: a named list, honoured only by the campaigns naming it in spec.suppressionLists."
+    ),
     no_args_is_help=True,
 )
+ListOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--list",
+        help="A named suppression list of the tenant (honoured by the campaigns naming it in "
+        "spec.suppressionLists).",
+    ),
+]
+
+
+def _list_name(name: str | None) -> str | None:
+    return None if name is None else checked(functools.partial(inputs.name, name, "--list"))
 
 
 @suppression.command("add")
@@ -62,18 +77,28 @@ def suppression_add(
     tenant: TenantOpt,
     reason: Annotated[Reason, typer.Option("--reason", help="Why it is suppressed.")] = Reason.MANUAL,
     source: Annotated[str, typer.Option("--source", help="Free text: who or what asked for it.")] = "potctl",
+    list_name: ListOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Suppress addresses for a tenant (stored lower-case; adding one twice keeps the first reason).
+    """Suppress addresses for a tenant (stored lower-case; adding one twice keeps the first reason), or
+    with --list add them to that named list (--reason is then not stored).
 
     Each must be an email address (special-use domains such as .test included); exit status 2 names
     the first that is not, and nothing is stored.
     """
     tenant = checked(lambda: inputs.name(tenant, "--tenant"))
     source = checked(lambda: inputs.text(source, "--source", empty=True))
+    named = _list_name(list_name)
     normalized = [checked(functools.partial(inputs.address, a)) for a in addresses]
 
     async def work(conn: asyncpg.Connection) -> int:
+        if named is not None:
+            await conn.executemany(
+                "INSERT INTO suppression_list_entries (tenant, list_name, address, source) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, list_name, address) DO NOTHING",
+                [(tenant, named, a, source) for a in normalized],
+            )
+            return len(normalized)
         await conn.executemany(
             "INSERT INTO suppressions (tenant, address, reason, source) VALUES ($1, $2, $3, $4) "
             "ON CONFLICT (tenant, address) DO NOTHING",
@@ -82,21 +107,34 @@ def suppression_add(
         return len(normalized)
 
     count = run_db(database_url, work)
-    err.print(f"suppressed {count} address(es) for {escape(tenant)}", highlight=False)
+    where = f" in list {escape(named)}" if named is not None else ""
+    err.print(f"suppressed {count} address(es) for {escape(tenant)}{where}", highlight=False)
 
 
 @suppression.command("remove")
 def suppression_remove(
     addresses: Annotated[list[str], typer.Argument(help="One or more addresses.")],
     tenant: TenantOpt,
+    list_name: ListOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Lift the suppression of addresses for a tenant (exit 1 if none of them was suppressed)."""
+    """Lift the suppression of addresses for a tenant, or take them off a named list with --list
+    (exit 1 if none of them was there)."""
     tenant = checked(lambda: inputs.name(tenant, "--tenant"))
+    named = _list_name(list_name)
     keys = [checked(functools.partial(inputs.text, a, "address", most=4 * 254)) for a in addresses]
     keys = [k.strip().lower() for k in keys]
 
     async def work(conn: asyncpg.Connection) -> int:
+        if named is not None:
+            rows = await conn.fetch(
+                "DELETE FROM suppression_list_entries WHERE tenant = $1 AND list_name = $2 "
+                "AND address = ANY($3::text[]) RETURNING address",
+                tenant,
+                named,
+                keys,
+            )
+            return len(rows)
         rows = await conn.fetch(
             "DELETE FROM suppressions WHERE tenant = $1 AND address = ANY($2::text[]) RETURNING address",
             tenant,
@@ -109,7 +147,19 @@ def suppression_remove(
     raise typer.Exit(0 if count else 1)
 
 
-async def _list(conn: asyncpg.Connection, tenant: str, reason: Reason | None) -> list[asyncpg.Record]:
+async def _list(
+    conn: asyncpg.Connection, tenant: str, reason: Reason | None, named: str | None
+) -> list[asyncpg.Record]:
+    if named is not None:
+        return list(
+            await conn.fetch(
+                "SELECT address, $3::text AS reason, source, created_at FROM suppression_list_entries "
+                "WHERE tenant = $1 AND list_name = $2 ORDER BY address",
+                tenant,
+                named,
+                f"list:{named}",
+            )
+        )
     return list(
         await conn.fetch(
             "SELECT address, reason, source, created_at FROM suppressions WHERE tenant = $1 "
@@ -124,12 +174,15 @@ async def _list(conn: asyncpg.Connection, tenant: str, reason: Reason | None) ->
 def suppression_list(
     tenant: TenantOpt,
     reason: Annotated[Reason | None, typer.Option("--reason", help="Only this reason.")] = None,
+    list_name: ListOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
-    """Show a tenant's suppressed addresses as a table."""
+    """Show a tenant's suppressed addresses (or those of one named list, with --list) as a table."""
     tenant = checked(lambda: inputs.name(tenant, "--tenant"))
-    rows = run_db(database_url, lambda conn: _list(conn, tenant, reason))
-    table = Table(title=f"Suppressed for {escape(tenant)}")
+    named = _list_name(list_name)
+    rows = run_db(database_url, lambda conn: _list(conn, tenant, reason, named))
+    where = f" in list {escape(named)}" if named is not None else ""
+    table = Table(title=f"Suppressed for {escape(tenant)}{where}")
     for column in ("address", "reason", "source", "since"):
         table.add_column(column)
     for row in rows:

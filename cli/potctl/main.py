@@ -28,6 +28,7 @@ from potctl import (
     import_commands,
     kube_commands,
     mailbox_commands,
+    preview_commands,
 )
 from potctl.console import err, fail
 
@@ -80,6 +81,7 @@ def _global_options(
 for group in (check_commands, email_commands, chat_commands, db_commands, import_commands, kube_commands):
     group.register(app)
 mailbox_commands.register(app)  # `potctl mailboxes import|rotate|retire`
+preview_commands.register(app)  # `potctl preview`: one message as the worker renders it
 # The operator console (a web page over these same commands) lives in pot_console.
 app.command("console")(console_cmd)
 

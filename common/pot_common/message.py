@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import re
 import secrets
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
+from typing import Any
 from urllib.parse import quote
 
 from pot_common.addresses import is_plain_address
@@ -126,6 +128,20 @@ class Template:
     variables: Mapping[str, str] = field(default_factory=dict)
     one_click: bool = True
     campaign: str = ""
+
+
+def template_from_row(r: Mapping[str, Any]) -> Template:
+    """The Template of a `campaigns` row as queries/worker_campaigns.sql reads it (worker and preview)."""
+    return Template(
+        r["subject_template"],
+        r["text_template"],
+        r["html_template"],
+        r["unsubscribe_url"],
+        r["unsubscribe_mailto"],
+        json.loads(r.get("template_variables") or "{}"),
+        r.get("unsubscribe_one_click", True),
+        f"{r.get('namespace', r['tenant'])}/{r.get('name', r['id'])}",  # the spintax seed's campaign
+    )
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,13 @@ caps it remembered as full and close connections whose endpoint moved.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pot_worker.limits import MailboxLimits
-from pot_worker.render import Template
+from pot_worker.render import Template, template_from_row
 from pot_worker.smtp import Endpoint
 from pot_worker.store import JobStore
 from pot_worker.window import in_window
@@ -94,17 +93,7 @@ def mailbox_from_row(r: Mapping[str, Any]) -> Mailbox:
 
 
 def campaign_from_row(r: Mapping[str, Any]) -> Campaign:
-    template = Template(
-        r["subject_template"],
-        r["text_template"],
-        r["html_template"],
-        r["unsubscribe_url"],
-        r["unsubscribe_mailto"],
-        json.loads(r.get("template_variables") or "{}"),
-        r.get("unsubscribe_one_click", True),
-        f"{r.get('namespace', r['tenant'])}/{r.get('name', r['id'])}",  # the spintax seed's campaign
-    )
-    return Campaign(r["id"], r["tenant"], template, r["daily_limit"], r["hourly_limit"])
+    return Campaign(r["id"], r["tenant"], template_from_row(r), r["daily_limit"], r["hourly_limit"])
 
 
 def changes(

@@ -20,6 +20,7 @@ from pot_common.message import (
     render,
     render_message,
     render_parts,
+    template_from_row,
     text_part,
 )
 from pot_common.templates import TemplateError
@@ -40,5 +41,6 @@ __all__ = [
     "render",
     "render_message",
     "render_parts",
+    "template_from_row",
     "text_part",
 ]
