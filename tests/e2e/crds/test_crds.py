@@ -108,7 +108,7 @@ def test_get_pot_shows_printer_columns(crds: ControlPlane, namespace: str) -> No
     headers = [line.split() for line in out.splitlines() if line.startswith("NAME")]
     assert ["NAME", "POOL", "PHASE", "QUEUED", "SENT", "BOUNCED", "AGE"] in headers, out
     assert ["NAME", "ADDRESS", "WARMUP", "DAY", "CAP", "SENT", "HEALTH", "READY", "AGE"] in headers, out
-    assert ["NAME", "MAILBOXES", "READY", "CAPACITY", "WORKERS", "PAUSED", "AGE"] in headers, out
+    assert ["NAME", "MAILBOXES", "READY", "CAPACITY", "WORKERS", "PAUSED", "REASON", "AGE"] in headers, out
     assert "alice@acme-mail.test" in out
     # short names resolve to the kinds
     assert "alice-acme-mail" in crds.kubectl("get", "mbx", "-n", namespace).stdout
