@@ -75,7 +75,14 @@ class RecipientSource(ApiModel):
 
 
 class MessageTemplate(ApiModel):
-    """The message: subject and bodies with `{{ variable }}` placeholders."""
+    """The message: subject and bodies in Jinja2 (sandboxed, strict) with spintax.
+
+    `{{ first_name }}` is a CSV column, a `variables` entry or a sender variable (`sender_name`,
+    `sender_email`, `sender_signature`, from the sending Mailbox); `{{ first_name | default("there") }}`
+    falls back when the value is missing or empty; `{Hi|Hello}` picks one option per recipient, the
+    same for that recipient every time. A placeholder nothing defines holds the campaign with
+    `TemplateValid=False` before any job exists.
+    """
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -89,7 +96,10 @@ class MessageTemplate(ApiModel):
     variables: dict[str, TemplateVariable] = Field(
         default_factory=dict,
         max_length=64,
-        description="Values for placeholders shared by all recipients; CSV columns override them.",
+        description=(
+            "Values for placeholders shared by all recipients; a non-empty CSV column of the same name "
+            "overrides them, and they override the sender variables."
+        ),
     )
 
 
@@ -158,7 +168,8 @@ class Unsubscribe(ApiModel):
     one_click: bool = Field(
         default=True,
         description=(
-            "Add `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), as Gmail and Yahoo require."
+            "Add `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058), as Gmail and Yahoo require; "
+            "false leaves that header out."
         ),
     )
 
@@ -177,7 +188,10 @@ class CampaignSpec(ApiModel):
     suppression_lists: list[ResourceName] = Field(
         default_factory=list,
         max_length=32,
-        description="Names of suppression lists (in Postgres) whose addresses are never sent to.",
+        description=(
+            "Names of the namespace's suppression lists (`potctl suppression add --list NAME`) whose "
+            "addresses are never sent to, checked when the jobs are made and again at each send."
+        ),
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     unsubscribe: Unsubscribe | None = Field(default=None, description="Unsubscribe headers and endpoint.")
