@@ -18,7 +18,14 @@ from typing import Annotated, Any
 import typer
 from pot_common.api.base import GROUP, VERSION
 from pot_common.api.kinds import MAILBOX
-from pot_common.vault import SecretNotFound, VaultConfig, VaultError, VaultKV, tenant_path
+from pot_common.vault import (
+    DEFAULT_TENANT_PREFIX,
+    SecretNotFound,
+    VaultConfig,
+    VaultError,
+    VaultKV,
+    tenant_path,
+)
 from pot_deliverability import emailcheck
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -47,7 +54,8 @@ ApplyOpt = Annotated[
 
 
 def vault_prefix() -> str:
-    return os.environ.get("POT_VAULT_TENANT_PREFIX", "") or "pot"
+    """The tenants' folder in Vault, as the operator reads it (the same variable and default)."""
+    return os.environ.get("POT_VAULT_TENANT_PREFIX", "") or DEFAULT_TENANT_PREFIX
 
 
 def vault_kv() -> VaultKV:
