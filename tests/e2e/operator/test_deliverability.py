@@ -244,7 +244,7 @@ def test_broken_domain_blocks_the_campaign_until_overridden_and_listed_mailboxes
     )
 
 
-def test_auto_pause_alerts_once_per_route_and_not_again_within_dedup(  # type: ignore[no-untyped-def]
+def test_auto_pause_alerts_each_incident_once_per_route(  # type: ignore[no-untyped-def]
     operator, kube_api, namespace, vault, fresh_database, fake_chat
 ) -> None:
     objects = Objects(kube_api, namespace)
@@ -270,8 +270,8 @@ def test_auto_pause_alerts_once_per_route_and_not_again_within_dedup(  # type: i
     assert "BounceRateHigh" in telegram[0]
     assert fake_chat.telegram_messages[0]["chat"]["id"] == "-100123"
 
-    # A person resumes; the rates still breach, so it pauses again at once: within the dedup window
-    # that repeat is not announced (the resume is).
+    # A person resumes; the rates still breach, so it pauses again at once: a new incident, alerted
+    # however soon after the last one (the dedup window only swallows repeats of one incident).
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     objects.patch("mailboxpools", "p", {"metadata": {"annotations": {"pot.dev/resume-requested-at": stamp}}})
     wait_for(
@@ -279,9 +279,11 @@ def test_auto_pause_alerts_once_per_route_and_not_again_within_dedup(  # type: i
         what="second pause",
     )
     wait_for(lambda: all(messages(fake_chat, f"pool {namespace}/p resumed")), what="resume alerts")
+    wait_for(lambda: [len(m) for m in messages(fake_chat, paused_text)] == [2, 2], what="second pause alerts")
     time.sleep(1.5)
     telegram, slack = messages(fake_chat, paused_text)
-    assert (len(telegram), len(slack)) == (1, 1)
+    assert (len(telegram), len(slack)) == (2, 2)
+    assert "potctl resume pool p -n" in telegram[1]
     assert objects.get("mailboxpools", "p")["status"]["paused"] is True
 
     # The token and the webhook never show up in what the operator writes.
