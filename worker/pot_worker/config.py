@@ -75,7 +75,10 @@ class WorkerSettings(BaseModel):
     breaker_cooloff_seconds: float = Field(300.0, gt=0, description="Open time before a half-open probe.")
     smtp_timeout_seconds: float = Field(30.0, gt=0, description="Per SMTP command.")
     credentials_ttl_seconds: float = Field(
-        300.0, gt=0, description="How long fetched credentials are cached."
+        30.0,
+        gt=0,
+        description="How long fetched credentials are cached: a rotated password is in use this long "
+        "after the write at most (one Vault read per mailbox per period while it sends).",
     )
     mailbox_candidates: int = Field(8, ge=1, le=64, description="Mailboxes offered to one limit reservation.")
 

@@ -7,7 +7,9 @@ Vault's policy, not this code, decides which namespace's secrets it may read; a 
 The values are held in pydantic SecretStr so a stray repr or log line shows asterisks; nothing here
 logs them. Vault being away (`VaultUnavailable`) propagates: it is temporary, never bad credentials.
 Each entry keeps the secret's KV version, so a refusal names the version that was refused and the
-operator can tell when a newer one was written.
+operator can tell when a newer one was written, and the dispatcher sees a rotation (another version)
+and logs its connection in again. Entries live POT_CREDENTIALS_TTL_SECONDS (30 s by default): the
+longest a rotated password waits to be used, for one Vault read per sending mailbox per period.
 """
 
 from __future__ import annotations

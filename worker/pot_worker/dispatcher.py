@@ -3,6 +3,12 @@
 One reused SMTP connection per mailbox (mailboxes in parallel, each behind a lock), its credentials
 from Vault; the reply rules themselves are pure, in pot_worker.classify.
 
+A connection stays logged in with the secret it opened with, so each one remembers which credentials
+(KV version included) it logged in with: when the credentials cache hands out another version (a
+rotation), the connection is closed before the next message and the next send logs in with the new
+one. A rotation therefore takes effect one cache lifetime (POT_CREDENTIALS_TTL_SECONDS) after the
+write at most, without a restart and without a failed send.
+
 Only the SMTP server refusing AUTH marks a mailbox's credentials bad (with the KV version refused).
 Vault being away, sealed or slow, or a secret it cannot give, hands the mailbox's jobs back with a
 short backoff: the worker never turns a Vault problem into a verdict on the credentials. AUTH is
@@ -50,6 +56,12 @@ PLAINTEXT_AUTH_REFUSED = (
 )
 
 
+def login_is_stale(logged_in_with: Credentials | None, current: Credentials | None, connected: bool) -> bool:
+    """Whether an open connection must be closed before the next send because the secret it logged in
+    with is no longer the current one (a new KV version, another username or password) (pure)."""
+    return connected and logged_in_with != current
+
+
 def refuses_plaintext_auth(endpoint: Endpoint, has_credentials: bool, allowed: bool) -> bool:
     """Whether logging in would send the password in cleartext without the admin's consent (pure)."""
     return has_credentials and endpoint.tls == "none" and not allowed
@@ -82,6 +94,8 @@ class Dispatcher:
         self._label = settings.pool
         self._tls = ssl.create_default_context(cafile=settings.smtp_ca_file)
         self._connections: dict[int, MailboxConnection] = {}
+        # The credentials each mailbox's connection logged in with (or will, when it opens next).
+        self._logins: dict[int, Credentials | None] = {}
         self._mailbox_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Labelled children looked up once: .labels() per message was measurable in the profile.
         self._latency = metrics.SMTP_LATENCY.labels(self._label)
@@ -98,11 +112,13 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.quit(), 2)
         self._connections.clear()
+        self._logins.clear()
 
     def drop(self, mailbox_ids: Iterable[int]) -> None:
         """Close these mailboxes' connections (their endpoint moved); the next send reconnects."""
         for mailbox_id in mailbox_ids:
             conn = self._connections.pop(mailbox_id, None)
+            self._logins.pop(mailbox_id, None)
             if conn is not None:
                 conn.close()
 
@@ -138,6 +154,7 @@ class Dispatcher:
             except Exception as exc:  # any failure to read is temporary (see the module docstring)
                 return self._credentials_later(mailbox, items, unsent, exc)
             self._credentials_failures.pop(mailbox.id, None)
+            await self._log_in_afresh_if_rotated(mailbox, conn, creds)
             for p in items:
                 if self.catalog.is_bad(mailbox.id):
                     unsent.append(p.reservation)
@@ -160,6 +177,27 @@ class Dispatcher:
                 if tape is not None:
                     self._archive(p, result, tape)
         return results
+
+    async def _log_in_afresh_if_rotated(
+        self, mailbox: Mailbox, conn: MailboxConnection, creds: Credentials | None
+    ) -> None:
+        """Close the connection if it logged in with a secret that is no longer current, so the next
+        send reconnects with `creds`. Called under the mailbox's lock before its messages go; nothing
+        of a message is on the wire then, so the close loses nothing."""
+        before = self._logins.get(mailbox.id)
+        if login_is_stale(before, creds, conn.connected):
+            log.info(
+                "Closed connection to log in with new credentials mailbox=%s version=%s previous_version=%s",
+                mailbox.name,
+                creds.version if creds is not None else None,
+                before.version if before is not None else None,
+            )
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.quit(), 2)
+            conn.close()  # if QUIT timed out, the old session must still go
+        # Every send of this group uses `creds`: a reused connection logged in with them (checked
+        # above), a new or reopened one logs in with them.
+        self._logins[mailbox.id] = creds
 
     def _archive(self, p: Planned, result: Result, tape: Tape) -> None:
         """Hand one attempt's transcript to the archive (a list append; see pot_worker.archive)."""

@@ -1,6 +1,7 @@
 """What the dispatcher makes of credentials: Vault away is temporary, only an SMTP AUTH refusal marks
-them bad (with the KV version refused), and no AUTH goes out without TLS unless allowed
-(pot_worker.dispatcher, with Vault, Postgres and the SMTP server answered in memory)."""
+them bad (with the KV version refused), a rotated secret logs the connection in again, and no AUTH
+goes out without TLS unless allowed (pot_worker.dispatcher, with Vault, Postgres and the SMTP server
+answered in memory)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pot_worker.dispatcher import (
     CREDENTIALS_BACKOFF,
     PLAINTEXT_AUTH_REFUSED,
     Dispatcher,
+    login_is_stale,
     refuses_plaintext_auth,
 )
 from pot_worker.limits import MailboxLimits, Reservation
@@ -223,3 +225,83 @@ def test_plaintext_auth_rule() -> None:
     assert not refuses_plaintext_auth(plain, False, False)  # no AUTH at all: nothing to leak
     assert not refuses_plaintext_auth(tls, True, False)
     assert not refuses_plaintext_auth(Endpoint("h", 465, "implicit"), True, False)
+
+
+class KV:
+    """One secret in Vault: `write` makes a new version, as `potctl mailboxes rotate` does."""
+
+    def __init__(self, password: str) -> None:
+        from pot_common.vault import VaultConfig
+
+        self.config = VaultConfig(addr="http://vault.test", role="pot-worker")
+        self.data = {"username": "alice", "password": password}
+        self.version = 1
+        self.reads = 0
+
+    def write(self, password: str) -> None:
+        self.data = {**self.data, "password": password}
+        self.version += 1
+
+    async def read_version_async(self, path: str) -> tuple[dict[str, Any], int | None]:
+        self.reads += 1
+        return dict(self.data), self.version
+
+
+class Session(FakeConnection):
+    """A connection that stays logged in with the credentials it opened with, until closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logged_in_with: Credentials | None = None
+        self.passwords: list[str] = []  # the password each message went out under
+        self.closes = 0
+
+    async def send(
+        self, sender: str, recipient: str, message: bytes, creds: Credentials | None, tape: Tape | None = None
+    ) -> Attempt:
+        if not self.connected:
+            self.logins.append(creds)
+            self.logged_in_with, self.connected = creds, True
+        assert self.logged_in_with is not None
+        self.passwords.append(self.logged_in_with.password.get_secret_value())
+        return SENT
+
+    def close(self) -> None:
+        self.closes += self.connected
+        super().close()
+
+
+async def test_a_rotated_secret_logs_the_open_connection_in_again_before_the_next_message() -> None:
+    box = mailbox()
+    kv, conn = KV("old-pw"), Session()
+    d, store, catalog = dispatcher(kv, conn, box)  # type: ignore[arg-type]
+    permits = Permits(Breakers(5, timedelta(minutes=5)))
+    first = await d.send_all(planned(box, 2, permits), [])
+    assert conn.passwords == ["old-pw", "old-pw"] and len(conn.logins) == 1  # one login, reused
+
+    kv.write("new-pw")  # the rotation: version 2; the worker still holds version 1 in its cache
+    await d.send_all(planned(box, 1, permits), [])
+    assert conn.passwords[-1] == "old-pw" and conn.closes == 0  # until the cache entry ends
+
+    d.credentials.forget(REF)  # the entry's TTL ended: the next batch reads version 2
+    second = await d.send_all(planned(box, 2, permits), [])
+    assert conn.passwords[-2:] == ["new-pw", "new-pw"] and conn.closes == 1
+    assert [c.version for c in conn.logins if c is not None] == [1, 2]
+    assert {r.state for r in first + second} == {JobState.SENT} and store.bad == []
+    assert not catalog.is_bad(box.id)
+
+    d.credentials.forget(REF)  # the same version read again is no reason to log in again
+    await d.send_all(planned(box, 1, permits), [])
+    assert conn.closes == 1 and len(conn.logins) == 2 and kv.reads == 3
+
+
+def test_login_staleness_rule() -> None:
+    from pydantic import SecretStr
+
+    v1 = Credentials("alice", SecretStr("a"), 1)
+    assert login_is_stale(v1, Credentials("alice", SecretStr("b"), 2), connected=True)
+    assert not login_is_stale(v1, Credentials("alice", SecretStr("a"), 1), connected=True)  # re-read
+    assert not login_is_stale(v1, Credentials("alice", SecretStr("b"), 2), connected=False)  # opens anew
+    assert login_is_stale(v1, Credentials("alice", SecretStr("b"), None), connected=True)  # no version
+    assert login_is_stale(None, v1, connected=True)  # a mailbox that gained credentials
+    assert not login_is_stale(None, None, connected=True)  # no AUTH at all
