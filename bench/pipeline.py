@@ -6,7 +6,9 @@ same number of connections to the same aiosmtpd server (a child process that acc
 loopback, in one run; limits are wide open so the pipeline is measured, not the caps. Round trips are
 counted by the servers, not by the worker: Postgres transactions (pg_stat_database; every statement the
 worker runs is one) and Redis reads (INFO total_reads_processed; a pipelined batch is one read).
-Prints one `name=value` per line.
+Each round also runs the pipeline with SMTP transcripts on (pot_worker.archive writing to the stack's
+S3 store, SeaweedFS), timed until the last transcript is written too, so both figures are printed
+(`--no-transcripts` skips that half). Prints one `name=value` per line.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import redis
 from pot_common.db import apply_schema
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
+from pot_stack.s3_server import S3Server
 from pot_stack.service import free_port, kill_group, wait_until
 from pot_worker.clock import SystemClock
 from pot_worker.config import WorkerSettings
@@ -95,9 +98,16 @@ async def bare(port: int, messages: int, connections: int) -> dict[str, float]:
 
 
 async def pipeline(
-    admin_url: str, db_url: str, redis_url: str, port: int, messages: int, connections: int
+    admin_url: str,
+    db_url: str,
+    redis_url: str,
+    port: int,
+    messages: int,
+    connections: int,
+    transcripts: dict[str, str] | None = None,
 ) -> dict[str, float]:
-    """The worker end to end, in-process, with one mailbox (one connection) per connection of the bare run."""
+    """The worker end to end, in-process, with one mailbox (one connection) per connection of the bare run;
+    with `transcripts` (POT_TRANSCRIPTS_* settings) the clock stops once every transcript is written too."""
     conn = await asyncpg.connect(db_url)
     try:
         await apply_schema(conn)
@@ -136,7 +146,15 @@ async def pipeline(
         pg_before = await _transactions(admin, database)
         redis_before = _reads(redis_client)
         # The worker's default settings (lanes, claim sizes, candidates): what a pool runs with.
-        settings = WorkerSettings(pool="bench/pool", database_url=db_url, redis_url=redis_url, metrics_port=0)
+        settings = WorkerSettings.model_validate(
+            {
+                "pool": "bench/pool",
+                "database_url": db_url,
+                "redis_url": redis_url,
+                "metrics_port": 0,
+                **{k.removeprefix("POT_").lower(): v for k, v in (transcripts or {}).items()},
+            }
+        )
         worker = Worker(settings, clock=SystemClock())
         await worker.start()
         # The resolver would look good.test up in public DNS; the benchmark measures our code, not DNS.
@@ -149,6 +167,8 @@ async def pipeline(
             # queries of its own to the Postgres work it measures.
             while worker.stats.results_written < messages and not run.done():  # noqa: ASYNC110 (no event to wait on; 5 ms is <0.5 % of a round)
                 await asyncio.sleep(0.005)
+            if transcripts and not await worker.archive.flush():
+                raise SystemExit("pipeline round could not write its transcripts")
             elapsed = time.perf_counter() - started
             worker_cpu = time.process_time() - cpu
             worker.stop()
@@ -162,6 +182,8 @@ async def pipeline(
             events = await check.fetchval("SELECT count(*) FROM delivery_events WHERE outcome = 'sent'")
         if sent != messages or events != messages:
             raise SystemExit(f"pipeline round ended with {sent} jobs sent and {events} events of {messages}")
+        if transcripts and worker.archive.written != messages:
+            raise SystemExit(f"pipeline round wrote {worker.archive.written} transcripts of {messages}")
         return {
             "pipeline_msgs_per_s": messages / elapsed,
             "worker_cpu_us": worker_cpu / messages * 1e6,
@@ -213,6 +235,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5, help="bare/pipeline pairs; medians reported")
+    parser.add_argument(
+        "--transcripts",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also run each round with SMTP transcripts written to the stack's S3 store (default: on)",
+    )
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -221,6 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(tempfile.mkdtemp(prefix="pot-bench-"))
     root.chmod(0o755)
     postgres, redis_server = Postgres(root), RedisServer(root)
+    s3 = S3Server(root) if args.transcripts else None
     port = free_port()
     # The receiving server is its own process for both halves, so neither shares a core with it unfairly.
     server = subprocess.Popen(
@@ -235,16 +264,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     bare_runs: list[dict[str, float]] = []
     runs: list[dict[str, float]] = []
+    recorded: list[dict[str, float]] = []
     try:
         postgres.start()
         redis_server.start()
+        if s3 is not None:
+            s3.start()
         wait_until(lambda: _greets(port), timeout=20, what="aiosmtpd")
         # Alternating rounds on a shared machine: a burst of load elsewhere hits both sides alike.
         for round_no in range(args.rounds):
             sink_cpu = _cpu_seconds(server.pid)
             bare_runs.append(asyncio.run(bare(port, args.messages, args.connections)))
             bare_runs[-1]["sink_cpu_us"] = (_cpu_seconds(server.pid) - sink_cpu) / args.messages * 1e6
-            db_url = postgres.url_for(_fresh_database(postgres.url, round_no))
+            db_url = postgres.url_for(_fresh_database(postgres.url, f"bench_{round_no}"))
             with redis.Redis.from_url(redis_server.url) as client:
                 client.flushall()  # every round starts without limit counters, like the first
             sink_cpu = _cpu_seconds(server.pid)
@@ -254,8 +286,27 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
             runs[-1]["sink_cpu_us"] = (_cpu_seconds(server.pid) - sink_cpu) / args.messages * 1e6
+            if s3 is not None:
+                db_url = postgres.url_for(_fresh_database(postgres.url, f"bench_{round_no}_transcripts"))
+                with redis.Redis.from_url(redis_server.url) as client:
+                    client.flushall()
+                recorded.append(
+                    asyncio.run(
+                        pipeline(
+                            postgres.url,
+                            db_url,
+                            redis_server.url,
+                            port,
+                            args.messages,
+                            args.connections,
+                            s3.env(),
+                        )
+                    )
+                )
     finally:
         kill_group(server.pid)
+        if s3 is not None:
+            s3.stop()
         redis_server.stop()
         postgres.stop()
 
@@ -278,6 +329,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"pipeline_worker_cpu_us_per_msg={median(runs, 'worker_cpu_us'):.0f}")
     print(f"bare_sink_cpu_us_per_msg={median(bare_runs, 'sink_cpu_us'):.0f}")
     print(f"pipeline_sink_cpu_us_per_msg={median(runs, 'sink_cpu_us'):.0f}")
+    if recorded:
+        # The same pipeline with every SMTP command and reply recorded and written to S3 (gzip batches).
+        recorded_rate = median(recorded, "pipeline_msgs_per_s")
+        print(f"pipeline_transcripts_msgs_per_s={recorded_rate:.1f}")
+        print(f"pipeline_transcripts_vs_off_ratio={recorded_rate / pipeline_rate:.3f}")
+        print(f"pipeline_transcripts_worker_cpu_us_per_msg={median(recorded, 'worker_cpu_us'):.0f}")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -286,18 +343,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _fresh_database(url: str, round_no: int) -> str:
-    """A new database per round, so every pipeline round starts from the same empty queue."""
+def _fresh_database(url: str, name: str) -> str:
+    """A new database per pipeline run, so every run starts from the same empty queue."""
 
     async def create() -> None:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(f"CREATE DATABASE bench_{round_no}")
+            await conn.execute(f"CREATE DATABASE {name}")
         finally:
             await conn.close()
 
     asyncio.run(create())
-    return f"bench_{round_no}"
+    return name
 
 
 def _greets(port: int) -> bool:

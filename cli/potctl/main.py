@@ -29,6 +29,7 @@ from potctl import (
     kube_commands,
     mailbox_commands,
     preview_commands,
+    transcript_commands,
 )
 from potctl.console import err, fail
 
@@ -82,6 +83,7 @@ for group in (check_commands, email_commands, chat_commands, db_commands, import
     group.register(app)
 mailbox_commands.register(app)  # `potctl mailboxes import|rotate|retire`
 preview_commands.register(app)  # `potctl preview`: one message as the worker renders it
+transcript_commands.register(app)  # `potctl transcript JOB`, `potctl transcripts retention`
 # The operator console (a web page over these same commands) lives in pot_console.
 app.command("console")(console_cmd)
 

@@ -86,7 +86,7 @@ def store_client(settings: WorkerSettings, access_key: str, secret_key: str) -> 
     """A client for the transcripts store: short timeouts and few retries, as the store may be away."""
     endpoint = urlsplit(settings.transcripts_endpoint or "")
     http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=3.0, read=20.0),
+        timeout=urllib3.Timeout(connect=3.0, read=10.0),
         retries=urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
         maxsize=2,
         cert_reqs="CERT_REQUIRED",
@@ -117,6 +117,7 @@ class Archive:
         self._backoff = backoff or Backoff(*UPLOAD_BACKOFF)
         self._queue = _Queue()
         self._seq = 0
+        self.written = 0  # records written, for the benchmark and the tests
         self._client: Minio | None = None
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
@@ -195,6 +196,7 @@ class Archive:
                 queue.waiting -= len(batch.records)
                 self._uploads["ok"].inc()
                 self._counts["written"].inc(len(batch.records))
+                self.written += len(batch.records)
         return True
 
     async def _store(self) -> Minio:

@@ -89,6 +89,17 @@ def assert_all_answer(env: dict[str, str]) -> None:
         f"{env['POT_TELEGRAM_API_URL']}/bot1:any/sendMessage", json={"chat_id": "1", "text": "up"}
     )
     assert sent.json()["ok"] is True
+    # The transcripts' store: the bucket is there and the keys in .pot/env may use it.
+    from minio import Minio
+
+    store = Minio(
+        env["POT_TRANSCRIPTS_ENDPOINT"].removeprefix("http://"),
+        env["POT_TRANSCRIPTS_ACCESS_KEY"],
+        env["POT_TRANSCRIPTS_SECRET_KEY"],
+        secure=False,
+        region="us-east-1",
+    )
+    assert store.bucket_exists(env["POT_TRANSCRIPTS_BUCKET"])
 
 
 def assert_secured(root: Path, env: dict[str, str]) -> None:
@@ -149,6 +160,7 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "dns",
         "smtp-sink",
         "chat",
+        "s3",
         "operator",
         "local-runner",
     ]
@@ -167,11 +179,16 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "POT_TELEGRAM_API_URL",
         "POT_SLACK_WEBHOOK_URL",
         "POT_OPERATOR_METRICS_URL",
+        "POT_TRANSCRIPTS_ENDPOINT",
+        "POT_TRANSCRIPTS_BUCKET",
+        "POT_TRANSCRIPTS_ACCESS_KEY",
+        "POT_TRANSCRIPTS_SECRET_KEY",
         "KUBECONFIG",
     }
     assert expected <= set(env)
     assert Path(env["KUBECONFIG"]) == root / "kubeconfig"
     assert env["POT_VAULT_TOKEN"] not in (root / "state.json").read_text()
+    assert env["POT_TRANSCRIPTS_SECRET_KEY"] not in (root / "state.json").read_text()
     assert_all_answer(env)
     assert_secured(root, env)
     from kubernetes import client, config
@@ -196,6 +213,7 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert_nothing_left(root, state)
     assert not (root / "env").exists()
+    assert not [path for entry in state["services"] for path in entry["leftovers"] if Path(path).exists()]
     assert pot_stack("status", "--root", str(root)).returncode == 1
 
 

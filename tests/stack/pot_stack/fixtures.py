@@ -1,4 +1,4 @@
-"""pytest fixtures for Postgres, Redis, OpenBao, the SMTP sink and DNS; a plugin loaded by tests/conftest.py.
+"""pytest fixtures for Postgres, Redis, OpenBao, the SMTP sink, DNS and S3; a plugin of tests/conftest.py.
 
 Each server starts once per session, only when a test asks for it, and stops at the end of the
 session. The fixtures yield the service objects themselves, so a test can `restart()` Postgres or
@@ -22,6 +22,7 @@ from pot_stack.dns_server import DnsServer
 from pot_stack.openbao import OpenBao
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
+from pot_stack.s3_server import S3Server
 from pot_stack.service import Service
 from pot_stack.smtp_sink import SmtpSink
 
@@ -138,3 +139,10 @@ def smtp_sink(stack_root: Path) -> Iterator[SmtpSink]:
 def dns_server(stack_root: Path) -> Iterator[DnsServer]:
     """The authoritative DNS server for the zones folder: `.host`, `.port`, `.resolver` ("host:port")."""
     yield from _running(DnsServer(stack_root))
+
+
+@pytest.fixture(scope="session")
+def s3(stack_root: Path) -> Iterator[S3Server]:
+    """SeaweedFS's S3 gateway with its lifecycle worker (a lifecycle day lasts 10 s): `.endpoint`,
+    `.access_key`, `.secret_key`, `.bucket`, `.env()`, `.client()`, `.objects(prefix)`, `.clear()`."""
+    yield from _running(S3Server(stack_root))

@@ -1,7 +1,8 @@
 """`make up` / `make down` / status: the whole local stack in one folder; called by pot_stack.__main__.
 
-`up` starts the control plane, PostgreSQL, Redis, OpenBao, the DNS server, the SMTP sink and the fake
-Telegram/Slack server (all at once, in threads: they are independent), installs the CRDs, secures
+`up` starts the control plane, PostgreSQL, Redis, OpenBao, the DNS server, the SMTP sink, the fake
+Telegram/Slack server and the S3 object store for transcripts (all at once, in threads: they are
+independent), installs the CRDs, secures
 the stack as a cluster admin would (`secure`: OpenBao's kubernetes auth against the apiserver with
 POT's policies and roles, a Vault token holding only the operator's policy, the `pot_worker`
 Postgres role), then starts the APPS below (which so get every address, the chat API bases
@@ -34,6 +35,7 @@ from pot_stack.fake_chat import FakeChatService
 from pot_stack.openbao import OpenBao
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
+from pot_stack.s3_server import S3Server
 from pot_stack.service import Service, kill_group
 from pot_stack.smtp_sink import SmtpSink
 
@@ -92,6 +94,7 @@ def build_services(root: Path, *, with_controlplane: bool) -> list[Service]:
         DnsServer(root),
         SmtpSink(root, maildir=root / "mail"),
         FakeChatService(root),
+        S3Server(root),
     ]
     return services
 
@@ -110,6 +113,8 @@ def address_of(service: Service) -> str:
         return f"{service.host}:{service.port} (TLS :{service.tls_port}), mail in {service.maildir}"
     if isinstance(service, FakeChatService):
         return f"{service.url} (Telegram Bot API, Slack webhooks), messages in {service.store}"
+    if isinstance(service, S3Server):
+        return f"{service.endpoint} (S3, bucket {service.bucket})"
     server = getattr(service, "server", "")
     return str(server)
 
@@ -132,6 +137,8 @@ def _record(service: Service) -> dict[str, Any]:
         "ports": {key: getattr(service, key) for key in ("port", "tls_port") if getattr(service, key, 0)},
         "address": address_of(service),
         "log": str(service.log_path),
+        # Files a server leaves outside the stack's folder (SeaweedFS's sockets in /tmp): `down` removes them.
+        "leftovers": [str(p) for p in getattr(service, "leftovers", list)()],
     }
 
 
@@ -365,6 +372,8 @@ def down(root: Path = DEFAULT_ROOT, *, console: Console | None = None) -> list[s
         first = signal.Signals[entry.get("stop_signal", "SIGTERM")]
         for pgid in reversed(entry["pgids"]):
             _stop_group(pgid, first)
+        for path in entry.get("leftovers", []):
+            Path(path).unlink(missing_ok=True)
         console.print(f"  [green]✓[/green] stopped {entry['name']}")
     left = [f"process group {pgid}" for entry in state["services"] for pgid in entry["pgids"] if _alive(pgid)]
     if left:
