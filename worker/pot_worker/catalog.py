@@ -46,6 +46,7 @@ class Mailbox:
     limits: MailboxLimits
     state: str
     cooldown_until: datetime | None
+    signature: str = ""  # spec.signature, `sender_signature` in templates
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Campaign:
     template: Template
     daily_limit: int | None
     hourly_limit: int | None
+    name: str = ""  # the Campaign's name, which its unsubscribe tokens carry
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,19 @@ def mailbox_from_row(r: Mapping[str, Any]) -> Mailbox:
         MailboxLimits(r["id"], r["daily_cap"], r["hourly_cap"], r["min_spacing_seconds"]),
         r["state"],
         r["cooldown_until"],
+        r.get("signature") or "",
     )
 
 
 def campaign_from_row(r: Mapping[str, Any]) -> Campaign:
-    return Campaign(r["id"], r["tenant"], template_from_row(r), r["daily_limit"], r["hourly_limit"])
+    return Campaign(
+        r["id"],
+        r["tenant"],
+        template_from_row(r),
+        r["daily_limit"],
+        r["hourly_limit"],
+        r.get("name") or str(r["id"]),
+    )
 
 
 def changes(

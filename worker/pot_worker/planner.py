@@ -1,7 +1,7 @@
 """Turns a claimed batch into messages ready to send, or results handing jobs back; used by pot_worker.runner.
 
 A breaker permit per job, mailbox rotation, the whole batch's limit reservations in one Redis call,
-and rendering.
+and rendering, with each recipient's unsubscribe token (`UnsubscribeKeys`, `token_use`).
 
 Every job comes out either `Planned` (limits reserved, bytes rendered) or as the `Result` that hands
 it back for later. If Redis or Postgres fails midway, reservations already granted are handed back
@@ -18,12 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis.exceptions
+from pot_common.cache import TtlCache
+from pot_common.unsubscribe import PLACEHOLDER, VAULT_FIELD, VAULT_PATH, WeakKey, key_bytes, make_token
+from pot_common.vault import SecretNotFound, VaultError, VaultKV, VaultUnavailable, tenant_path
 
 from pot_worker import metrics
 from pot_worker.breaker import Permit, Permits
 from pot_worker.catalog import Campaign, Catalog, Mailbox
 from pot_worker.classify import JobState, Outcome, returned_state
 from pot_worker.config import WorkerSettings
+from pot_worker.credentials import vault_config
 from pot_worker.limits import (
     Limiter,
     ReconcileNeeded,
@@ -77,6 +81,83 @@ def split_marked(
     return send, held, lost
 
 
+@dataclass(frozen=True)
+class UnsubscribeKey:
+    """A tenant's unsubscribe key, or why there is none (never the key itself)."""
+
+    key: bytes | None
+    problem: str = ""
+    temporary: bool = False  # Vault did not answer: the key may well exist
+
+
+# How long a key, or its absence, is trusted; Vault being away is asked again sooner.
+KEY_TTL_SECONDS = 300.0
+KEY_RETRY_SECONDS = 30.0
+# How long jobs wait when their link needs a token this worker cannot make.
+HOLD = timedelta(minutes=1)
+
+
+def token_use(url: str | None, key: UnsubscribeKey) -> str:
+    """What the job's unsubscribe link gets (pure): "none" (no https link), "token", "plain" or "hold".
+
+    A link written with `{token}` would go out broken without one, so its jobs wait ("hold") until the
+    key can be read. Any other link works without a token, as it did before tokens: while the tenant
+    has no usable key it goes out plain (the Campaign's UnsubscribeTokens condition says so), but not
+    while Vault is only away, when the key probably exists.
+    """
+    if not url:
+        return "none"
+    if key.key is not None:
+        return "token"
+    if key.temporary or PLACEHOLDER in url:
+        return "hold"
+    return "plain"
+
+
+class UnsubscribeKeys:
+    """Each tenant's unsubscribe key from Vault (`<prefix>/<tenant>/unsubscribe`, field `key`), cached."""
+
+    def __init__(self, vault: VaultKV, prefix: str, ttl: float = KEY_TTL_SECONDS) -> None:
+        self._vault = vault
+        self._prefix = prefix
+        self._cache: TtlCache[str, UnsubscribeKey] = TtlCache(ttl)
+
+    async def get(self, tenant: str) -> UnsubscribeKey:
+        cached = self._cache.get(tenant)
+        if cached is not None and not (
+            cached.temporary and (self._cache.age(tenant) or 0) > KEY_RETRY_SECONDS
+        ):
+            return cached
+        found = await self._read(tenant)
+        self._cache.put(tenant, found)
+        if found.problem and (cached is None or cached.problem != found.problem):
+            log.warning("Read no unsubscribe key tenant=%s problem=%s", tenant, found.problem)
+        return found
+
+    async def _read(self, tenant: str) -> UnsubscribeKey:
+        if not self._vault.config.configured:
+            return UnsubscribeKey(None, "Vault is not configured")
+        try:
+            path = tenant_path(tenant, VAULT_PATH, self._prefix)
+        except VaultError as exc:
+            return UnsubscribeKey(None, str(exc))
+        where = f"{self._vault.config.mount}/{path}"
+        try:
+            value = (await self._vault.read_async(path)).get(VAULT_FIELD)
+        except VaultUnavailable as exc:
+            return UnsubscribeKey(None, f"Vault unavailable reading {where}: {exc}", temporary=True)
+        except SecretNotFound:
+            return UnsubscribeKey(None, f"no secret at {where}")
+        except VaultError as exc:
+            return UnsubscribeKey(None, f"{where}: {exc}")
+        if not isinstance(value, str):
+            return UnsubscribeKey(None, f"secret {where} has no {VAULT_FIELD!r} field")
+        try:
+            return UnsubscribeKey(key_bytes(value))
+        except WeakKey as exc:
+            return UnsubscribeKey(None, f"{where}: {exc}")
+
+
 class FullCaps:
     """Campaigns and recipient domains at their cap, as the limit script said, until their bucket ends.
 
@@ -128,8 +209,11 @@ class Planner:
         limiter: Limiter,
         providers: ProviderResolver,
         rotation_start: int,
+        vault: VaultKV | None = None,
     ) -> None:
         self.settings = settings
+        # The runner may share its credentials' Vault client; otherwise one from the same settings.
+        self.keys = UnsubscribeKeys(vault or VaultKV(vault_config(settings)), settings.vault_tenant_prefix)
         self.catalog = catalog
         self.store = store
         self.limiter = limiter
@@ -151,10 +235,15 @@ class Planner:
         eligible = [m.limits for m in self.catalog.eligible_mailboxes(now)]
         plans: list[Planned | Result | None] = [None] * len(jobs)
         waiting: list[tuple[int, Campaign, Permit, ReservationRequest]] = []
+        keys = await self._keys(jobs)
         for n, job in enumerate(jobs):
             campaign = self.catalog.campaigns.get(job.campaign_id)
             if campaign is None:  # paused or finished since the claim
                 plans[n] = later(job, now + timedelta(minutes=1))
+                continue
+            key = keys.get(campaign.tenant)
+            if key is not None and token_use(campaign.template.unsubscribe_url, key) == "hold":
+                plans[n] = self._held(job, key, now)
                 continue
             permit = permits.take(providers[job.domain], now)
             if permit is None:
@@ -191,7 +280,8 @@ class Planner:
                     elif isinstance(outcome, Refusal):
                         plans[n] = self._refused(jobs[n], outcome)
                     else:
-                        plans[n] = await self._render(jobs[n], campaign, permit, providers, outcome, now)
+                        key = keys.get(campaign.tenant)
+                        plans[n] = await self._render(jobs[n], campaign, permit, providers, outcome, now, key)
                         if isinstance(plans[n], Planned):
                             granted.append(outcome)
                         # Rendering a whole batch in one go held the loop for milliseconds while
@@ -208,6 +298,22 @@ class Planner:
             raise
         return [p for p in plans if p is not None]
 
+    async def _keys(self, jobs: Sequence[Job]) -> dict[str, UnsubscribeKey]:
+        """The unsubscribe key of every tenant whose campaign in this batch has an unsubscribe link."""
+        tenants = set()
+        for job in jobs:
+            campaign = self.catalog.campaigns.get(job.campaign_id)
+            if campaign is not None and campaign.template.unsubscribe_url:
+                tenants.add(campaign.tenant)
+        return {tenant: await self.keys.get(tenant) for tenant in sorted(tenants)}
+
+    def _held(self, job: Job, key: UnsubscribeKey, now: datetime) -> Result:
+        """Back to the queue unsent: its link needs a token and the key cannot be read (the reason is
+        the job's last reply)."""
+        metrics.WORKER_ERRORS.labels(self._label, "unsubscribe_key").inc()
+        reply = f"held: unsubscribe link needs a token: {key.problem}"[:500]
+        return Result(job.id, returned_state(job.attempts), job.attempts, now + HOLD, None, None, reply)
+
     def _refused(self, job: Job, refusal: Refusal) -> Result:
         metrics.LIMIT_REFUSALS.labels(self._label, refusal.level).inc()
         self.full.remember(job, refusal)
@@ -221,17 +327,22 @@ class Planner:
         providers: dict[str, str],
         reserved: Reservation,
         now: datetime,
+        key: UnsubscribeKey | None = None,
     ) -> Planned | Result:
         mailbox = self.catalog.mailboxes[reserved.mailbox_id]
         msg_id = message_id(campaign.id, job.id, job.attempts + 1, mailbox.address)
+        token = None
+        if key is not None and key.key is not None:
+            token = make_token(key.key, campaign.tenant, campaign.name, job.recipient)
         try:
             msg = render_message(
                 campaign.template,
-                Sender(mailbox.address, mailbox.display_name),
+                Sender(mailbox.address, mailbox.display_name, mailbox.signature),
                 job.recipient,
                 job.variables,
                 msg_id,
                 now,
+                token=token,
             )
         except (InvalidRecipient, TemplateError) as exc:
             # Neither gets better with a retry: a bad address, or a value the template needs and this

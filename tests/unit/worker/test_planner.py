@@ -7,12 +7,23 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pot_common.unsubscribe import make_token
+from pot_common.vault import SecretNotFound, VaultConfig, VaultUnavailable
 from pot_worker.breaker import Breakers, BreakerState, Permits
 from pot_worker.catalog import Catalog, campaign_from_row, mailbox_from_row, pool_from_row
 from pot_worker.classify import JobState
 from pot_worker.config import WorkerSettings
 from pot_worker.limits import Refusal, Reservation, ReservationRequest
-from pot_worker.planner import FullCaps, Planned, Planner, later, split_marked
+from pot_worker.planner import (
+    FullCaps,
+    Planned,
+    Planner,
+    UnsubscribeKey,
+    UnsubscribeKeys,
+    later,
+    split_marked,
+    token_use,
+)
 from pot_worker.store import Job, Result
 
 from .test_catalog import campaign_row, mailbox_row, pool_row
@@ -134,3 +145,81 @@ async def test_a_half_open_circuit_lets_one_job_of_the_batch_probe() -> None:
     permits.release_unsettled()
     assert breakers.get("acme-mx").state is BreakerState.HALF_OPEN
     assert breakers.permit("acme-mx", NOW) is not None
+
+
+KEY = "k" * 32
+
+
+class FakeVault:
+    """VaultKV's read_async, answered from a dict of path -> secret (or an exception to raise)."""
+
+    def __init__(self, secrets: dict[str, Any]) -> None:
+        self.config = VaultConfig(addr="http://vault.test", token="t")
+        self.secrets = secrets
+        self.reads: list[str] = []
+
+    async def read_async(self, path: str) -> dict[str, Any]:
+        self.reads.append(path)
+        found = self.secrets.get(path)
+        if found is None:
+            raise SecretNotFound(path)
+        if isinstance(found, Exception):
+            raise found
+        return dict(found)
+
+
+def test_token_use_holds_only_links_that_would_go_out_broken_or_while_vault_is_away() -> None:
+    key, missing, away = (
+        UnsubscribeKey(b"k" * 32),
+        UnsubscribeKey(None, "no secret"),
+        UnsubscribeKey(None, "down", temporary=True),
+    )
+    assert token_use(None, key) == token_use(None, missing) == "none"
+    assert token_use("https://u.test/u", key) == "token"
+    assert token_use("https://u.test/u", missing) == "plain"  # works without a token, as before tokens
+    assert token_use("https://u.test/u/{token}", missing) == "hold"  # would go out as a broken link
+    assert token_use("https://u.test/u", away) == "hold"  # the key probably exists
+
+
+async def test_unsubscribe_keys_are_read_once_per_tenant_and_say_why_one_is_missing() -> None:
+    vault = FakeVault({"pot/acme/unsubscribe": {"key": KEY}, "pot/short/unsubscribe": {"key": "x"}})
+    keys = UnsubscribeKeys(vault, "pot")  # type: ignore[arg-type]
+    assert (await keys.get("acme")).key == KEY.encode()
+    assert (await keys.get("acme")).key == KEY.encode()
+    assert vault.reads == ["pot/acme/unsubscribe"]
+    missing = await keys.get("other")
+    assert missing.key is None and "no secret at secret/pot/other/unsubscribe" in missing.problem
+    weak = await keys.get("short")
+    assert weak.key is None and "at least 32 bytes" in weak.problem
+    vault.secrets["pot/down/unsubscribe"] = VaultUnavailable("sealed")
+    assert (await keys.get("down")).temporary
+
+
+async def test_each_recipient_gets_its_token_in_the_link_and_the_mailbox_signature() -> None:
+    plan = await planner(FakeLimiter())
+    plan.keys = UnsubscribeKeys(FakeVault({"pot/acme/unsubscribe": {"key": KEY}}), "pot")  # type: ignore[arg-type]
+    plan.catalog.campaigns[7] = campaign_from_row(
+        campaign_row(
+            7, name="welcome", unsubscribe_url="https://u.test/u", text_template="Bye\n{{ sender_signature }}"
+        )
+    )
+    plan.catalog.mailboxes[1] = mailbox_from_row(mailbox_row(1, signature="Alice, Acme sales"))
+    [planned] = await plan.plan([job(1, "Bob@good.test")], NOW, Permits(Breakers(5, COOL)))
+    assert isinstance(planned, Planned)
+    token = make_token(KEY.encode(), "acme", "welcome", "bob@good.test")
+    assert f"<https://u.test/u?token={token}>".encode() in planned.message
+    assert b"Alice, Acme sales" in planned.message
+
+
+async def test_jobs_whose_link_needs_a_token_wait_with_the_reason_when_the_key_is_missing() -> None:
+    limiter = FakeLimiter()
+    plan = await planner(limiter)
+    plan.keys = UnsubscribeKeys(FakeVault({}), "pot")  # type: ignore[arg-type]
+    plan.catalog.campaigns[7] = campaign_from_row(campaign_row(7, unsubscribe_url="https://u.test/u/{token}"))
+    plan.catalog.campaigns[8] = campaign_from_row(campaign_row(8, unsubscribe_url="https://u.test/u"))
+    held, plain = await plan.plan([job(1), job(2, campaign_id=8)], NOW, Permits(Breakers(5, COOL)))
+    assert isinstance(held, Result) and held.state is JobState.QUEUED and held.outcome is None
+    assert held.next_attempt_at == NOW + timedelta(minutes=1)
+    assert held.reply is not None and "no secret at secret/pot/acme/unsubscribe" in held.reply
+    assert len(limiter.requests) == 1  # the held job reserved nothing
+    assert isinstance(plain, Planned) and b"<https://u.test/u>" in plain.message
