@@ -12,7 +12,16 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
-from pot_stack.smtp_sink import SinkConfig, SmtpSink, build_controller, make_self_signed, server_tls_context
+from pot_stack.smtp_sink import (
+    SinkConfig,
+    SmtpSink,
+    auth_key,
+    build_controller,
+    make_self_signed,
+    read_auth_file,
+    read_maildir,
+    server_tls_context,
+)
 
 
 def message(rcpt: str, subject: str | None = None) -> EmailMessage:
@@ -82,7 +91,7 @@ async def test_accepted_message_is_stored_once_per_recipient_with_its_envelope(s
         assert mail.message["Subject"] == "stored"
         assert mail.message.get_content() == "Hello from a test.\n"
         assert mail.path.parent == sink.maildir / "new"  # delivered atomically from tmp/
-        assert mail.auth_user is None and mail.tls is False
+        assert mail.auth_user is None and mail.auth_key is None and mail.tls is False
     assert list((sink.maildir / "tmp").iterdir()) == []
 
 
@@ -123,6 +132,7 @@ async def test_starttls_with_auth_records_the_user_never_the_password(sink: Smtp
     [mail] = sink.messages()
     assert mail.tls is True
     assert mail.auth_user == "mailbox-1@acme-mail.test"
+    assert mail.auth_key == auth_key("Sup3r-secret-pw") and len(mail.auth_key) == 12
     assert b"Sup3r-secret-pw" not in mail.path.read_bytes()
     assert "Sup3r-secret-pw" not in sink.log_path.read_text()
 
@@ -142,7 +152,7 @@ async def test_implicit_tls_port(sink: SmtpSink) -> None:
 
 
 async def test_auth_file_checks_credentials(tmp_path: Path) -> None:
-    with build_sink(auth_users={"good@acme-mail.test": "right"}) as (host, port, maildir):
+    with build_sink(auth_users={"good@acme-mail.test": frozenset({"right"})}) as (host, port, maildir):
         with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
             await aiosmtplib.send(
                 message("x@example.test"),
@@ -162,6 +172,37 @@ async def test_auth_file_checks_credentials(tmp_path: Path) -> None:
             password="right",
         )
         assert len(list((maildir / "new").iterdir())) == 1
+
+
+async def test_a_user_with_several_passwords_may_log_in_with_each_and_the_key_tells_which(
+    tmp_path: Path,
+) -> None:
+    users = tmp_path / "users"
+    users.write_text("alice:old-pw\nbob:bob-pw\n# the changeover\nalice:new-pw\n")
+    accepted = read_auth_file(users)
+    assert accepted == {"alice": frozenset({"old-pw", "new-pw"}), "bob": frozenset({"bob-pw"})}
+    with build_sink(auth_users=accepted) as (host, port, maildir):
+        for password in ("old-pw", "new-pw"):
+            await aiosmtplib.send(
+                message(f"{password}@example.test"),
+                hostname=host,
+                port=port,
+                start_tls=False,
+                username="alice",
+                password=password,
+            )
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError):  # another user's password is not one
+            await aiosmtplib.send(
+                message("x@example.test"),
+                hostname=host,
+                port=port,
+                start_tls=False,
+                username="alice",
+                password="bob-pw",
+            )
+        keys = {m.rcpt_to: m.auth_key for m in read_maildir(maildir)}
+    assert keys == {"old-pw@example.test": auth_key("old-pw"), "new-pw@example.test": auth_key("new-pw")}
+    assert auth_key("old-pw") != auth_key("new-pw")
 
 
 async def test_sixteen_concurrent_senders_all_stored(sink: SmtpSink) -> None:

@@ -3,7 +3,9 @@
 Every message it accepts is stored under the maildir (`.pot/mail/` for `make up`) as one file per
 message per recipient, written atomically by `mailbox.Maildir` (tmp/ then renamed into new/). Each
 stored file starts with the envelope: `Return-Path: <sender>`, `Delivered-To: <recipient>`,
-`X-Pot-Sink-Auth: <user>` (only when the client authenticated; never the password) and
+`X-Pot-Sink-Auth: <user>` and `X-Pot-Sink-Auth-Key: <key>` (only when the client authenticated; the
+key is `auth_key(password)`, the first 12 hex digits of the password's SHA-256, so a test can tell
+which password a message went out under without the password being stored) and
 `X-Pot-Sink-TLS: yes|no`, followed by the message as received (with LF line endings, as an MDA
 writes a maildir).
 
@@ -27,8 +29,10 @@ recipient applies its behaviour to the whole transaction.
 
 AUTH PLAIN and LOGIN are offered (also without TLS unless `--require-tls-for-auth`): any
 credentials are accepted, unless `--auth-file` names a file of `user:password` lines, in which case
-a mismatch gets 535 5.7.8. STARTTLS is offered with the certificate given, or a self-signed one
-generated at start; `--tls-port` adds a second port speaking implicit TLS (SMTPS).
+a mismatch gets 535 5.7.8. A user may have several lines: each of those passwords is accepted, as a
+provider accepts the old and the new password during a changeover. STARTTLS is offered with the
+certificate given, or a self-signed one generated at start; `--tls-port` adds a second port speaking
+implicit TLS (SMTPS).
 
 Command line: `python -m pot_stack.smtp_sink --port P --maildir D [--tls-port P2] [--tls-cert C
 --tls-key K] [--auth-file F] [--slow-delay S]`. In-process: `build_controller(SinkConfig(...))`.
@@ -43,6 +47,7 @@ import datetime
 import email.message
 import email.parser
 import email.policy
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -91,31 +96,45 @@ def rcpt_reply(address: str) -> str | None:
 
 @dataclass(frozen=True)
 class SinkConfig:
-    """How a sink behaves; `auth_users` None means any credentials are accepted."""
+    """How a sink behaves; `auth_users` (each user's accepted passwords) None means any credentials are
+    accepted."""
 
     maildir: Path
     slow_delay: float = 2.0
-    auth_users: dict[str, str] | None = None
+    auth_users: dict[str, frozenset[str]] | None = None
     require_tls_for_auth: bool = False
     hostname: str = "sink.pot.test"
     extra_smtp_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
-def read_auth_file(path: Path) -> dict[str, str]:
-    """`user:password` lines (blank lines and `#` comments ignored)."""
-    users: dict[str, str] = {}
+def read_auth_file(path: Path) -> dict[str, frozenset[str]]:
+    """`user:password` lines (blank lines and `#` comments ignored); a user's lines add up."""
+    users: dict[str, frozenset[str]] = {}
     for line in path.read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             user, _, password = line.partition(":")
-            users[user] = password
+            users[user] = users.get(user, frozenset()) | {password}
     return users
 
 
-class Authenticator:
-    """aiosmtpd authenticator for PLAIN and LOGIN; the result carries the user name only."""
+def auth_key(password: str) -> str:
+    """What `X-Pot-Sink-Auth-Key` shows for a password: enough to tell two apart, not to recover one."""
+    return hashlib.sha256(password.encode("utf-8")).hexdigest()[:12]
 
-    def __init__(self, users: dict[str, str] | None) -> None:
+
+@dataclass(frozen=True)
+class SinkLogin:
+    """Who logged in on a session: the user and the key of the password used (never the password)."""
+
+    user: str
+    key: str
+
+
+class Authenticator:
+    """aiosmtpd authenticator for PLAIN and LOGIN; the result is a SinkLogin."""
+
+    def __init__(self, users: dict[str, frozenset[str]] | None) -> None:
         self.users = users
 
     def __call__(
@@ -124,13 +143,15 @@ class Authenticator:
         if not isinstance(auth_data, LoginPassword):
             return AuthResult(success=False, handled=False)
         user = auth_data.login.decode("utf-8", "replace")
+        given = auth_data.password.decode("utf-8", "replace")
         if self.users is not None:
-            expected = self.users.get(user)
-            given = auth_data.password.decode("utf-8", "replace")
-            if expected is None or not hmac.compare_digest(expected.encode(), given.encode()):
+            accepted = self.users.get(user, frozenset())
+            # Every candidate compared (any() would stop early and time which one matched).
+            matches = [hmac.compare_digest(p.encode(), given.encode()) for p in accepted]
+            if not any(matches):
                 log.info("Refused authentication user=%s mechanism=%s", user, mechanism)
                 return AuthResult(success=False, handled=False)
-        return AuthResult(success=True, auth_data=user)
+        return AuthResult(success=True, auth_data=SinkLogin(user, auth_key(given)))
 
 
 class SinkHandler:
@@ -171,11 +192,12 @@ class SinkHandler:
         # Maildir files use the local line ending, as any MDA writes them; CRLF is SMTP's wire form only.
         content = content.replace(b"\r\n", b"\n")
         tls = server.transport is not None and server.transport.get_extra_info("ssl_object") is not None
-        user = session.auth_data if session.authenticated and isinstance(session.auth_data, str) else None
+        authenticated = session.authenticated and isinstance(session.auth_data, SinkLogin)
+        login = session.auth_data if authenticated else None
         for rcpt in envelope.rcpt_tos:
             head = f"Return-Path: <{envelope.mail_from or ''}>\nDelivered-To: {rcpt}\n"
-            if user is not None:
-                head += f"X-Pot-Sink-Auth: {user}\n"
+            if login is not None:
+                head += f"X-Pot-Sink-Auth: {login.user}\nX-Pot-Sink-Auth-Key: {login.key}\n"
             head += f"X-Pot-Sink-TLS: {'yes' if tls else 'no'}\n"
             self.maildir.add(head.encode("utf-8") + content)
             log.info("Stored message from=%s rcpt=%s bytes=%d", envelope.mail_from, rcpt, len(content))
@@ -384,6 +406,7 @@ class StoredMail:
     auth_user: str | None
     tls: bool
     message: email.message.EmailMessage
+    auth_key: str | None = None  # auth_key(password) of the login the message went out under
 
 
 def read_maildir(maildir: Path) -> list[StoredMail]:
@@ -403,6 +426,7 @@ def read_maildir(maildir: Path) -> list[StoredMail]:
                 auth_user=message["X-Pot-Sink-Auth"],
                 tls=message["X-Pot-Sink-TLS"] == "yes",
                 message=message,
+                auth_key=message["X-Pot-Sink-Auth-Key"],
             )
         )
     return mails
