@@ -17,6 +17,15 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from pot_common.vault import (
+    DEFAULT_TENANT_PREFIX,
+    SecretNotFound,
+    VaultError,
+    VaultKV,
+    VaultUnavailable,
+    tenant_path,
+)
+
 VAULT_PATH = "unsubscribe"  # relative to the tenant's folder (pot_common.vault.tenant_path)
 VAULT_FIELD = "key"
 MIN_KEY_BYTES = 32
@@ -55,6 +64,40 @@ def key_bytes(value: str) -> bytes:
     if len(raw) < MIN_KEY_BYTES:
         raise WeakKey(f"the unsubscribe key must be at least {MIN_KEY_BYTES} bytes, it has {len(raw)}")
     return raw
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    """A tenant's unsubscribe key, or why there is none (the message never holds the key)."""
+
+    key: bytes | None
+    problem: str = ""
+    temporary: bool = False  # Vault did not answer: the key may well exist
+
+
+async def read_key(vault: VaultKV, tenant: str, prefix: str = DEFAULT_TENANT_PREFIX) -> TenantKey:
+    """The tenant's key from Vault (worker, to make tokens; operator, to say whether they are made)."""
+    if not vault.config.configured:
+        return TenantKey(None, "Vault is not configured")
+    try:
+        path = tenant_path(tenant, VAULT_PATH, prefix)
+    except VaultError as exc:
+        return TenantKey(None, str(exc))
+    where = f"{vault.config.mount}/{path}"
+    try:
+        value = (await vault.read_async(path)).get(VAULT_FIELD)
+    except VaultUnavailable as exc:
+        return TenantKey(None, f"Vault unavailable reading {where}: {exc}", temporary=True)
+    except SecretNotFound:
+        return TenantKey(None, f"no secret at {where}")
+    except VaultError as exc:
+        return TenantKey(None, f"{where}: {exc}")
+    if not isinstance(value, str):
+        return TenantKey(None, f"secret {where} has no {VAULT_FIELD!r} field")
+    try:
+        return TenantKey(key_bytes(value))
+    except WeakKey as exc:
+        return TenantKey(None, f"{where}: {exc}")
 
 
 def _payload(tenant: str, campaign: str, address: str) -> bytes:
@@ -99,10 +142,12 @@ __all__ = [
     "VAULT_FIELD",
     "VAULT_PATH",
     "InvalidToken",
+    "TenantKey",
     "Unsubscriber",
     "WeakKey",
     "key_bytes",
     "link_with_token",
     "make_token",
+    "read_key",
     "verify_token",
 ]

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 
 import redis.exceptions
 from pot_common.cache import TtlCache
-from pot_common.unsubscribe import PLACEHOLDER, VAULT_FIELD, VAULT_PATH, WeakKey, key_bytes, make_token
-from pot_common.vault import SecretNotFound, VaultError, VaultKV, VaultUnavailable, tenant_path
+from pot_common.unsubscribe import PLACEHOLDER, TenantKey, make_token, read_key
+from pot_common.vault import VaultKV
 
 from pot_worker import metrics
 from pot_worker.breaker import Permit, Permits
@@ -81,15 +81,6 @@ def split_marked(
     return send, held, lost
 
 
-@dataclass(frozen=True)
-class UnsubscribeKey:
-    """A tenant's unsubscribe key, or why there is none (never the key itself)."""
-
-    key: bytes | None
-    problem: str = ""
-    temporary: bool = False  # Vault did not answer: the key may well exist
-
-
 # How long a key, or its absence, is trusted; Vault being away is asked again sooner.
 KEY_TTL_SECONDS = 300.0
 KEY_RETRY_SECONDS = 30.0
@@ -97,7 +88,7 @@ KEY_RETRY_SECONDS = 30.0
 HOLD = timedelta(minutes=1)
 
 
-def token_use(url: str | None, key: UnsubscribeKey) -> str:
+def token_use(url: str | None, key: TenantKey) -> str:
     """What the job's unsubscribe link gets (pure): "none" (no https link), "token", "plain" or "hold".
 
     A link written with `{token}` would go out broken without one, so its jobs wait ("hold") until the
@@ -120,42 +111,19 @@ class UnsubscribeKeys:
     def __init__(self, vault: VaultKV, prefix: str, ttl: float = KEY_TTL_SECONDS) -> None:
         self._vault = vault
         self._prefix = prefix
-        self._cache: TtlCache[str, UnsubscribeKey] = TtlCache(ttl)
+        self._cache: TtlCache[str, TenantKey] = TtlCache(ttl)
 
-    async def get(self, tenant: str) -> UnsubscribeKey:
+    async def get(self, tenant: str) -> TenantKey:
         cached = self._cache.get(tenant)
         if cached is not None and not (
             cached.temporary and (self._cache.age(tenant) or 0) > KEY_RETRY_SECONDS
         ):
             return cached
-        found = await self._read(tenant)
+        found = await read_key(self._vault, tenant, self._prefix)
         self._cache.put(tenant, found)
         if found.problem and (cached is None or cached.problem != found.problem):
             log.warning("Read no unsubscribe key tenant=%s problem=%s", tenant, found.problem)
         return found
-
-    async def _read(self, tenant: str) -> UnsubscribeKey:
-        if not self._vault.config.configured:
-            return UnsubscribeKey(None, "Vault is not configured")
-        try:
-            path = tenant_path(tenant, VAULT_PATH, self._prefix)
-        except VaultError as exc:
-            return UnsubscribeKey(None, str(exc))
-        where = f"{self._vault.config.mount}/{path}"
-        try:
-            value = (await self._vault.read_async(path)).get(VAULT_FIELD)
-        except VaultUnavailable as exc:
-            return UnsubscribeKey(None, f"Vault unavailable reading {where}: {exc}", temporary=True)
-        except SecretNotFound:
-            return UnsubscribeKey(None, f"no secret at {where}")
-        except VaultError as exc:
-            return UnsubscribeKey(None, f"{where}: {exc}")
-        if not isinstance(value, str):
-            return UnsubscribeKey(None, f"secret {where} has no {VAULT_FIELD!r} field")
-        try:
-            return UnsubscribeKey(key_bytes(value))
-        except WeakKey as exc:
-            return UnsubscribeKey(None, f"{where}: {exc}")
 
 
 class FullCaps:
@@ -298,7 +266,7 @@ class Planner:
             raise
         return [p for p in plans if p is not None]
 
-    async def _keys(self, jobs: Sequence[Job]) -> dict[str, UnsubscribeKey]:
+    async def _keys(self, jobs: Sequence[Job]) -> dict[str, TenantKey]:
         """The unsubscribe key of every tenant whose campaign in this batch has an unsubscribe link."""
         tenants = set()
         for job in jobs:
@@ -307,7 +275,7 @@ class Planner:
                 tenants.add(campaign.tenant)
         return {tenant: await self.keys.get(tenant) for tenant in sorted(tenants)}
 
-    def _held(self, job: Job, key: UnsubscribeKey, now: datetime) -> Result:
+    def _held(self, job: Job, key: TenantKey, now: datetime) -> Result:
         """Back to the queue unsent: its link needs a token and the key cannot be read (the reason is
         the job's last reply)."""
         metrics.WORKER_ERRORS.labels(self._label, "unsubscribe_key").inc()
@@ -327,7 +295,7 @@ class Planner:
         providers: dict[str, str],
         reserved: Reservation,
         now: datetime,
-        key: UnsubscribeKey | None = None,
+        key: TenantKey | None = None,
     ) -> Planned | Result:
         mailbox = self.catalog.mailboxes[reserved.mailbox_id]
         msg_id = message_id(campaign.id, job.id, job.attempts + 1, mailbox.address)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pot_common.unsubscribe import make_token
+from pot_common.unsubscribe import TenantKey, make_token
 from pot_common.vault import SecretNotFound, VaultConfig, VaultUnavailable
 from pot_worker.breaker import Breakers, BreakerState, Permits
 from pot_worker.catalog import Catalog, campaign_from_row, mailbox_from_row, pool_from_row
@@ -18,7 +18,6 @@ from pot_worker.planner import (
     FullCaps,
     Planned,
     Planner,
-    UnsubscribeKey,
     UnsubscribeKeys,
     later,
     split_marked,
@@ -170,9 +169,9 @@ class FakeVault:
 
 def test_token_use_holds_only_links_that_would_go_out_broken_or_while_vault_is_away() -> None:
     key, missing, away = (
-        UnsubscribeKey(b"k" * 32),
-        UnsubscribeKey(None, "no secret"),
-        UnsubscribeKey(None, "down", temporary=True),
+        TenantKey(b"k" * 32),
+        TenantKey(None, "no secret"),
+        TenantKey(None, "down", temporary=True),
     )
     assert token_use(None, key) == token_use(None, missing) == "none"
     assert token_use("https://u.test/u", key) == "token"
