@@ -20,6 +20,10 @@ from pot_common.api.base import (
     observed_generation_field,
     validations,
 )
+from pot_common.api.pool import HH_MM_PATTERN, Weekday
+
+TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"  # as the pool's sendingWindow
+ALL_DAYS: tuple[Weekday, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 CampaignPhase = Literal["Pending", "Preflight", "Scheduled", "Running", "Paused", "Completed", "Failed"]
 ConfigKey = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
@@ -104,7 +108,9 @@ class MessageTemplate(ApiModel):
 
 
 class Schedule(ApiModel):
-    """When the campaign may send; within it the pool's sending window still applies."""
+    """When the campaign may send: between start and end, on some days and hours in a time zone (each
+    recipient's own, from an optional CSV column `timezone`). Within it the pool's sending window still
+    applies. Until start the campaign's phase is Scheduled: its jobs exist, none is due."""
 
     model_config = ConfigDict(
         json_schema_extra=validations(
@@ -112,13 +118,50 @@ class Schedule(ApiModel):
                 "!has(self.start) || !has(self.end) || timestamp(self.end) > timestamp(self.start)",
                 "schedule.end must be after schedule.start",
                 ".end",
-            )
+            ),
+            cel(
+                "has(self.sendFrom) == has(self.sendUntil)",
+                "schedule: set both sendFrom and sendUntil, or neither",
+                ".sendUntil",
+            ),
+            cel(
+                "!has(self.sendFrom) || !has(self.sendUntil) || self.sendUntil > self.sendFrom",
+                "schedule.sendUntil must be after schedule.sendFrom",
+                ".sendUntil",
+            ),
         )
     )
 
     start: datetime | None = Field(default=None, description="Earliest send time (RFC 3339); absent: now.")
     end: datetime | None = Field(
         default=None, description="Latest send time (RFC 3339); what is not sent by then is left unsent."
+    )
+    time_zone: str = Field(
+        default="UTC",
+        min_length=1,
+        max_length=64,
+        pattern=TIME_ZONE_PATTERN,
+        description=(
+            "IANA time zone of days, sendFrom and sendUntil, e.g. `Europe/Berlin`; a recipient whose CSV "
+            "row has a known zone in a `timezone` column is mailed in that zone's hours instead."
+        ),
+    )
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(ALL_DAYS),
+        min_length=1,
+        max_length=7,
+        description="Days of the week (local to each recipient's zone) on which the campaign sends.",
+        json_schema_extra={"x-kubernetes-list-type": "set", "default": list(ALL_DAYS)},
+    )
+    send_from: str | None = Field(
+        default=None,
+        pattern=HH_MM_PATTERN,
+        description="Local time the daily sending hours start, HH:MM (24 h); absent: the whole day.",
+    )
+    send_until: str | None = Field(
+        default=None,
+        pattern=HH_MM_PATTERN,
+        description="Local time the daily sending hours end, HH:MM, after sendFrom.",
     )
 
 
@@ -161,7 +204,14 @@ class Unsubscribe(ApiModel):
         default=None,
         max_length=2048,
         pattern=r"^https://[^\s]+$",
-        description="HTTPS unsubscribe URL; the recipient's token is appended as a query parameter.",
+        description=(
+            "HTTPS unsubscribe URL, sent in List-Unsubscribe; `{{ email }}` and the recipient's columns are "
+            "filled URL-quoted. When the namespace's key is in Vault (`<prefix>/<namespace>/unsubscribe`, "
+            "field `key`, at least 32 bytes) each recipient's token (HMAC over namespace, campaign and "
+            "address) replaces `{token}`, or is added as the `token` query parameter. Without the key the "
+            "link goes out without a token, except that a link containing `{token}` waits for the key; the "
+            "UnsubscribeTokens condition says which."
+        ),
         json_schema_extra={"format": "uri"},
     )
     mailto: EmailAddress | None = Field(default=None, description="Address that receives unsubscribe mails.")

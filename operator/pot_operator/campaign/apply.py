@@ -6,10 +6,12 @@ the status patch, alerts, logs and the preflight metric; no decision is taken he
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING, Any
 
 from pot_operator import db, metrics
+from pot_operator.campaign import waits
 from pot_operator.campaign.plan import (
     CampaignMemory,
     CampaignObserved,
@@ -18,7 +20,9 @@ from pot_operator.campaign.plan import (
     Projection,
     early_patch,
 )
+from pot_operator.campaign.waits import postponements
 from pot_operator.lifecycle import adopt_campaign
+from pot_operator.pool.apply import post_event
 
 if TYPE_CHECKING:
     from pot_operator.runtime import Runtime
@@ -26,23 +30,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def apply_projection(rt: Runtime, o: CampaignObserved, p: Projection) -> Loaded | None:
+async def apply_projection(
+    rt: Runtime, o: CampaignObserved, p: Projection, now: dt.datetime
+) -> Loaded | None:
     """Project the campaign and load its recipients once; None when the scan stops here (its status
     written)."""
     namespace, name = o.key
     if p.preflight_failing is not None:
         metrics.campaign_preflight_failing.labels(namespace, name).set(1 if p.preflight_failing else 0)
     _notify(rt, o, p.alerts)
+    for type_, reason, message in p.events:
+        post_event(o.body, type_, reason, message)
     loaded = None
     if p.row is not None:
-        loaded = await _project(rt, o, p)
+        loaded = await _project(rt, o, p, now)
     if p.status is not None:
         await _write_status(rt, o, early_patch(o, p.status))
         return None
     return loaded
 
 
-async def _project(rt: Runtime, o: CampaignObserved, p: Projection) -> Loaded:
+async def _project(rt: Runtime, o: CampaignObserved, p: Projection, now: dt.datetime) -> Loaded:
     assert p.row is not None and o.pool_id is not None and o.spec is not None
     database = await rt.database()
     assert database is not None  # observed connected: the pool stays connected
@@ -53,6 +61,8 @@ async def _project(rt: Runtime, o: CampaignObserved, p: Projection) -> Loaded:
     await adopt_campaign(database, o.key, uid)  # a row just made takes the uid
     suppressed_at_load = o.memory.suppressed_at_load or 0
     if not p.load:
+        if p.postpone and jobs:
+            await _postpone(database, campaign_id, o, now)
         return Loaded(campaign_id, None, suppressed_at_load)
     inserted, suppressed_at_load = await db.materialise_send_jobs(
         database,
@@ -66,9 +76,29 @@ async def _project(rt: Runtime, o: CampaignObserved, p: Projection) -> Loaded:
         rt.campaign_memory[o.key] = memory
         await db.save_object_state(database, "Campaign", namespace, name, memory.to_json())
     log.info("Materialised send jobs: campaign=%s/%s inserted=%d", namespace, name, inserted)
+    if p.postpone:  # before the row lets workers claim them
+        await _postpone(database, campaign_id, o, now)
     if inserted or jobs:
         await db.set_campaign_state(database, campaign_id, p.db_state)
     return Loaded(campaign_id, inserted, suppressed_at_load)
+
+
+async def _postpone(database: Any, campaign_id: int, o: CampaignObserved, now: dt.datetime) -> None:
+    """Open jobs due while their recipient's window is closed (or before the start) move to its next
+    opening; checked on every scan, so a job is never claimed more than a scan after its window shut."""
+    assert o.spec is not None
+    everyone = not waits.restricts_hours(o.spec.schedule)
+    zones = (
+        [None]
+        if everyone
+        else [r["zone"] for r in await database.fetch(db.sql("campaign_open_zones"), campaign_id)]
+    )
+    moved = 0
+    for zone, due in postponements(o.spec.schedule, now, zones):
+        result = await database.execute(db.sql("postpone_jobs"), campaign_id, zone, due, everyone)
+        moved += int(result.split()[-1])
+    if moved:
+        log.info("Postponed send jobs to their schedule: campaign=%s/%s jobs=%d", *o.key, moved)
 
 
 async def apply_lifecycle(

@@ -18,6 +18,7 @@ from pot_common.api.pool import AlertRoutes
 from pot_deliverability.gate import campaign_gate, preflight_status
 from pot_deliverability.preflight import PreflightReport
 
+from pot_operator.campaign import waits as sched
 from pot_operator.campaign.recipients import ParsedRecipients
 from pot_operator.campaign.template import CONDITION as TEMPLATE_VALID
 from pot_operator.campaign.template import check_template
@@ -59,6 +60,7 @@ class CampaignObserved:
     recipients_error: str | None = None
     recipients_error_reason: str = "RecipientSourceInvalid"
     memory: CampaignMemory = CampaignMemory()
+    pool_pause: str | None = None  # why its pool is paused and how to resume it, when it is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +79,8 @@ class Projection:
     preflight_blocks: bool = False
     preflight_failing: bool | None = None  # the metric, when the gate was evaluated
     alerts: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (key, text)
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (type, reason, message)
+    postpone: bool = False  # move open jobs to their recipients' next opening (spec.schedule)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,18 +102,28 @@ class Lifecycle:
 
 
 def decide_phase(
-    *, paused: bool, total: int, open_jobs: int, previous: str | None, preflight_blocks: bool = False
+    *,
+    paused: bool,
+    total: int,
+    open_jobs: int,
+    previous: str | None,
+    preflight_blocks: bool = False,
+    before_start: bool = False,
+    ended: bool = False,
 ) -> str:
-    """The lifecycle phase from the job counts: Completed is final once reached; a failed preflight
-    (without override) holds a campaign that has not started in `Preflight`."""
+    """The lifecycle phase from the job counts: Completed is final once reached (also at
+    schedule.end, what is open left unsent); a failed preflight (without override) holds a campaign
+    that has not started in `Preflight`; before schedule.start it is `Scheduled`."""
     if previous in ("Completed", "Failed"):
         return previous
-    if total > 0 and open_jobs == 0:
+    if (total > 0 and open_jobs == 0) or ended:
         return "Completed"
     if paused:
         return "Paused"
     if preflight_blocks:
         return "Preflight"
+    if before_start:
+        return "Scheduled"
     return "Running" if total > 0 else "Pending"
 
 
@@ -158,6 +172,14 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
         return Projection(conditions, {"phase": "Pending", "conditions": ready("PoolReady")})
     cond("PoolReady", True, "PoolFound", f"Sending through MailboxPool {pool_name}")
     cond("DatabaseReady", True, "Connected", "Postgres reachable")
+    if not sched.known_zone(spec.schedule.time_zone):
+        cond(
+            "ScheduleValid",
+            False,
+            "UnknownTimeZone",
+            f"schedule.timeZone {spec.schedule.time_zone!r} is unknown",
+        )
+        return Projection(conditions, {"phase": "Pending", "conditions": ready("PoolReady", "ScheduleValid")})
 
     gate = preflight_gate(o, spec, now)
     if gate.condition is not None:
@@ -169,6 +191,11 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     db_state = "completed" if previous_phase == "Completed" else "paused" if held else "running"
     if preflight_blocks and db_state == "running":
         db_state = "pending"
+    schedule = spec.schedule
+    if db_state == "running" and sched.before_start(schedule, now):
+        db_state = "pending"  # its jobs are not due either; held all the same until the start
+    if sched.ended(schedule, now) and db_state in ("running", "pending", "paused"):
+        db_state = "completed"  # what is not sent by the end is left unsent
     if previous_phase == "Failed":
         db_state = "failed"
     load = needs_load(o.body)
@@ -192,6 +219,8 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
         preflight_blocks,
         gate.failing,
         gate.alerts,
+        gate.events,
+        postpone=sched.restricts_hours(schedule) or (sched.before_start(schedule, now)),
     )
 
 
@@ -204,6 +233,7 @@ class PreflightOutcome:
     blocks: bool = False
     failing: bool | None = None  # the metric, when the gate was evaluated
     alerts: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
 
 def preflight_gate(o: CampaignObserved, spec: CampaignSpec, now: dt.datetime) -> PreflightOutcome:
@@ -222,7 +252,7 @@ def preflight_gate(o: CampaignObserved, spec: CampaignSpec, now: dt.datetime) ->
     else:
         condition = (False, gate.reason, gate.message)
     blocks = not gate.passed and not spec.preflight_override
-    alerts = []
+    alerts, events = [], []
     was = get_condition(list(current.get("conditions") or []), "PreflightPassed")
     if not gate.passed and (was is None or was.get("status") != "False" or was.get("reason") != gate.reason):
         alerts.append(
@@ -233,7 +263,13 @@ def preflight_gate(o: CampaignObserved, spec: CampaignSpec, now: dt.datetime) ->
                 + f": {gate.message}",
             )
         )
-    return PreflightOutcome(status, condition, blocks, not gate.passed, alerts)
+        next_step = (
+            "sending anyway (spec.preflightOverride)"
+            if spec.preflight_override
+            else "held until it passes; fix the records or set spec.preflightOverride to send anyway"
+        )
+        events.append(("Warning", "PreflightFailed", f"Preflight failed: {gate.message}; {next_step}"))
+    return PreflightOutcome(status, condition, blocks, not gate.passed, alerts, events)
 
 
 def campaign_row(namespace: str, name: str, spec: CampaignSpec, state: str) -> CampaignRow:
@@ -281,12 +317,15 @@ def plan_lifecycle(
             conditions, "RecipientsReady", True, "Materialised", message, generation=generation, now=now
         )
     open_jobs = int(counts["queued"]) + int(counts["deferred"])
+    schedule = spec.schedule
     phase = decide_phase(
         paused=spec.paused or spec.suspend,
         total=int(counts["total"]),
         open_jobs=open_jobs,
         previous=previous_phase,
         preflight_blocks=p.preflight_blocks,
+        before_start=sched.before_start(schedule, now),
+        ended=sched.ended(schedule, now) and int(counts["total"]) > 0,
     )
     completed_now = phase == "Completed" and previous_phase != "Completed"
     alerts = []
@@ -299,17 +338,7 @@ def plan_lifecycle(
                 + (f", {counts['unknown']} unknown" if counts["unknown"] else ""),
             )
         )
-    blocked = None
-    if phase == "Paused" and spec.suspend and not spec.paused:
-        blocked = (
-            "Suspended",
-            f"Suspended by spec.suspend; resume: kubectl patch campaign {name} -n {namespace} "
-            """--type merge -p '{"spec":{"suspend":false}}'""",
-        )
-    elif phase == "Paused":
-        blocked = ("Paused", f"Paused by spec; resume with `potctl resume campaign {name} -n {namespace}`")
-    elif phase == "Preflight":
-        blocked = ("PreflightFailed", (get_condition(conditions, "PreflightPassed") or {}).get("message", ""))
+    blocked = blocked_by(o, phase, conditions, counts, open_jobs, now)
     conditions = with_ready(
         conditions, ["PoolReady", "RecipientsReady"], generation=generation, now=now, blocked=blocked
     )
@@ -338,6 +367,46 @@ def plan_lifecycle(
         "conditions": conditions,
     }
     return Lifecycle(status, status_patch(current, status), phase, completed_now, alerts)
+
+
+def blocked_by(
+    o: CampaignObserved,
+    phase: str,
+    conditions: list[Condition],
+    counts: Mapping[str, Any],
+    open_jobs: int,
+    now: dt.datetime,
+) -> tuple[str, str] | None:
+    """What a campaign that is not done waits on, for Ready=False (reason, message with the next step):
+    its own hold, the preflight, its pool's pause, its schedule or a spent cap; None when it can send."""
+    assert o.spec is not None
+    spec, (namespace, name) = o.spec, o.key
+    if phase == "Completed" and open_jobs and sched.ended(spec.schedule, now):
+        return ("ScheduleEnded", f"{open_jobs} recipients left unsent at schedule.end")
+    if phase in ("Completed", "Failed"):
+        return None
+    if phase == "Paused" and spec.suspend and not spec.paused:
+        return (
+            "Suspended",
+            f"Suspended by spec.suspend; resume: kubectl patch campaign {name} -n {namespace} "
+            """--type merge -p '{"spec":{"suspend":false}}'""",
+        )
+    if phase == "Paused":
+        return ("Paused", f"Paused by spec; resume with `potctl resume campaign {name} -n {namespace}`")
+    if phase == "Preflight":
+        return ("PreflightFailed", (get_condition(conditions, "PreflightPassed") or {}).get("message", ""))
+    if o.pool_pause is not None:
+        return ("PoolPaused", o.pool_pause)
+    wait = sched.schedule_wait(spec.schedule, now, counts.get("next_due_at") if open_jobs else None)
+    if wait is None and open_jobs:
+        wait = sched.cap_wait(
+            spec.limits.per_day,
+            spec.limits.per_hour,
+            int(counts.get("sent_today") or 0),
+            int(counts.get("sent_this_hour") or 0),
+            now,
+        )
+    return (wait.reason, wait.message) if wait is not None else None
 
 
 def early_patch(o: CampaignObserved, status: dict[str, Any]) -> dict[str, Any] | None:

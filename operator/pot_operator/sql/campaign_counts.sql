@@ -10,6 +10,14 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE state = 'unknown') AS unknown,
        count(*) FILTER (WHERE state = 'suppressed') AS suppressed,
        min(updated_at) FILTER (WHERE state = 'sent') AS first_sent_at,
+       -- When the next open job is due (a schedule's closed hours or the start put it later).
+       min(next_attempt_at) FILTER (WHERE state IN ('queued', 'deferred')) AS next_due_at,
+       -- What the campaign's caps have counted, as the worker counts them: reservations of jobs that
+       -- may have reached the server, since the start of the UTC day and hour.
+       count(*) FILTER (WHERE state IN ('sending', 'sent', 'unknown')
+                          AND reserved_at >= date_trunc('day', now(), 'UTC')) AS sent_today,
+       count(*) FILTER (WHERE state IN ('sending', 'sent', 'unknown')
+                          AND reserved_at >= date_trunc('hour', now(), 'UTC')) AS sent_this_hour,
        max(updated_at) FILTER (WHERE state NOT IN ('queued', 'claimed', 'sending', 'deferred')) AS last_final_at,
        -- Recipients who unsubscribed (potctl feedback / suppression add) after this campaign's message
        -- was sent to them; a sent job's updated_at is when its result was written.
