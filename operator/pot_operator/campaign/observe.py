@@ -1,8 +1,9 @@
 """The Campaign controller's observe step: what one campaign scan reads before it writes.
 
 Called by pot_operator.campaign.reconcile. Reads the index (its pool), Postgres (the pool's id),
-DNS (the preflight gate's reports, cached per domain, until the campaign started) and the
-ConfigMap or Secret holding the recipients (only when they must be loaded).
+DNS (the preflight gate's reports, cached per domain, until the campaign started), the
+ConfigMap or Secret holding the recipients (only when they must be loaded) and, for a campaign with an
+unsubscribe URL, whether its namespace's unsubscribe key is in Vault (`unsubscribe_tokens`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 from pot_common.api.campaign import CampaignSpec
 from pot_common.api.pool import MailboxPoolSpec
+from pot_common.unsubscribe import PLACEHOLDER, TenantKey, read_key
 from pot_deliverability.gate import sending_targets
 from pot_deliverability.preflight import PreflightReport
 
@@ -85,6 +87,33 @@ async def observe_counts(rt: Runtime, campaign_id: int) -> dict[str, Any]:
     database = await rt.database()
     assert database is not None  # observed connected: the pool stays connected
     return dict(await db.campaign_counts(database, campaign_id))
+
+
+UNSUBSCRIBE_TOKENS = "UnsubscribeTokens"
+
+
+def tokens_condition(spec: CampaignSpec, key: TenantKey | None) -> tuple[bool, str, str] | None:
+    """UnsubscribeTokens (status, reason, message) for a campaign with an unsubscribe URL (pure); None
+    without one. It says what the worker does with the link (pot_worker.planner.token_use)."""
+    url = spec.unsubscribe.url if spec.unsubscribe is not None else None
+    if url is None or key is None:
+        return None
+    if key.key is not None:
+        return True, "KeyFound", "Each recipient's unsubscribe link carries its token"
+    if key.temporary:
+        return False, "VaultUnavailable", f"Sends wait until the unsubscribe key can be read: {key.problem}"
+    fix = "write a `key` field of at least 32 random bytes there"
+    if PLACEHOLDER in url:
+        return False, "KeyMissing", f"Sends wait: the link needs a token and {key.problem}; {fix}"
+    return False, "KeyMissing", f"Links go out without a token: {key.problem}; {fix}"
+
+
+async def unsubscribe_tokens(rt: Runtime, namespace: str, spec: CampaignSpec) -> tuple[bool, str, str] | None:
+    """The UnsubscribeTokens condition, reading the key only for a campaign with an unsubscribe URL."""
+    if spec.unsubscribe is None or spec.unsubscribe.url is None:
+        return None
+    key = await read_key(rt.vault, namespace, rt.settings.vault_tenant_prefix)
+    return tokens_condition(spec, key)
 
 
 def _pool_spec(rt: Runtime, pool_key: Key) -> MailboxPoolSpec | None:
