@@ -15,7 +15,7 @@ from typing import Any
 from pot_common.vault import DEFAULT_TENANT_PREFIX
 from pot_deliverability.gate import Target
 
-from pot_operator.conditions import parse_rfc3339
+from pot_operator.conditions import get_condition, parse_rfc3339, set_condition
 from pot_operator.credentials import CredentialCheck, rotated_since_rejection
 from pot_operator.db import MailboxId, MailboxRow
 from pot_operator.health import WindowCounts, reduced_cap_factor
@@ -201,3 +201,42 @@ def changed_since_rejection(body: Mapping[str, Any]) -> bool:
 def creation_date(body: Mapping[str, Any], now: dt.datetime) -> dt.date:
     created = parse_rfc3339(body.get("metadata", {}).get("creationTimestamp"))
     return (created or now).date()
+
+
+@dataclasses.dataclass(frozen=True)
+class InvalidMailbox:
+    """A selected Mailbox whose spec the operator refuses (e.g. a host the CRD pattern let through)."""
+
+    key: Key
+    body: Body
+    error: str  # the validation error, without values
+
+
+def invalid_mailbox_writes(
+    pool: str, items: Sequence[InvalidMailbox], now: dt.datetime
+) -> tuple[list[tuple[Key, dict[str, Any]]], list[tuple[Body, str, str, str]]]:
+    """Each invalid Mailbox's own status (Failed, Ready=False InvalidSpec naming the error) and one
+    Warning Event when that verdict is new; its pool's other mailboxes are planned as usual."""
+    patches: list[tuple[Key, dict[str, Any]]] = []
+    events: list[tuple[Body, str, str, str]] = []
+    for item in items:
+        current = item.body.get("status") or {}
+        generation = item.body.get("metadata", {}).get("generation")
+        message = f"Invalid spec, fix it to send from this mailbox: {item.error}"[:1000]
+        was = get_condition(list(current.get("conditions") or []), "Ready")
+        conditions = set_condition(
+            list(current.get("conditions") or []),
+            "Ready",
+            False,
+            "InvalidSpec",
+            message,
+            generation=generation,
+            now=now,
+        )
+        status = {"observedGeneration": generation, "state": "Failed", "pool": pool, "conditions": conditions}
+        patch = status_patch(current, status)
+        if patch is not None:
+            patches.append((item.key, patch))
+        if was is None or was.get("reason") != "InvalidSpec" or was.get("message") != message:
+            events.append((item.body, "Warning", "InvalidSpec", message))
+    return patches, events

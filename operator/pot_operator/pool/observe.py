@@ -25,7 +25,7 @@ from pot_operator.credentials import CachedCheck, CredentialCheck, VaultOutage, 
 from pot_operator.health import window_start
 from pot_operator.index import Key, ParsedMailbox
 from pot_operator.manifests import worker_deployment_name
-from pot_operator.pool.mailboxes import EMPTY_MEMORY, MailboxesSeen
+from pot_operator.pool.mailboxes import EMPTY_MEMORY, InvalidMailbox, MailboxesSeen
 from pot_operator.pool.plan import PoolObserved
 from pot_operator.pool.policy import PauseState, thresholds_from_spec
 
@@ -86,11 +86,28 @@ async def observe_pool(rt: Runtime, key: Key, now: dt.datetime) -> PoolObserved 
             vault_prefix=rt.settings.vault_tenant_prefix,
         ),
         invalid=selection.invalid,
+        invalid_mailboxes=invalid_mailboxes(rt, key[0], selection.invalid),
         backlog=backlog,
         recommendations=rt.recommendations.get(key, ()),
         deployment=deployment,
         vault_outage=rt.vault_outage.message or None,
     )
+
+
+def invalid_mailboxes(rt: Runtime, namespace: str, names: list[str]) -> list[InvalidMailbox]:
+    """The selected mailboxes whose spec does not parse, with the validation error (few; parsed anew)."""
+    out = []
+    for name in names:
+        key = (namespace, name)
+        body = rt.index.mailboxes.get(key)
+        if body is None:
+            continue
+        try:
+            rt.index.parsed_mailbox(key, body)
+        except pydantic.ValidationError as e:
+            errors = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            out.append(InvalidMailbox(key, body, errors))
+    return out
 
 
 async def refresh_credentials(

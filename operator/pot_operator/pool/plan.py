@@ -22,7 +22,15 @@ from pot_operator.db import PoolRow
 from pot_operator.health import WindowCounts, basis_points, health_score, rates
 from pot_operator.index import Body, Key
 from pot_operator.pool.guards import DeploymentChange, guard_conditions, refusal_events, worker_deployment
-from pot_operator.pool.mailboxes import NOTHING_SEEN, MailboxesSeen, MailboxWrites, Planned, mailbox_writes
+from pot_operator.pool.mailboxes import (
+    NOTHING_SEEN,
+    InvalidMailbox,
+    MailboxesSeen,
+    MailboxWrites,
+    Planned,
+    invalid_mailbox_writes,
+    mailbox_writes,
+)
 from pot_operator.pool.mailboxes import plan_mailboxes as plan_each_mailbox
 from pot_operator.pool.policy import (
     PauseDecision,
@@ -56,6 +64,7 @@ class PoolObserved:
     pause: PauseState = NOT_PAUSED  # the remembered automatic pause
     mailboxes: MailboxesSeen = NOTHING_SEEN
     invalid: Sequence[str] = ()  # selected mailboxes whose spec does not parse
+    invalid_mailboxes: Sequence[InvalidMailbox] = ()  # those of them still in the index, with why
     backlog: int = 0  # claimed, sending and soon-due jobs of the pool's running campaigns
     # Replica recommendations of the last stabilization window: (when, replicas).
     recommendations: tuple[Recommendation, ...] = ()
@@ -140,6 +149,9 @@ def plan_pool(o: PoolObserved, now: dt.datetime) -> PoolPlan:
         policy = policy_from_spec(name, spec, paused=paused)
         planned = plan_each_mailbox(dataclasses.replace(o.mailboxes, memos={}), policy, now)
     writes = mailbox_writes(planned, o.mailboxes, o.pool_id)
+    patches, invalid_events = invalid_mailbox_writes(name, o.invalid_mailboxes, now)
+    writes.patches.extend(patches)
+    writes.events.extend(invalid_events)
     replicas, capacity, recommendations = _replicas(o, spec, planned, paused, now)
     deployment = worker_deployment(o, spec, replicas)
     checks = guard_conditions(o, spec, deployment)

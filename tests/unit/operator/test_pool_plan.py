@@ -14,7 +14,7 @@ from pot_operator.db import MailboxId
 from pot_operator.health import WindowCounts
 from pot_operator.index import parse_mailbox
 from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment
-from pot_operator.pool.mailboxes import MailboxesSeen
+from pot_operator.pool.mailboxes import InvalidMailbox, MailboxesSeen
 from pot_operator.pool.plan import PoolObserved, PoolPlan, PoolWrites, plan_pool
 from pot_operator.pool.policy import PauseState
 
@@ -208,6 +208,32 @@ def test_invalid_mailboxes_are_named_on_the_pool() -> None:
     plan = plan_pool(observed(invalid=["zz", "bad"]), NOW)
     valid = condition(plan, "MailboxesValid")
     assert (valid["status"], valid["message"]) == ("False", "Invalid spec: bad, zz")
+
+
+def test_an_invalid_mailbox_gets_its_own_condition_and_event_and_its_neighbours_their_status() -> None:
+    bad_body = {**mailbox_body("bad"), "spec": {**mailbox_body("bad")["spec"], "smtp": {"host": "a..b.test"}}}
+    bad = InvalidMailbox(("ns", "bad"), bad_body, "smtp.host: String should match pattern")
+    plan = plan_pool(observed(invalid=["bad"], invalid_mailboxes=[bad]), NOW)
+    w = writes(plan).mailbox_writes
+    patches = dict(w.patches)
+    assert {("ns", "m1"), ("ns", "m2"), ("ns", "bad")} <= patches.keys()  # the good ones still get status
+    status = patches[("ns", "bad")]
+    ready = get_condition(status["conditions"], "Ready")
+    assert status["state"] == "Failed" and status["pool"] == "p"
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert ready["message"].endswith("smtp.host: String should match pattern")
+    events = [(body["metadata"]["name"], type_, reason) for body, type_, reason, _ in w.events]
+    assert ("bad", "Warning", "InvalidSpec") in events
+    assert {r.name for r in w.rows} == {"m1", "m2"}  # nothing of it goes to the workers
+    # Once its status says so, a later scan neither patches it nor raises the Event again.
+    written = {**bad_body, "status": status}
+    again = writes(
+        plan_pool(
+            observed(invalid=["bad"], invalid_mailboxes=[InvalidMailbox(bad.key, written, bad.error)]), NOW
+        )
+    )
+    assert ("ns", "bad") not in dict(again.mailbox_writes.patches)
+    assert all(body["metadata"]["name"] != "bad" for body, *_ in again.mailbox_writes.events)
 
 
 def test_an_unchanged_scan_reuses_every_plan_and_writes_nothing() -> None:
