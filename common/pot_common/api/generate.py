@@ -1,5 +1,7 @@
 """Writes crds/*.yaml and the field reference in docs/api.md from the typed source; run by `make crds`.
 
+The spec tables name, for each field, the test that proves it (pot_common.api.field_tests).
+
     python -m pot_common.api.generate crds [--docs docs/api.md] [--check]
 
 `--check` writes nothing and exits 1 when a file differs from what the source generates.
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pot_common.api.crd import build_crd, file_name, render
+from pot_common.api.field_tests import tests_of
 from pot_common.api.kinds import KINDS, Kind
 
 BEGIN = "<!-- BEGIN GENERATED FIELD REFERENCE (make crds) -->"
@@ -25,7 +28,31 @@ def crd_files() -> dict[str, str]:
     return {file_name(kind): render(build_crd(kind)) for kind in KINDS}
 
 
-def _rows(schema: dict[str, Any], path: str) -> Iterator[tuple[str, str, str, str]]:
+def _schema(kind: Kind) -> dict[str, Any]:
+    schema: dict[str, Any] = build_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def _is_leaf(schema: dict[str, Any]) -> bool:
+    """A field with no fields of its own (an object's or a list item's fields prove it instead)."""
+    if schema["type"] == "object":
+        return "properties" not in schema
+    if schema["type"] == "array":
+        return "properties" not in schema["items"]
+    return True
+
+
+def spec_fields(kind: Kind) -> list[str]:
+    """Every leaf field of the kind's spec, as the reference tables write its path."""
+    spec = _schema(kind)["properties"]["spec"]
+    return [path for path, _, _, _, leaf in _rows(spec, "spec") if leaf]
+
+
+def _tested_by(kind: Kind, path: str) -> str:
+    return "<br>".join(f"`{test}`" for test in tests_of(kind.kind, path)) or "none yet"
+
+
+def _rows(schema: dict[str, Any], path: str) -> Iterator[tuple[str, str, str, str, bool]]:
     for name, child in schema.get("properties", {}).items():
         child_path = f"{path}.{name}"
         kind = child["type"]
@@ -41,7 +68,7 @@ def _rows(schema: dict[str, Any], path: str) -> Iterator[tuple[str, str, str, st
         default = (
             "required" if required else ("`" + _inline(child["default"]) + "`" if "default" in child else "")
         )
-        yield child_path, kind, default, " ".join(child["description"].split())
+        yield child_path, kind, default, " ".join(child["description"].split()), _is_leaf(child)
         if child["type"] == "object" and "properties" in child:
             yield from _rows(child, child_path)
         if child["type"] == "array" and "properties" in child["items"]:
@@ -69,7 +96,7 @@ def _rules(schema: dict[str, Any], path: str) -> Iterator[tuple[str, str]]:
 
 def kind_reference(kind: Kind) -> str:
     """The Markdown field reference of one kind."""
-    root = build_crd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    root = _schema(kind)
     lines = [
         f"### {kind.kind}",
         "",
@@ -79,10 +106,17 @@ def kind_reference(kind: Kind) -> str:
         "",
     ]
     for part in ("spec", "status"):
-        lines += ["| Field | Type | Default | Description |", "|---|---|---|---|"]
-        for path, typ, default, desc in _rows(root["properties"][part], part):
+        spec = part == "spec"
+        if spec:
+            lines += ["| Field | Type | Default | Description | Tested by |", "|---|---|---|---|---|"]
+        else:
+            lines += ["| Field | Type | Default | Description |", "|---|---|---|---|"]
+        for path, typ, default, desc, leaf in _rows(root["properties"][part], part):
             escaped = desc.replace("|", "\\|")
-            lines.append(f"| `{path}` | {typ} | {default} | {escaped} |")
+            row = f"| `{path}` | {typ} | {default} | {escaped} |"
+            if spec:
+                row += f" {_tested_by(kind, path) if leaf else ''} |"
+            lines.append(row)
         lines.append("")
     rules = list(_rules(root, "")) if "x-kubernetes-validations" in root else []
     rules += list(_rules(root["properties"]["spec"], "spec"))

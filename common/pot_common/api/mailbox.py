@@ -126,6 +126,15 @@ class MailboxSpec(ApiModel):
         max_length=128,
         description="Display name shown in the From header, e.g. `Alice from Acme`.",
     )
+    signature: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description=(
+            "Text a campaign template may place with `{{ sender_signature }}` (plain text; escaped in "
+            "HTML bodies). Empty when unset."
+        ),
+    )
     smtp: SmtpEndpoint = Field(description="The SMTP endpoint to send through.")
     credentials: MailboxCredentials = Field(
         description="Where the SMTP credentials are kept: exactly one of vaultPath or secretRef."
