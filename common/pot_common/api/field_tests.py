@@ -19,6 +19,7 @@ HEALTH = "tests/unit/operator/test_health.py"
 POOL_POLICY = "tests/unit/operator/test_pool_policy.py"
 WARMUP = "tests/unit/operator/test_warmup.py"
 WINDOW = "tests/unit/worker/test_window.py"
+SCHEDULE = "tests/unit/operator/test_campaign_schedule.py"
 
 FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
     "Mailbox": {
@@ -176,6 +177,23 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
         "spec.template.variables": (
             f"{RENDER}::test_campaign_variables_fill_what_the_recipient_lacks_and_the_recipient_wins",
             "tests/unit/operator/test_campaign_template.py::test_placeholders_known_as_columns_variables_or_sender_pass",
+        ),
+        "spec.schedule.start": (
+            f"{SCHEDULE}::test_a_campaign_before_its_start_is_scheduled_with_its_jobs_held",
+        ),
+        "spec.schedule.end": (
+            f"{SCHEDULE}::test_at_the_end_what_is_open_is_left_unsent_and_the_campaign_completes",
+        ),
+        "spec.schedule.timeZone": (
+            f"{SCHEDULE}::test_nine_to_five_local_follows_each_zones_daylight_saving_time",
+            f"{SCHEDULE}::test_an_unknown_schedule_zone_holds_the_campaign",
+        ),
+        "spec.schedule.days": (f"{SCHEDULE}::test_days_start_and_end_bound_the_due_time",),
+        "spec.schedule.sendFrom": (
+            f"{SCHEDULE}::test_nine_to_five_local_follows_each_zones_daylight_saving_time",
+        ),
+        "spec.schedule.sendUntil": (
+            f"{SCHEDULE}::test_nine_to_five_local_follows_each_zones_daylight_saving_time",
         ),
         "spec.limits.perDay": (
             f"{LIMITS}::test_a_campaign_at_its_cap_is_left_in_the_queue_not_claimed_and_refused",
