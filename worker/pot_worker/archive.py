@@ -45,6 +45,9 @@ log = logging.getLogger("pot_worker")
 UPLOAD_BACKOFF = (1.0, 30.0)  # base, cap in seconds between tries of a failed upload (full jitter)
 CLOSE_SECONDS = 5.0  # how long close() keeps trying to write what is left
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+# One encoder for every record: json.dumps with arguments builds a new one per call, and ASCII output
+# (non-ASCII as \u escapes) takes the C encoder's fast path, less than half the time per record.
+_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class ArchiveUnavailable(Exception):
@@ -78,7 +81,7 @@ def batch_key(namespace: str, pool: str, worker: str, seq: int, records: list[di
 
 def encode(records: list[dict[str, Any]]) -> bytes:
     """JSON lines, gzip-compressed (pure; mtime 0 so equal records give equal bytes)."""
-    text = "".join(json.dumps(r, separators=(",", ":"), ensure_ascii=False) + "\n" for r in records)
+    text = "\n".join(map(_JSON, records)) + "\n"
     return gzip.compress(text.encode(), compresslevel=6, mtime=0)
 
 
