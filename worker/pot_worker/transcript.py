@@ -78,6 +78,21 @@ class RecordingSMTP(aiosmtplib.SMTP):
         self.tape: Tape | None = None
         self._in_auth = False
 
+    async def _replied(
+        self, tape: Tape, call: Awaitable[SMTPResponse], in_auth: bool = False
+    ) -> SMTPResponse:
+        """Await one exchange and put its reply, or what went wrong, on the tape."""
+        try:
+            response = await call
+        except aiosmtplib.SMTPResponseException as exc:  # a refusal aiosmtplib raised: still a reply
+            tape.received(reply_text(exc.code, exc.message, in_auth))
+            raise
+        except BaseException as exc:
+            tape.note(error_text(exc))
+            raise
+        tape.received(reply_text(response.code, response.message, in_auth))
+        return response
+
     async def _create_connection(self, timeout: float | None) -> SMTPResponse:  # noqa: ASYNC109 (aiosmtplib's)
         # aiosmtplib reads the greeting here, before connect() goes on to STARTTLS; the version is
         # pinned and a test checks the greeting is on the tape.
@@ -86,16 +101,7 @@ class RecordingSMTP(aiosmtplib.SMTP):
             return await super()._create_connection(timeout)
         tls = "implicit TLS" if self.use_tls else "STARTTLS" if self._start_tls_on_connect else "no TLS"
         tape.note(f"connect {self.hostname}:{self.port} ({tls})")
-        try:
-            response = await super()._create_connection(timeout)
-        except aiosmtplib.SMTPResponseException as exc:
-            tape.received(reply_text(exc.code, exc.message, False))
-            raise
-        except BaseException as exc:
-            tape.note(error_text(exc))
-            raise
-        tape.received(reply_text(response.code, response.message, False))
-        return response
+        return await self._replied(tape, super()._create_connection(timeout))
 
     async def execute_command(
         self,
@@ -107,13 +113,7 @@ class RecordingSMTP(aiosmtplib.SMTP):
             return await super().execute_command(*args, timeout=timeout)
         in_auth = self._in_auth
         tape.sent(command_text(args, in_auth))
-        try:
-            response = await super().execute_command(*args, timeout=timeout)
-        except BaseException as exc:
-            tape.note(error_text(exc))
-            raise
-        tape.received(reply_text(response.code, response.message, in_auth))
-        return response
+        return await self._replied(tape, super().execute_command(*args, timeout=timeout), in_auth)
 
     async def starttls(self, *args: Any, **kwargs: Any) -> SMTPResponse:
         tape = self.tape
@@ -123,15 +123,7 @@ class RecordingSMTP(aiosmtplib.SMTP):
         # (then its own call does nothing).
         await self._ehlo_or_helo_if_needed()
         tape.sent("STARTTLS")
-        try:
-            response = await super().starttls(*args, **kwargs)
-        except aiosmtplib.SMTPResponseException as exc:
-            tape.received(reply_text(exc.code, exc.message, False))
-            raise
-        except BaseException as exc:
-            tape.note(error_text(exc))
-            raise
-        tape.received(reply_text(response.code, response.message, False))
+        response = await self._replied(tape, super().starttls(*args, **kwargs))
         tape.note("TLS established")
         return response
 
@@ -169,13 +161,4 @@ class RecordingSMTP(aiosmtplib.SMTP):
             return await super().data(message, timeout=timeout)
         await self._ehlo_or_helo_if_needed()  # as in starttls()
         tape.sent(f"DATA ({len(message)} bytes of message)")
-        try:
-            response = await super().data(message, timeout=timeout)
-        except aiosmtplib.SMTPResponseException as exc:
-            tape.received(reply_text(exc.code, exc.message, False))
-            raise
-        except BaseException as exc:
-            tape.note(error_text(exc))
-            raise
-        tape.received(reply_text(response.code, response.message, False))
-        return response
+        return await self._replied(tape, super().data(message, timeout=timeout))
