@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pot_stack.demo import load_env, resolved
+from pot_common.unsubscribe import Unsubscriber, verify_token
+from pot_stack.demo import load_env, placeholder_holes, resolved, shown_message
 from pot_stack.fake_chat import read_store
 from pot_stack.smtp_sink import read_maildir
 
@@ -78,6 +79,22 @@ def test_demo_sends_the_example_campaign_into_the_sink_and_down_stops_everything
     }
     assert all(mail.message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for mail in stored)
 
+    # No message has a hole where a variable goes ("I am  from Acme", "Hi ,"), and make demo printed
+    # the first one as the recipient got it.
+    for mail in stored:
+        text = shown_message(mail.message)
+        assert not placeholder_holes(text), (mail.rcpt_to, placeholder_holes(text))
+    assert "The first message the sink accepted" in demo.stdout
+    assert shown_message(stored[0].message).split("\n\n", 1)[1] in demo.stdout
+    assert f"Subject: {stored[0].message['Subject']}" in demo.stdout
+
+    # Each recipient's unsubscribe link carries its own token, made with the key the demo wrote.
+    key = _secret(stack_dir, resolved(load_env(stack_dir), "unsubscribe"), "key").encode()
+    for mail in stored:
+        link = str(mail.message["List-Unsubscribe"]).split(",")[0].strip("<> ")
+        token = link.partition("token=")[2]
+        assert verify_token(key, token) == Unsubscriber("pot-demo", summary["campaign"], mail.rcpt_to.lower())
+
     # The completion alert reached both of the example pool's routes exactly once, as the fake chat
     # stored it and as the demo reports it.
     completed = f"campaign pot-demo/{summary['campaign']} completed: {counts['sent']} sent"
@@ -108,6 +125,17 @@ def test_demo_sends_the_example_campaign_into_the_sink_and_down_stops_everything
         not (stack_dir / "state.json").exists()
         or "running" not in _stack(stack_dir, "status", timeout=30).stdout
     )
+
+
+def _secret(stack_dir: Path, path: str, field: str) -> str:
+    import hvac
+
+    env = load_env(stack_dir)
+    client = hvac.Client(url=env["POT_VAULT_ADDR"], token=env["POT_VAULT_TOKEN"])
+    secret = client.secrets.kv.v2.read_secret_version(
+        path=path, mount_point="secret", raise_on_deleted_version=True
+    )
+    return str(secret["data"]["data"][field])
 
 
 def _alert_secrets(stack_dir: Path) -> dict[str, str]:

@@ -4,8 +4,10 @@ It applies `examples/` into the `pot-demo` namespace, writes the example mailbox
 and the example pool's alert-bot token and Slack webhook (random, never printed) into the local
 OpenBao (inside the `pot-demo` namespace's folder, where the operator resolves the examples' relative
 paths), and watches the example campaign send through the operator and its workers into the SMTP
-sink until it completes; then it shows the alerts the operator sent to the stack's fake Telegram and
-Slack (`<root>/chat/`), the campaign-completion message among them. Three demo-only overrides,
+sink until it completes; then it prints the first message the sink accepted (headers and text, as a
+recipient gets it, unsubscribe token included: the demo also writes the namespace's unsubscribe key)
+and the alerts the operator sent to the stack's fake Telegram and Slack (`<root>/chat/`), the
+campaign-completion message among them. Three demo-only overrides,
 each printed, make that take a minute instead of a week: the mailboxes point at the local sink,
 the pool's sending window is lifted (the demo must run at any hour), and the spacing between two
 sends of one mailbox is two seconds instead of ten minutes.
@@ -14,7 +16,9 @@ sends of one mailbox is two seconds instead of ten minutes.
 from __future__ import annotations
 
 import copy
+import email.message
 import json
+import re
 import secrets
 import shlex
 import subprocess
@@ -29,6 +33,7 @@ from rich.live import Live
 from rich.table import Table
 
 from pot_stack.fake_chat import read_store
+from pot_stack.smtp_sink import read_maildir
 from pot_stack.stack import REPO_ROOT
 
 NAMESPACE = "pot-demo"
@@ -117,6 +122,39 @@ def seed_vault(env: dict[str, str], paths: dict[str, str]) -> None:
             mount_point=mount,
             secret={"username": address, "password": secrets.token_urlsafe(18)},
         )
+
+
+def seed_unsubscribe_key(env: dict[str, str]) -> None:
+    """Write the demo namespace's unsubscribe key (random, never printed), so each link carries a token."""
+    import hvac
+    from pot_common.unsubscribe import VAULT_FIELD, VAULT_PATH
+
+    client = hvac.Client(url=env["POT_VAULT_ADDR"], token=env["POT_VAULT_TOKEN"])
+    client.secrets.kv.v2.create_or_update_secret(
+        path=resolved(env, VAULT_PATH),
+        mount_point=env.get("POT_VAULT_MOUNT", "secret"),
+        secret={VAULT_FIELD: secrets.token_urlsafe(48)},
+    )
+
+
+SHOWN_HEADERS = ("From", "To", "Subject", "Date", "List-Unsubscribe", "List-Unsubscribe-Post")
+# Where a template variable rendered empty: two spaces between words ("I am  from"), a space before
+# punctuation ("Hi ,"), or a line that starts with one ("Hi\n, a quick question").
+_HOLE = re.compile(r"\S {2,}\S| [,.;:?!]|^[ \t]*[,.;:?!]", re.MULTILINE)
+
+
+def shown_message(message: email.message.EmailMessage) -> str:
+    """One accepted message as a recipient reads it: its main headers and its text part."""
+    # Unfolded: a long header (the unsubscribe link with its token) is folded on the wire.
+    lines = [f"{name}: {' '.join(str(message[name]).split())}" for name in SHOWN_HEADERS if message[name]]
+    part = message.get_body(preferencelist=("plain",))
+    body = part.get_content() if isinstance(part, email.message.EmailMessage) else ""
+    return "\n".join([*lines, "", body.rstrip()])
+
+
+def placeholder_holes(text: str) -> list[str]:
+    """The spots of a rendered text where a placeholder seems to have rendered empty."""
+    return [text[max(m.start() - 20, 0) : m.end() + 20] for m in _HOLE.finditer(text)]
 
 
 def alert_routes(docs: list[dict[str, Any]]) -> dict[str, str]:
@@ -283,6 +321,7 @@ def run(root: Path, *, timeout: float = 600.0, console: Console | None = None) -
 
     console.print(f"Writing the example mailboxes' credentials into OpenBao ({env['POT_VAULT_ADDR']}) …")
     seed_vault(env, mailbox_credential_paths(shown))
+    seed_unsubscribe_key(env)
     chat_dir = root / "chat"
     routes = alert_routes(shown) if env.get("POT_TELEGRAM_API_URL") else {}
     if routes:
@@ -339,6 +378,10 @@ def run(root: Path, *, timeout: float = 600.0, console: Console | None = None) -
         console.print(f"[green]Campaign {campaign} completed in {took:.0f}s[/green]: {counts}")
     else:
         console.print(f"[red]Campaign {campaign} is {snap.phase} after {took:.0f}s[/red]: {counts}")
+    accepted = read_maildir(maildir)
+    if accepted:
+        console.print(f"\nThe first message the sink accepted ({accepted[0].path}):")
+        console.print(shown_message(accepted[0].message), markup=False, highlight=False, soft_wrap=True)
     if routes:
         console.print(f"\nAlerts the operator sent (fake Telegram and Slack, stored in {chat_dir}):")
         for channel in CHANNELS:
