@@ -205,6 +205,7 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
             "tests/integration/operator/test_materialise.py::test_jobs_follow_the_list_first_duplicate_wins_and_lists_suppress",
         ),
         "spec.unsubscribe.url": (
+            "tests/e2e/demo/test_demo.py::test_demo_sends_the_example_campaign_into_the_sink_and_down_stops_everything",
             "tests/unit/worker/test_planner.py::test_each_recipient_gets_its_token_in_the_link_and_the_mailbox_signature",
             f"{RENDER}::test_unsubscribe_link_values_are_url_quoted",
         ),
