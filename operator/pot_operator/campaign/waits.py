@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pot_common.api.campaign import ALL_DAYS, Schedule
 from pot_common.window import next_opening
 
-TIME_ZONE_COLUMN = "timezone"  # the optional CSV column naming a recipient's zone
+DUE_SOON = dt.timedelta(minutes=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +114,8 @@ def schedule_wait(schedule: Schedule, now: dt.datetime, next_due: dt.datetime | 
     start = _aware(schedule.start)
     if start is not None and now < start:
         return Wait("Scheduled", f"Scheduled: sending starts at {iso(start)}", start)
-    if restricts_hours(schedule) and next_due is not None and next_due > now:
+    # A job due within the minute is no wait (jobs made during this scan are due at their insert).
+    if restricts_hours(schedule) and next_due is not None and next_due > now + DUE_SOON:
         return Wait(
             "Scheduled",
             f"Outside the schedule's sending hours; the next recipient is due at {iso(next_due)}",

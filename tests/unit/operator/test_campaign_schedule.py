@@ -180,6 +180,8 @@ def test_a_running_campaign_that_can_send_is_ready() -> None:
     life = plan_lifecycle(o, plan_projection(o, NOW), Loaded(3, None, 0), counts(total=3, queued=3), NOW)
     assert condition(life.status["conditions"], "Ready")["status"] == "True"
     assert schedule_wait(schedule(), NOW, NOW + dt.timedelta(hours=1)) is None  # a retry, not the schedule
+    # Jobs made during the scan are due at their insert, just after the scan's clock: no wait.
+    assert schedule_wait(schedule(**NINE_TO_FIVE), NOW, NOW + dt.timedelta(seconds=2)) is None
 
 
 def test_a_preflight_failure_raises_an_event_once() -> None:
