@@ -79,6 +79,7 @@ async def observe_campaign(rt: Runtime, key: Key, body: Body) -> CampaignObserve
         recipients_error=str(problem) if problem is not None else None,
         recipients_error_reason=problem.reason if problem is not None else "RecipientSourceInvalid",
         memory=rt.campaign_memory.get(key, CampaignMemory()),
+        unsubscribe=await unsubscribe_tokens(rt, namespace, spec),
     )
 
 

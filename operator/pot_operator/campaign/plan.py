@@ -60,6 +60,8 @@ class CampaignObserved:
     recipients_error: str | None = None
     recipients_error_reason: str = "RecipientSourceInvalid"
     memory: CampaignMemory = CampaignMemory()
+    # UnsubscribeTokens (status, reason, message), for a campaign with an unsubscribe URL
+    unsubscribe: tuple[bool, str, str] | None = None
     pool_pause: str | None = None  # why its pool is paused and how to resume it, when it is
 
 
@@ -172,6 +174,8 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
         return Projection(conditions, {"phase": "Pending", "conditions": ready("PoolReady")})
     cond("PoolReady", True, "PoolFound", f"Sending through MailboxPool {pool_name}")
     cond("DatabaseReady", True, "Connected", "Postgres reachable")
+    if o.unsubscribe is not None:
+        cond("UnsubscribeTokens", *o.unsubscribe)
     if not sched.known_zone(spec.schedule.time_zone):
         cond(
             "ScheduleValid",

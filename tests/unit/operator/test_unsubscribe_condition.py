@@ -39,3 +39,15 @@ def test_the_condition_says_what_happens_to_the_link() -> None:
     assert message.startswith("Sends wait")
     away = TenantKey(None, "Vault unavailable", temporary=True)
     assert tokens_condition(spec(url="https://u.test/u"), away)[:2] == (False, "VaultUnavailable")  # type: ignore[index]
+
+
+def test_the_projection_carries_the_condition_the_observe_step_made() -> None:
+    from pot_operator.campaign.plan import plan_projection
+    from pot_operator.conditions import get_condition
+
+    from .test_campaign_plan import NOW, observed
+
+    missing = tokens_condition(spec(url="https://u.test/u"), MISSING)
+    conditions = plan_projection(observed(unsubscribe=missing), NOW).conditions
+    assert (get_condition(conditions, "UnsubscribeTokens") or {}).get("reason") == "KeyMissing"
+    assert get_condition(plan_projection(observed(), NOW).conditions, "UnsubscribeTokens") is None
