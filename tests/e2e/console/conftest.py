@@ -112,9 +112,13 @@ def start_console() -> Iterator[StartConsole]:
     stack.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium (installed by `make tools`, or here when missing) under Playwright."""
+    """Debian's chromium (installed by `make tools`, or here when missing) under Playwright.
+
+    Per module, not per session: Playwright's sync API keeps an event loop running in the main
+    thread until it stops, and every later test that calls asyncio.run() would fail.
+    """
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
