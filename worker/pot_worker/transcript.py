@@ -59,10 +59,14 @@ def command_text(args: tuple[bytes, ...], in_auth: bool) -> str:
 
 
 def reply_text(code: int, message: str, in_auth: bool) -> str:
-    """What a tape shows for a reply (pure). A 334 challenge during AUTH keeps only its code."""
+    """What a tape shows for a reply (pure), a multi-line one as it came (`250-...` lines, then `250 ...`).
+    A 334 challenge during AUTH keeps only its code."""
     if in_auth and code == 334:
         return f"334 {REDACTED}"
-    return f"{code} {message}"[:REPLY_LIMIT]
+    if "\n" not in message:
+        return f"{code} {message}"[:REPLY_LIMIT]
+    *first, last = message.split("\n")
+    return ("".join(f"{code}-{line}\n" for line in first) + f"{code} {last}")[:REPLY_LIMIT]
 
 
 def error_text(exc: BaseException) -> str:

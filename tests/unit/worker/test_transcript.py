@@ -33,6 +33,8 @@ def test_replies_keep_code_and_text_but_not_an_auth_challenge() -> None:
     assert reply_text(334, "VXNlcm5hbWU6", True) == f"334 {REDACTED}"
     assert reply_text(535, "5.7.8 Authentication credentials invalid", True).startswith("535 5.7.8")
     assert len(reply_text(250, "x" * 10_000, False)) == 2000
+    # aiosmtplib joins a multi-line reply's texts; the tape shows the lines as the server sent them.
+    assert reply_text(250, "sink.test\nSIZE 1000\nHELP", False) == "250-sink.test\n250-SIZE 1000\n250 HELP"
 
 
 def test_every_auth_mechanism_aiosmtplib_may_try_is_redacted() -> None:
