@@ -96,6 +96,7 @@ class MailboxRow:
     state: str
     state_reason: str
     cooldown_until: dt.datetime | None
+    signature: str = ""  # spec.signature, `sender_signature` in the worker's templates
 
 
 class MailboxId(NamedTuple):
@@ -136,6 +137,7 @@ def _mailbox_tuple(r: MailboxRow) -> tuple[Any, ...]:
         r.state,
         r.state_reason,
         r.cooldown_until,
+        r.signature,
     )
 
 

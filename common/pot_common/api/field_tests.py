@@ -26,6 +26,7 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
         "spec.address": (E2E_OPERATOR, f"{RENDER}::test_message_has_the_required_headers"),
         "spec.displayName": (f"{RENDER}::test_sender_variables_come_from_the_mailbox",),
         "spec.signature": (
+            "tests/integration/operator/test_mailbox_rows.py::test_the_signature_reaches_the_worker_and_follows_edits",
             "tests/unit/worker/test_planner.py::test_each_recipient_gets_its_token_in_the_link_and_the_mailbox_signature",
             f"{RENDER}::test_sender_variables_come_from_the_mailbox",
         ),

@@ -59,6 +59,8 @@ CREATE INDEX IF NOT EXISTS mailboxes_pool ON mailboxes (pool_id);
 -- known). The operator clears 'credentials_bad' once Vault holds another version, so a rotated
 -- secret brings the mailbox back without an edit of its spec.
 ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS credentials_bad_version integer;
+-- spec.signature: `sender_signature` in the worker's templates.
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS signature text NOT NULL DEFAULT '';
 
 -- One row per Campaign. Written by the operator.
 CREATE TABLE IF NOT EXISTS campaigns (

@@ -320,6 +320,7 @@ def _row(
         state=state,
         state_reason=reason,
         cooldown_until=cooldown.until,
+        signature=o.spec.signature or "",
     )
 
 

@@ -3,13 +3,15 @@
 -- once it clears that state, the refused secret's version goes too.
 INSERT INTO mailboxes (pool_id, namespace, name, address, display_name, smtp_host, smtp_port, smtp_tls,
                        credentials_ref, daily_cap, hourly_cap, min_spacing_seconds, state, state_reason,
-                       cooldown_until)
+                       cooldown_until, signature)
 SELECT $1, $2, m.name, m.address, m.display_name, m.smtp_host, m.smtp_port, m.smtp_tls, m.credentials_ref,
-       m.daily_cap, m.hourly_cap, m.min_spacing_seconds, m.state, m.state_reason, m.cooldown_until
+       m.daily_cap, m.hourly_cap, m.min_spacing_seconds, m.state, m.state_reason, m.cooldown_until,
+       m.signature
 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::text[], $10::int[],
-            $11::int[], $12::int[], $13::text[], $14::text[], $15::timestamptz[])
+            $11::int[], $12::int[], $13::text[], $14::text[], $15::timestamptz[],
+            $16::text[])
      AS m(name, address, display_name, smtp_host, smtp_port, smtp_tls, credentials_ref, daily_cap, hourly_cap,
-          min_spacing_seconds, state, state_reason, cooldown_until)
+          min_spacing_seconds, state, state_reason, cooldown_until, signature)
 ON CONFLICT (namespace, name) DO UPDATE SET
     pool_id = EXCLUDED.pool_id,
     address = EXCLUDED.address,
@@ -24,14 +26,17 @@ ON CONFLICT (namespace, name) DO UPDATE SET
     state = EXCLUDED.state,
     state_reason = EXCLUDED.state_reason,
     cooldown_until = EXCLUDED.cooldown_until,
+    signature = EXCLUDED.signature,
     credentials_bad_version = CASE WHEN EXCLUDED.state = 'credentials_bad'
                                    THEN mailboxes.credentials_bad_version END,
     updated_at = now()
 WHERE (mailboxes.pool_id, mailboxes.address, mailboxes.display_name, mailboxes.smtp_host, mailboxes.smtp_port,
        mailboxes.smtp_tls, mailboxes.credentials_ref, mailboxes.daily_cap, mailboxes.hourly_cap,
-       mailboxes.min_spacing_seconds, mailboxes.state, mailboxes.state_reason, mailboxes.cooldown_until)
+       mailboxes.min_spacing_seconds, mailboxes.state, mailboxes.state_reason, mailboxes.cooldown_until,
+       mailboxes.signature)
       IS DISTINCT FROM
       (EXCLUDED.pool_id, EXCLUDED.address, EXCLUDED.display_name, EXCLUDED.smtp_host, EXCLUDED.smtp_port,
        EXCLUDED.smtp_tls, EXCLUDED.credentials_ref, EXCLUDED.daily_cap, EXCLUDED.hourly_cap,
-       EXCLUDED.min_spacing_seconds, EXCLUDED.state, EXCLUDED.state_reason, EXCLUDED.cooldown_until)
+       EXCLUDED.min_spacing_seconds, EXCLUDED.state, EXCLUDED.state_reason, EXCLUDED.cooldown_until,
+       EXCLUDED.signature)
 RETURNING name, id;
