@@ -31,13 +31,13 @@ import aiosmtplib
 import asyncpg
 import redis
 from pot_common.db import apply_schema
+from pot_common.message import Sender, Template, message_id, render_message
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
 from pot_stack.s3_server import S3Server
 from pot_stack.service import free_port, kill_group, wait_until
 from pot_worker.clock import SystemClock
 from pot_worker.config import WorkerSettings
-from pot_worker.render import Sender, Template, message_id, render_message
 from pot_worker.runner import Worker
 
 # The campaign both halves send: the pipeline renders it per job, the bare half sends the same bytes.

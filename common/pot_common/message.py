@@ -1,6 +1,6 @@
 """Builds each outgoing message from the campaign template and the recipient's variables.
 
-Called by the worker for every job (through pot_worker.render) and by `potctl preview`, so a preview is
+Called by the worker for every job (pot_worker.planner) and by `potctl preview`, so a preview is
 the message the worker sends. Subject and bodies are campaign templates (pot_common.templates: Jinja2
 sandboxed, strict, with fallbacks and spintax); the unsubscribe link is filled with URL-quoted values
 and the recipient's token (pot_common.unsubscribe).
@@ -13,7 +13,7 @@ with the compat32 MIME classes (EmailMessage with the modern policy cost 0.59 ms
 0.11 ms, for no gain on these simple messages). `render_message`, which the worker calls for every job,
 writes the same bytes without building those objects (they and the generator's walk were a fifth of
 the worker's CPU per message, bench/pipeline.py): each header still goes through the policy's
-fold_binary, the guard above included. tests/unit/worker/test_render.py holds the two byte for byte.
+fold_binary, the guard above included. tests/unit/common/test_message.py holds the two byte for byte.
 """
 
 from __future__ import annotations

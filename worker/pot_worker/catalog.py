@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pot_common.message import Template, template_from_row
+from pot_common.window import in_window
+
 from pot_worker.limits import MailboxLimits
-from pot_worker.render import Template, template_from_row
 from pot_worker.smtp import Endpoint
 from pot_worker.store import JobStore
-from pot_worker.window import in_window
 
 
 class PoolNotFound(Exception):

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 
 import redis.exceptions
 from pot_common.cache import TtlCache
+from pot_common.message import InvalidRecipient, Sender, message_id, render_message
+from pot_common.templates import TemplateError
 from pot_common.unsubscribe import PLACEHOLDER, TenantKey, make_token, read_key
 from pot_common.vault import VaultKV
 
@@ -37,7 +39,6 @@ from pot_worker.limits import (
     rotation,
 )
 from pot_worker.providers import ProviderResolver
-from pot_worker.render import InvalidRecipient, Sender, TemplateError, message_id, render_message
 from pot_worker.services import REDIS_ERRORS
 from pot_worker.store import Job, JobStore, Result
 

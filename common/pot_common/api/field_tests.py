@@ -13,12 +13,12 @@ from __future__ import annotations
 E2E_OPERATOR = (
     "tests/e2e/operator/test_operator.py::test_pool_lifecycle_credentials_warmup_cooldown_autopause_restart"
 )
-RENDER = "tests/unit/worker/test_render.py"
+RENDER = "tests/unit/common/test_message.py"
 LIMITS = "tests/integration/worker/test_limits.py"
 HEALTH = "tests/unit/operator/test_health.py"
 POOL_POLICY = "tests/unit/operator/test_pool_policy.py"
 WARMUP = "tests/unit/operator/test_warmup.py"
-WINDOW = "tests/unit/worker/test_window.py"
+WINDOW = "tests/unit/common/test_window.py"
 SCHEDULE = "tests/unit/operator/test_campaign_schedule.py"
 
 FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {

@@ -1,11 +1,11 @@
-"""The pool's sending window in its time zone (pot_worker.window)."""
+"""The pool's sending window in its time zone (pot_common.window, read by the worker's claim loop)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
 
 import pytest
-from pot_worker.window import in_window
+from pot_common.window import in_window
 
 WEEKDAYS = (1, 2, 3, 4, 5)
 

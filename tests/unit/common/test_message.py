@@ -1,4 +1,4 @@
-"""Message rendering and header-injection safety (pot_worker.render)."""
+"""Message rendering and header-injection safety (pot_common.message, used by the worker for every job)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import email.policy
 from datetime import UTC, datetime
 
 import pytest
-from pot_worker.render import (
+from pot_common.message import (
     WIRE_POLICY,
     InvalidRecipient,
     Sender,
@@ -272,7 +272,7 @@ RENDER_CASES = [
 def test_render_message_is_byte_for_byte_the_email_package(
     template: Template, sender: Sender, variables: dict[str, object]
 ) -> None:
-    from pot_worker.render import render_message
+    from pot_common.message import render_message
 
     args = (template, sender, "bob@good.test", variables, "<pot.1.2.1@acme-outreach.test>", NOW)
     boundary = "=_pot_0123456789abcdef"
@@ -283,7 +283,7 @@ def test_render_message_is_byte_for_byte_the_email_package(
 def test_render_message_refuses_an_embedded_header_like_the_generator() -> None:
     from email.errors import HeaderParseError
 
-    from pot_worker.render import render_message
+    from pot_common.message import render_message
 
     # Message ids are built by message_id(), never from recipient data; a caller passing a raw one
     # still meets the policy's fold, which refuses it.
@@ -294,7 +294,7 @@ def test_render_message_refuses_an_embedded_header_like_the_generator() -> None:
 
 
 def test_multipart_boundaries_differ_and_never_occur_in_a_part() -> None:
-    from pot_worker.render import new_boundary, render_message
+    from pot_common.message import new_boundary, render_message
 
     assert new_boundary() != new_boundary()
     boundary = "=_pot_0123456789abcdef"
@@ -328,7 +328,7 @@ def test_sender_variables_come_from_the_mailbox() -> None:
 
 
 def test_a_missing_value_is_refused_not_sent_as_a_hole() -> None:
-    from pot_worker.render import TemplateError
+    from pot_common.templates import TemplateError
 
     with pytest.raises(TemplateError, match="sender_nam"):
         build_message(
@@ -358,7 +358,7 @@ def test_the_token_goes_in_place_of_its_placeholder_or_the_query(url: str, expec
 
 
 def test_a_5000_character_subject_is_folded_under_998_octets() -> None:
-    from pot_worker.render import render_message
+    from pot_common.message import render_message
 
     raw = render_message(PLAIN, SENDER, "bob@good.test", {"first_name": "x" * 5000}, "<id@x.test>", NOW)
     head = raw.split(b"\r\n\r\n", 1)[0]
