@@ -123,3 +123,40 @@ async def test_potctl_says_in_one_line_why_there_is_no_transcript(
     )
     done = potctl("transcript", str(job_id), env=env)
     assert done.returncode == 2 and "no transcript of job" in done.stderr and "past retention" in done.stderr
+
+
+async def test_in_a_cluster_the_store_keys_come_from_the_tenants_vault_folder(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    canary_sink: SmtpSink,
+    vault: Any,
+    dns_server: Any,
+    store: S3Server,
+) -> None:
+    """POT_TRANSCRIPTS_VAULT_PATH names a path in the namespace's folder (pot/acme/...): read with the
+    worker's own Vault login. Until it holds the keys, transcripts wait and sends go on."""
+    await seed(db, canary_sink, None, ["ok-1@good.test", "ok-2@good.test"])
+    on = {k: v for k, v in transcripts_on(store).items() if not k.endswith(("_access_key", "_secret_key"))}
+    settings = worker_settings(
+        fresh_database,
+        fresh_redis,
+        canary_sink,
+        dns_server,
+        vault,
+        transcripts_vault_path="transcripts",
+        **on,
+    )
+    worker = Worker(settings, clock=ManualClock(START))
+    vault.put_secret("pot/acme/transcripts", {"access_key": store.access_key})  # no secret_key yet
+    await worker.start()
+    try:
+        assert await worker.run_once() == 2
+        assert not await worker.archive.flush() and worker.archive.waiting == 2
+        vault.put_secret(
+            "pot/acme/transcripts", {"access_key": store.access_key, "secret_key": store.secret_key}
+        )
+        assert await worker.archive.flush() and worker.archive.written == 2
+    finally:
+        await worker.close()
+    assert [key.split("/")[:2] for key in store.objects()] == [["acme", "outreach"]]
