@@ -17,11 +17,11 @@ from typing import Any
 
 import yaml
 from pot_common.addresses import check_syntax
+from pot_common.annotations import POOL_LABEL
 from pot_common.api.base import GROUP, VERSION
 from pot_common.api.mailbox import MailboxSpec
 from pydantic import ValidationError
 
-POOL_LABEL = "pot.dev/pool"  # the label the example pools select on (examples/mailboxpool.yaml)
 MANAGED_BY = ("app.kubernetes.io/managed-by", "potctl")
 DEFAULT_VAULT_FOLDER = "mailboxes"
 

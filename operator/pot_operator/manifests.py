@@ -7,11 +7,12 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from pot_common.annotations import POOL_LABEL
+
 from pot_operator.config import Settings
 
 WORKER_APP = "pot-worker"
 MANAGED_BY = "pot-operator"
-POOL_LABEL = "pot.dev/pool"
 
 
 @dataclasses.dataclass(frozen=True)
