@@ -22,9 +22,32 @@ case "${1:-}" in
   *) echo "usage: $0 [--if-stale | --print-inputs]" >&2 && exit 2 ;;
 esac
 SUITE=bookworm
-MIRROR="${POT_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-SECURITY="${POT_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 PYTHON="${PYTHON:-python3}"
+# The Debian archive this machine's apt already uses for $SUITE and $SUITE-security (deb822 .sources or
+# one-line sources.list), unless POT_DEBIAN_MIRROR / POT_DEBIAN_SECURITY_MIRROR say otherwise.
+host_archive() {
+  "$PYTHON" - "$1" <<'PY'
+import glob, sys
+want = sys.argv[1]
+for path in sorted(glob.glob("/etc/apt/sources.list.d/*.sources")):
+    for stanza in open(path).read().split("\n\n"):
+        fields = dict(line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#"))
+        if want in fields.get("Suites", "").split() and "deb" in fields.get("Types", "").split():
+            print(fields["URIs"].split()[0]); sys.exit(0)
+for path in ["/etc/apt/sources.list", *sorted(glob.glob("/etc/apt/sources.list.d/*.list"))]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        words = [w for w in line.split() if not w.startswith("[")]
+        if len(words) >= 3 and words[0] == "deb" and words[2] == want:
+            print(words[1]); sys.exit(0)
+sys.exit(f"no apt source for {want} on this machine: set POT_DEBIAN_MIRROR and POT_DEBIAN_SECURITY_MIRROR")
+PY
+}
+MIRROR="${POT_DEBIAN_MIRROR:-$(host_archive "$SUITE")}"
+SECURITY="${POT_DEBIAN_SECURITY_MIRROR:-$(host_archive "$SUITE-security")}"
 CACHE="${POT_CACHE_DIR:-$HOME/.cache/pot}/image"
 ARCHIVE="$CACHE/pot.oci.tar"
 log() { echo "[image] $*" >&2; }
