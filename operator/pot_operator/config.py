@@ -94,18 +94,6 @@ class Settings(BaseModel):
         description="POT_SCALE_DOWN_STABILIZATION: seconds a pool's workers keep the highest replica count "
         "recommended within them before scaling down (the HorizontalPodAutoscaler's default window).",
     )
-    transcripts_endpoint: str = Field(
-        "",
-        description="POT_TRANSCRIPTS_ENDPOINT: the S3-compatible store every pool's workers write SMTP "
-        "transcripts to (docs/transcripts.md); empty: no transcripts. Passed on with the three below.",
-    )
-    transcripts_bucket: str = Field("pot-transcripts", description="POT_TRANSCRIPTS_BUCKET: the bucket.")
-    transcripts_region: str = Field("us-east-1", description="POT_TRANSCRIPTS_REGION: the signing region.")
-    transcripts_vault_path: str = Field(
-        "transcripts",
-        description="POT_TRANSCRIPTS_VAULT_PATH: where, relative to each namespace's Vault folder, the "
-        "workers read the store's access_key and secret_key.",
-    )
     credentials_recheck: float = Field(
         600.0,
         ge=0,

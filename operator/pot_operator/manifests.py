@@ -90,14 +90,6 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
         else:
             # Token auth is for the local stack only; the token still travels by Secret reference.
             env.append(_secret_env("POT_VAULT_TOKEN", settings.worker_secret))
-    if settings.transcripts_endpoint:
-        # The store's keys are per tenant, in the namespace's Vault folder: never in this env.
-        env += [
-            {"name": "POT_TRANSCRIPTS_ENDPOINT", "value": settings.transcripts_endpoint},
-            {"name": "POT_TRANSCRIPTS_BUCKET", "value": settings.transcripts_bucket},
-            {"name": "POT_TRANSCRIPTS_REGION", "value": settings.transcripts_region},
-            {"name": "POT_TRANSCRIPTS_VAULT_PATH", "value": settings.transcripts_vault_path},
-        ]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

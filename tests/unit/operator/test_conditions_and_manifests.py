@@ -98,16 +98,3 @@ def test_drift_only_for_fields_we_own() -> None:
     assert deployment_drift(actual, scaled) == {"spec": {"replicas": 0}}
     other_image = build_worker_deployment(POOL, WorkerSettings(replicas=2, image="img:2"), SETTINGS)
     assert "template" in (deployment_drift(actual, other_image) or {}).get("spec", {})
-
-
-def test_workers_get_the_transcript_store_but_never_its_keys() -> None:
-    plain = build_worker_deployment(POOL, WorkerSettings(replicas=1), SETTINGS)
-    assert not [
-        e for e in plain["spec"]["template"]["spec"]["containers"][0]["env"] if "TRANSCRIPTS" in e["name"]
-    ]
-    settings = Settings(transcripts_endpoint="https://s3.example:9000", transcripts_bucket="b")
-    d = build_worker_deployment(POOL, WorkerSettings(replicas=1), settings)
-    env = {e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["POT_TRANSCRIPTS_ENDPOINT"] == "https://s3.example:9000"
-    assert (env["POT_TRANSCRIPTS_BUCKET"], env["POT_TRANSCRIPTS_VAULT_PATH"]) == ("b", "transcripts")
-    assert not any("ACCESS_KEY" in name or "SECRET_KEY" in name for name in env)
