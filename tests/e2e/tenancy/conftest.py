@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from kubernetes import client
 from pot_stack.e2e import sql, wait_for
 
@@ -116,6 +117,13 @@ def world(  # type: ignore[no-untyped-def]
     tmp_path_factory,
 ) -> Iterator[World]:
     uid = uuid.uuid4().hex[:6]
+    # A fresh database means fresh pool, mailbox and campaign ids: the limit counters an earlier test
+    # left in the session's Redis under the same ids would refuse this world's sends.
+    flush = redis.Redis.from_url(redis_server.url)
+    try:
+        flush.flushall()
+    finally:
+        flush.close()
     core, custom, apps = (
         client.CoreV1Api(kube_api),
         client.CustomObjectsApi(kube_api),
