@@ -20,6 +20,8 @@ for wheel in /wheels/pip-*.whl; do bootstrap=$wheel/pip; done
 # imported by nothing in the image (POT and kopf use the synchronous client), and the compiled
 # extensions ship their debug symbols.
 rm -rf /opt/pot/lib/python3.11/site-packages/kubernetes/aio
+# pycryptodome (minio's) ships its own test suite, test private keys included: no key in the image.
+rm -rf /opt/pot/lib/python3.11/site-packages/Crypto/SelfTest
 find /opt/pot -name '*.so' -exec strip --strip-debug {} +
 # Bytecode checked by hash, never by mtime: the image's files all carry one fixed mtime, the root
 # filesystem is read-only, and the same sources give the same .pyc bytes.
