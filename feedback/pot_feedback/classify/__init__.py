@@ -1,0 +1,8 @@
+"""The inbox-message classifier, `classify(raw) -> Verdict`; called by the ingester and potctl."""
+
+from __future__ import annotations
+
+from pot_feedback.classify.core import classify
+from pot_feedback.classify.verdict import Kind, Verdict
+
+__all__ = ["Kind", "Verdict", "classify"]
