@@ -97,6 +97,13 @@ class MailboxRow:
     state_reason: str
     cooldown_until: dt.datetime | None
     signature: str = ""  # spec.signature, `sender_signature` in the worker's templates
+    # The inbox the ingester reads (spec.imap, or the provider's), None when it is not read.
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_tls: str = "implicit"
+    auth_mechanism: str = "password"  # 'oauth2' with spec.credentials.oauth2
+    oauth_provider: str | None = None
+    oauth_token_url: str | None = None
 
 
 class MailboxId(NamedTuple):
@@ -138,6 +145,12 @@ def _mailbox_tuple(r: MailboxRow) -> tuple[Any, ...]:
         r.state_reason,
         r.cooldown_until,
         r.signature,
+        r.imap_host,
+        r.imap_port,
+        r.imap_tls,
+        r.auth_mechanism,
+        r.oauth_provider,
+        r.oauth_token_url,
     )
 
 

@@ -52,6 +52,66 @@ class SmtpEndpoint(ApiModel):
     )
 
 
+class ImapEndpoint(ApiModel):
+    """Where POT reads the mailbox's inbox: bounces, complaints and replies arrive there, minutes to days
+    after the submission server accepted a message."""
+
+    host: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$",
+        description=(
+            "Host name of the IMAP server, e.g. `imap.acme-mail.test`. May be left out for the providers "
+            "POT knows by their SMTP host: `smtp.gmail.com` reads `imap.gmail.com`, `smtp.office365.com` "
+            "and `smtp-mail.outlook.com` read `outlook.office365.com`; otherwise the InboxReady condition "
+            "says it is missing."
+        ),
+    )
+    port: int = Field(
+        default=993, ge=1, le=65535, description="TCP port: 993 for implicit TLS, 143 otherwise."
+    )
+    tls_mode: Literal["implicit", "starttls", "none"] = Field(
+        default="implicit",
+        description=(
+            "How the connection is encrypted: `implicit` speaks TLS from the start (port 993), `starttls` "
+            "upgrades a plain connection, `none` only for local test servers (refused with credentials "
+            "unless the cluster admin allows cleartext AUTH, POT_ALLOW_PLAINTEXT_AUTH)."
+        ),
+    )
+
+
+class OAuth2Settings(ApiModel):
+    """Sign in with OAuth2 (XOAUTH2 on SMTP and IMAP) instead of a password."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.provider != 'custom' || has(self.tokenUrl)",
+                "oauth2.tokenUrl is required when provider is custom",
+                ".tokenUrl",
+            )
+        )
+    )
+
+    provider: Literal["google", "microsoft", "custom"] = Field(
+        description=(
+            "Whose token endpoint issues the access tokens: `google` (oauth2.googleapis.com), `microsoft` "
+            "(login.microsoftonline.com, for the directory named by the secret's `tenant` key, default "
+            "`organizations`) or `custom` with tokenUrl."
+        ),
+    )
+    token_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s]+$",
+        description=(
+            "The token endpoint for provider `custom`, or to override a known provider's. `http://` only "
+            "when the cluster admin allows cleartext AUTH (POT_ALLOW_PLAINTEXT_AUTH)."
+        ),
+    )
+
+
 class SecretCredentialsRef(ApiModel):
     """A Kubernetes Secret in the Mailbox's namespace holding the SMTP username and password."""
 
@@ -101,6 +161,14 @@ class MailboxCredentials(ApiModel):
             "the cluster admin may turn Secret references off, POT_ALLOW_SECRET_REFS)."
         ),
     )
+    oauth2: OAuth2Settings | None = Field(
+        default=None,
+        description=(
+            "Sign in with OAuth2 instead of a password: the secret then holds `username`, `client_id`, "
+            "`client_secret` and `refresh_token` (and for Microsoft optionally `tenant`) in place of "
+            "`password`. Access tokens are refreshed before they expire and kept only in memory."
+        ),
+    )
 
 
 class MailboxSpec(ApiModel):
@@ -136,6 +204,13 @@ class MailboxSpec(ApiModel):
         ),
     )
     smtp: SmtpEndpoint = Field(description="The SMTP endpoint to send through.")
+    imap: ImapEndpoint | None = Field(
+        default=None,
+        description=(
+            "Read this mailbox's inbox for bounces, complaints, auto-replies and replies (the pool's "
+            "ingester, with the same credentials). Without it POT learns only from the submission reply."
+        ),
+    )
     credentials: MailboxCredentials = Field(
         description="Where the SMTP credentials are kept: exactly one of vaultPath or secretRef."
     )

@@ -231,3 +231,15 @@ DO $$ BEGIN
             CHECK (state IN ('pending', 'running', 'paused', 'completed', 'failed', 'cancelled'));
     END IF;
 END $$;
+
+-- The feedback loop (docs/feedback.md). Where the ingester reads each mailbox's inbox (NULL host: not
+-- read), and how the worker and the ingester sign in: 'password' or 'oauth2' (XOAUTH2 with an access
+-- token from oauth_token_url, refreshed from the secret's refresh token; never stored here).
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS imap_host text;
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS imap_port integer NOT NULL DEFAULT 993;
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS imap_tls text NOT NULL DEFAULT 'implicit'
+    CHECK (imap_tls IN ('implicit', 'starttls', 'none'));
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS auth_mechanism text NOT NULL DEFAULT 'password'
+    CHECK (auth_mechanism IN ('password', 'oauth2'));
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS oauth_provider text;
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS oauth_token_url text;

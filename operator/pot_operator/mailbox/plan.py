@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pot_common.api.mailbox import MailboxSpec
+from pot_common.providers import imap_endpoint
 from pot_common.vault import DEFAULT_TENANT_PREFIX
 
 from pot_operator.conditions import Condition, get_condition, rfc3339, set_condition, with_ready
@@ -274,6 +275,7 @@ def _conditions(
         sample = "WithinThresholds" if health.sample_sufficient else "SampleTooSmall"
         healthy = (True, sample, f"Health score {health.score}")
     conditions = set_condition(conditions, "Healthy", *healthy, generation=generation, now=now)
+    conditions = _inbox_condition(o, conditions, now)
     blocked = None
     if o.spec.paused:
         blocked = ("Paused", o.spec.pause_reason or "Paused by spec")
@@ -286,6 +288,25 @@ def _conditions(
     return with_ready(
         conditions, ["PoolSelected", "CredentialsReady"], generation=generation, now=now, blocked=blocked
     )
+
+
+def _inbox_condition(o: Observed, conditions: list[Condition], now: dt.datetime) -> list[Condition]:
+    """InboxReady: whether the pool's ingester knows where to read this mailbox's inbox (only with
+    spec.imap; without it the condition is absent, as the feature is)."""
+    imap = o.spec.imap
+    if imap is None:
+        return [c for c in conditions if c.get("type") != "InboxReady"]
+    inbox = imap_endpoint(imap.host, imap.port, imap.tls_mode, o.spec.smtp.host)
+    verdict = (
+        (True, "Configured", f"The ingester reads {inbox.host}:{inbox.port} ({inbox.tls})")
+        if inbox
+        else (
+            False,
+            "ImapHostUnknown",
+            f"POT knows no IMAP server for SMTP host {o.spec.smtp.host}: set spec.imap.host",
+        )
+    )
+    return set_condition(conditions, "InboxReady", *verdict, generation=o.generation, now=now)
 
 
 def _state(o: Observed, pool: PoolPolicy, *, failed: bool, cooling: bool, day: int) -> str:
@@ -306,6 +327,9 @@ def _row(
     o: Observed, pool: PoolPolicy, cap: int, state: str, reason: str, cooldown: CooldownState
 ) -> MailboxRow:
     """The limits the workers read: `cap` is 0 unless the mailbox may send."""
+    imap = o.spec.imap
+    inbox = imap_endpoint(imap.host, imap.port, imap.tls_mode, o.spec.smtp.host) if imap else None
+    oauth = o.spec.credentials.oauth2
     return MailboxRow(
         name=o.name,
         address=o.spec.address,
@@ -321,6 +345,12 @@ def _row(
         state_reason=reason,
         cooldown_until=cooldown.until,
         signature=o.spec.signature or "",
+        imap_host=inbox.host if inbox else None,
+        imap_port=inbox.port if inbox else 993,
+        imap_tls=inbox.tls if inbox else "implicit",
+        auth_mechanism="oauth2" if oauth else "password",
+        oauth_provider=oauth.provider if oauth else None,
+        oauth_token_url=oauth.token_url if oauth else None,
     )
 
 
