@@ -1,4 +1,4 @@
-"""pytest fixtures for Postgres, Redis, OpenBao, the SMTP sink, DNS and S3; a plugin of tests/conftest.py.
+"""pytest fixtures for every server of the local stack; a plugin of tests/conftest.py.
 
 Each server starts once per session, only when a test asks for it, and stops at the end of the
 session. The fixtures yield the service objects themselves, so a test can `restart()` Postgres or
@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pot_stack.dns_server import DnsServer
+from pot_stack.oauth_server import OAuthServer
 from pot_stack.openbao import OpenBao
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
@@ -146,3 +147,16 @@ def s3(stack_root: Path) -> Iterator[S3Server]:
     """SeaweedFS's S3 gateway with its lifecycle worker (a lifecycle day lasts 10 s): `.endpoint`,
     `.access_key`, `.secret_key`, `.bucket`, `.env()`, `.client()`, `.objects(prefix)`, `.clear()`."""
     yield from _running(S3Server(stack_root))
+
+
+@pytest.fixture(scope="session")
+def oauth_server() -> Iterator[OAuthServer]:
+    """The local OAuth2 token endpoint (Google's /token and Microsoft's /{tenant}/oauth2/v2.0/token, RFC
+    7662 /introspect), in-process: `.token_url`, `.tenant_token_url(t)`, `.introspect_url`,
+    `.register(username, client_id, client_secret, refresh_token, tenant=None)`, `.token_requests(rt)`,
+    `.revoke(rt)`, `.user_for(access_token)`, `.expires_in` (settable; 3600 by default)."""
+    server = OAuthServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
