@@ -1,5 +1,6 @@
-"""Pure builders for the Kubernetes objects the operator owns (the worker Deployment) and the rules for
-which existing Deployment and which image it accepts; no I/O. Used by the pool controller's plan."""
+"""Pure builders for the Kubernetes objects the operator owns (each pool's worker and ingester
+Deployments) and the rules for which existing Deployment and which image it accepts; no I/O. Used by
+the pool controller's plan."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pot_common.annotations import POOL_LABEL
 from pot_operator.config import Settings
 
 WORKER_APP = "pot-worker"
+INGESTER_APP = "pot-ingester"
 MANAGED_BY = "pot-operator"
 
 
@@ -39,10 +41,14 @@ def worker_deployment_name(pool_name: str) -> str:
     return f"pot-worker-{pool_name}"
 
 
-def worker_labels(pool_name: str) -> dict[str, str]:
+def ingester_deployment_name(pool_name: str) -> str:
+    return f"pot-ingester-{pool_name}"
+
+
+def worker_labels(pool_name: str, app: str = WORKER_APP) -> dict[str, str]:
     """The labels of docs/contracts.md; the local runner and the chart select on them."""
     return {
-        "app.kubernetes.io/name": WORKER_APP,
+        "app.kubernetes.io/name": app,
         "app.kubernetes.io/managed-by": MANAGED_BY,
         POOL_LABEL: pool_name,
     }
@@ -63,20 +69,16 @@ def _secret_env(name: str, secret: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": name}}}
 
 
-def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Settings) -> dict[str, Any]:
-    """The worker Deployment of one pool: owned by the pool, restricted pod security, env from a Secret.
-
-    Database and Redis URLs carry passwords, so they come from a Secret reference, never inline.
-    """
-    labels = worker_labels(pool.name)
-    selector = {"app.kubernetes.io/name": WORKER_APP, POOL_LABEL: pool.name}
+def _pool_env(pool: PoolRef, settings: Settings, metrics_port: int, *, redis: bool) -> list[dict[str, Any]]:
+    """What a pool's programs read: the pool, the database (and Redis) by Secret reference, Vault."""
     env: list[dict[str, Any]] = [
         {"name": "POT_POOL", "value": f"{pool.namespace}/{pool.name}"},
         _secret_env("POT_DATABASE_URL", settings.worker_secret),
-        _secret_env("POT_REDIS_URL", settings.worker_secret),
-        {"name": "POT_METRICS_PORT", "value": str(worker.metrics_port)},
     ]
-    # The worker refuses AUTH in cleartext too, unless the cluster admin allowed it here.
+    if redis:
+        env.append(_secret_env("POT_REDIS_URL", settings.worker_secret))
+    env.append({"name": "POT_METRICS_PORT", "value": str(metrics_port)})
+    # They refuse AUTH in cleartext too, unless the cluster admin allowed it here.
     env.append(
         {"name": "POT_ALLOW_PLAINTEXT_AUTH", "value": "true" if settings.allow_plaintext_auth else "false"}
     )
@@ -90,11 +92,36 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
         else:
             # Token auth is for the local stack only; the token still travels by Secret reference.
             env.append(_secret_env("POT_VAULT_TOKEN", settings.worker_secret))
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class _Program:
+    """What differs between a pool's worker and its ingester Deployment."""
+
+    app: str
+    name: str
+    container: str
+    replicas: int
+    image: str
+    metrics_port: int
+    strategy: dict[str, Any]
+    grace_seconds: int
+    resources: dict[str, Any]
+    redis: bool
+
+
+def _pool_deployment(pool: PoolRef, program: _Program, settings: Settings) -> dict[str, Any]:
+    """A Deployment of one of the pool's programs: owned by the pool, restricted pod security, secrets by
+    Secret reference (database and Redis URLs carry passwords), never inline."""
+    labels = worker_labels(pool.name, program.app)
+    selector = {"app.kubernetes.io/name": program.app, POOL_LABEL: pool.name}
+    env = _pool_env(pool, settings, program.metrics_port, redis=program.redis)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
-            "name": worker_deployment_name(pool.name),
+            "name": program.name,
             "namespace": pool.namespace,
             "labels": labels,
             "ownerReferences": [
@@ -109,16 +136,15 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
             ],
         },
         "spec": {
-            "replicas": max(0, worker.replicas),
+            "replicas": max(0, program.replicas),
             "selector": {"matchLabels": selector},
-            # Workers drain in-flight sends on SIGTERM; never run two generations at full size.
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "strategy": program.strategy,
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": settings.worker_service_account,
                     "automountServiceAccountToken": bool(worker_vault_role(settings, pool.namespace)),
-                    "terminationGracePeriodSeconds": 60,
+                    "terminationGracePeriodSeconds": program.grace_seconds,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 65532,
@@ -127,15 +153,12 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
                     },
                     "containers": [
                         {
-                            "name": "worker",
-                            "image": worker.image or settings.worker_image,
-                            "args": ["pot-worker"],
+                            "name": program.container,
+                            "image": program.image,
+                            "args": [program.app],
                             "env": env,
-                            "ports": [{"name": "metrics", "containerPort": worker.metrics_port}],
-                            "resources": {
-                                "requests": {"cpu": "50m", "memory": "96Mi"},
-                                "limits": {"memory": "256Mi"},
-                            },
+                            "ports": [{"name": "metrics", "containerPort": program.metrics_port}],
+                            "resources": program.resources,
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
                                 "readOnlyRootFilesystem": True,
@@ -149,6 +172,43 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
             },
         },
     }
+
+
+def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Settings) -> dict[str, Any]:
+    """The worker Deployment of one pool."""
+    program = _Program(
+        app=WORKER_APP,
+        name=worker_deployment_name(pool.name),
+        container="worker",
+        replicas=worker.replicas,
+        image=worker.image or settings.worker_image,
+        metrics_port=worker.metrics_port,
+        # Workers drain in-flight sends on SIGTERM; never run two generations at full size.
+        strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        grace_seconds=60,
+        resources={"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},
+        redis=True,
+    )
+    return _pool_deployment(pool, program, settings)
+
+
+def build_ingester_deployment(pool: PoolRef, replicas: int, image: str, settings: Settings) -> dict[str, Any]:
+    """The ingester Deployment of one pool: one process reads every inbox of the pool (no Redis: it
+    sends nothing). Recreate, so two generations never read the same inboxes at once; its checkpoints
+    make a restart lose nothing either way."""
+    program = _Program(
+        app=INGESTER_APP,
+        name=ingester_deployment_name(pool.name),
+        container="ingester",
+        replicas=replicas,
+        image=image,
+        metrics_port=9103,
+        strategy={"type": "Recreate"},
+        grace_seconds=30,
+        resources={"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        redis=False,
+    )
+    return _pool_deployment(pool, program, settings)
 
 
 def owned_by(deployment: Mapping[str, Any], pool: PoolRef) -> bool:

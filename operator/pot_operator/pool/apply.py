@@ -1,7 +1,7 @@
 """The MailboxPool controller's apply step: writes a PoolPlan, only what differs from what is there.
 
 Called by pot_operator.pool.reconcile. Postgres (pool and mailbox rows, remembered state), status
-patches, Events, alerts, the worker Deployment and the metrics; no decision is taken here.
+patches, Events, alerts, the worker and ingester Deployments and the metrics; no decision is taken here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import kopf
 
 from pot_operator import db, metrics
 from pot_operator.index import Key
+from pot_operator.pool.ingester import apply_ingester
 from pot_operator.pool.plan import PoolPlan, PoolWrites
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ async def apply_pool(rt: Runtime, plan: PoolPlan) -> None:
         await _apply_mailboxes(rt, database, pool_id, plan.key, w)
         await _apply_pause(rt, database, plan, w)
         await _apply_deployment(rt, plan.key, w)
+        if w.ingester is not None:
+            await apply_ingester(rt, w.ingester)
         rt.recommendations[plan.key] = w.recommendations
     if plan.status_patch is not None:
         await rt.kube.patch_status("mailboxpools", plan.key[0], plan.key[1], plan.status_patch)

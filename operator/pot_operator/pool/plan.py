@@ -21,7 +21,9 @@ from pot_operator.config import Settings
 from pot_operator.db import PoolRow
 from pot_operator.health import WindowCounts, basis_points, health_score, rates
 from pot_operator.index import Body, Key
+from pot_operator.manifests import PoolRef
 from pot_operator.pool.guards import DeploymentChange, guard_conditions, refusal_events, worker_deployment
+from pot_operator.pool.ingester import IngesterPlan, plan_ingester
 from pot_operator.pool.mailboxes import (
     NOTHING_SEEN,
     InvalidMailbox,
@@ -99,6 +101,7 @@ class PoolWrites:
     routes: AlertRoutes | None
     deployment: DeploymentChange
     gauges: Gauges
+    ingester: IngesterPlan | None = None  # the pool's inbox reader
     recommendations: tuple[Recommendation, ...] = ()  # to remember for the next scan
 
 
@@ -177,8 +180,13 @@ def plan_pool(o: PoolObserved, now: dt.datetime) -> PoolPlan:
             deployment=deployment,
             gauges=gauges,
             recommendations=recommendations,
+            ingester=plan_ingester(_owner(o), spec, planned, o.settings),
         ),
     )
+
+
+def _owner(o: PoolObserved) -> PoolRef:
+    return PoolRef(namespace=o.key[0], name=o.key[1], uid=o.body.get("metadata", {}).get("uid") or "")
 
 
 def _status_only(o: PoolObserved, status: dict[str, Any]) -> PoolPlan:
