@@ -133,7 +133,12 @@ def test_the_build_stage_packages_every_file_the_programs_read(tmp_path: Path) -
         archive.extractall(tmp_path / "site")
         entry_points = next(n for n in packed if n.endswith("entry_points.txt"))
         scripts = archive.read(entry_points).decode()
-    for script in ("pot-operator", "pot-worker", "potctl"):
+    # Every program pyproject.toml declares: the operator, the worker, potctl, the ingester and the
+    # unsubscribe endpoint (the console runs as `potctl console`).
+    assert {"pot-operator", "pot-worker", "potctl", "pot-ingester", "pot-unsubscribe"} <= set(
+        PYPROJECT["project"]["scripts"]
+    )
+    for script in PYPROJECT["project"]["scripts"]:
         assert f"{script} = " in scripts
     assert not any(name.startswith("pot_stack/") for name in packed)
     for top in PACKAGE_FOLDERS:
@@ -141,7 +146,8 @@ def test_the_build_stage_packages_every_file_the_programs_read(tmp_path: Path) -
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 assert str(path.relative_to(REPO / top)) in packed, f"{path} is not in the image"
     probe = (
-        "import pot_common, pot_operator.cli, pot_worker.cli, potctl.main\n"
+        "import pot_common, pot_operator.cli, pot_worker.cli, potctl.main, pot_console\n"
+        "import pot_feedback, pot_ingester.cli, pot_unsubscribe.cli\n"
         "from pot_common.db import query, schema_sql\n"
         "from pot_common.sql import load_sql\n"
         f"assert pot_common.__file__.startswith({str(tmp_path / 'site')!r}), pot_common.__file__\n"
@@ -194,3 +200,4 @@ def test_both_recipes_configure_the_same_container() -> None:
     assert env.pop("PATH").startswith("/opt/pot/bin:")
     assert [f"{k}={v}" for k, v in env.items()] == [e for e in oci.ENV if not e.startswith("PATH=")]
     assert next(e for e in oci.ENV if e.startswith("PATH=")).startswith("PATH=/opt/pot/bin:")
+    assert f'org.opencontainers.image.description="{oci.DESCRIPTION}"' in final
