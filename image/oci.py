@@ -36,6 +36,7 @@ ENV = [
 CMD = ["pot-operator"]
 WORKDIR = "/tmp"  # noqa: S108 - the image's working folder, as the Containerfile sets it
 EXPOSED_PORTS: dict[str, dict[str, str]] = {"9090/tcp": {}}
+DESCRIPTION = "POT operator, worker, ingester, unsubscribe endpoint, console and potctl"
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -106,7 +107,7 @@ def image(root: Path, epoch: int) -> tuple[dict[str, bytes], str, int]:
     created = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     labels = {
         "org.opencontainers.image.title": "pot",
-        "org.opencontainers.image.description": "POT operator, worker and potctl",
+        "org.opencontainers.image.description": DESCRIPTION,
         "org.opencontainers.image.licenses": "Apache-2.0",
         "org.opencontainers.image.version": _version(),
         "org.opencontainers.image.created": created,
