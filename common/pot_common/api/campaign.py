@@ -304,6 +304,16 @@ class CampaignCounts(ApiModel):
         default=0, description="Skipped because suppressed in the Campaign's namespace."
     )
     unsubscribed: Count = Field(default=0, description="Unsubscribed after receiving the campaign.")
+    replied: Count = Field(
+        default=0,
+        description="Answered by a person (read in the sending mailbox's inbox); never mailed again.",
+    )
+    bounced_later: Count = Field(
+        default=0,
+        description="Accepted at submission, then bounced permanently (a bounce read in the inbox).",
+    )
+    complained: Count = Field(default=0, description="Reported as spam (a feedback-loop report).")
+    auto_replied: Count = Field(default=0, description="Answered automatically (out of office and the like).")
 
 
 class CampaignStatus(ApiModel):

@@ -1,4 +1,13 @@
--- A campaign's jobs by state, plus unsubscribes recorded for its recipients after it started.
+-- A campaign's jobs by state, plus unsubscribes recorded for its recipients after it started, plus what
+-- the pool's ingester read in the sending mailboxes' inboxes (recipients, each counted once).
+WITH feedback AS (
+    SELECT count(DISTINCT lower(recipient)) FILTER (WHERE outcome = 'reply') AS replied,
+           count(DISTINCT lower(recipient)) FILTER (WHERE outcome = 'late_bounce') AS bounced_later,
+           count(DISTINCT lower(recipient)) FILTER (WHERE outcome = 'complaint') AS complained,
+           count(DISTINCT lower(recipient)) FILTER (WHERE outcome = 'auto_reply') AS auto_replied
+    FROM delivery_events
+    WHERE campaign_id = $1 AND outcome IN ('reply', 'late_bounce', 'complaint', 'auto_reply')
+)
 SELECT count(*) AS total,
        count(*) FILTER (WHERE state IN ('queued', 'claimed', 'sending')) AS queued,
        count(*) FILTER (WHERE state = 'sent') AS sent,
@@ -26,5 +35,9 @@ SELECT count(*) AS total,
         JOIN campaigns c ON c.id = j.campaign_id
         JOIN suppressions s ON s.tenant = c.tenant AND s.address = lower(j.recipient)
         WHERE j.campaign_id = $1 AND j.state = 'sent' AND s.reason = 'unsubscribe'
-          AND s.created_at >= j.updated_at) AS unsubscribed
+          AND s.created_at >= j.updated_at) AS unsubscribed,
+       (SELECT replied FROM feedback) AS replied,
+       (SELECT bounced_later FROM feedback) AS bounced_later,
+       (SELECT complained FROM feedback) AS complained,
+       (SELECT auto_replied FROM feedback) AS auto_replied
 FROM send_jobs WHERE campaign_id = $1;

@@ -84,3 +84,40 @@ async def test_counts_by_state_and_unsubscribes_after_the_message_was_sent(fresh
         assert other_counts["unsubscribed"] == 0  # sent a day after the unsubscribe
     finally:
         await conn.close()
+
+
+async def test_feedback_counts_each_recipient_once_and_only_for_its_campaign(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await apply_schema(conn)
+        pool_id = await conn.fetchval("INSERT INTO pools (namespace, name) VALUES ('acme', 'p') RETURNING id")
+        cid, other = [
+            await conn.fetchval(
+                "INSERT INTO campaigns (pool_id, namespace, name, tenant, subject_template, text_template)"
+                " VALUES ($1, 'acme', $2, 'acme', 's', 't') RETURNING id",
+                pool_id,
+                name,
+            )
+            for name in ("c", "other")
+        ]
+        events = [
+            (cid, "Replier@x.test", "reply"),
+            (cid, "replier@x.test", "reply"),  # a second reply of the same person: one recipient
+            (cid, "gone@x.test", "late_bounce"),
+            (cid, "angry@x.test", "complaint"),
+            (cid, "away@x.test", "auto_reply"),
+            (cid, "fine@x.test", "sent"),
+            (other, "someone@x.test", "reply"),  # another campaign's reply: not counted here
+        ]
+        for campaign, recipient, outcome in events:
+            await conn.execute(
+                "INSERT INTO delivery_events (campaign_id, recipient, outcome) VALUES ($1, $2, $3)",
+                campaign,
+                recipient,
+                outcome,
+            )
+        counts = await operator_db.campaign_counts(conn, cid)  # type: ignore[arg-type]
+        got = (counts["replied"], counts["bounced_later"], counts["complained"], counts["auto_replied"])
+        assert got == (1, 1, 1, 1)
+    finally:
+        await conn.close()
