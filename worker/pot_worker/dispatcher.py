@@ -27,6 +27,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from pot_common.backoff import Backoff
+from pot_common.mail_credentials import Login
 from pot_common.vault import VaultUnavailable
 from prometheus_client import Counter
 
@@ -36,7 +37,7 @@ from pot_worker.catalog import Catalog, Mailbox
 from pot_worker.classify import JobState, Outcome, classify, decide
 from pot_worker.clock import Clock, SystemClock
 from pot_worker.config import WorkerSettings
-from pot_worker.credentials import Credentials, CredentialStore
+from pot_worker.credentials import CredentialStore
 from pot_worker.limits import Reservation
 from pot_worker.planner import Planned, later
 from pot_worker.retry import RetryPolicy
@@ -56,10 +57,13 @@ PLAINTEXT_AUTH_REFUSED = (
 )
 
 
-def login_is_stale(logged_in_with: Credentials | None, current: Credentials | None, connected: bool) -> bool:
+def login_is_stale(logged_in_with: Login | None, current: Login | None, connected: bool) -> bool:
     """Whether an open connection must be closed before the next send because the secret it logged in
-    with is no longer the current one (a new KV version, another username or password) (pure)."""
-    return connected and logged_in_with != current
+    with is no longer the current one (a new KV version, another username or password) (pure). A
+    refreshed OAuth2 access token is not a new secret: the open session stays authenticated."""
+    if not connected or (logged_in_with is None and current is None):
+        return False
+    return logged_in_with is None or not logged_in_with.same_secret(current)
 
 
 def refuses_plaintext_auth(endpoint: Endpoint, has_credentials: bool, allowed: bool) -> bool:
@@ -95,7 +99,7 @@ class Dispatcher:
         self._tls = ssl.create_default_context(cafile=settings.smtp_ca_file)
         self._connections: dict[int, MailboxConnection] = {}
         # The credentials each mailbox's connection logged in with (or will, when it opens next).
-        self._logins: dict[int, Credentials | None] = {}
+        self._logins: dict[int, Login | None] = {}
         self._mailbox_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         # Labelled children looked up once: .labels() per message was measurable in the profile.
         self._latency = metrics.SMTP_LATENCY.labels(self._label)
@@ -179,7 +183,7 @@ class Dispatcher:
         return results
 
     async def _log_in_afresh_if_rotated(
-        self, mailbox: Mailbox, conn: MailboxConnection, creds: Credentials | None
+        self, mailbox: Mailbox, conn: MailboxConnection, creds: Login | None
     ) -> None:
         """Close the connection if it logged in with a secret that is no longer current, so the next
         send reconnects with `creds`. Called under the mailbox's lock before its messages go; nothing
@@ -271,7 +275,7 @@ class Dispatcher:
         self.stats.outcomes[outcome.value] += 1
 
     async def _record(
-        self, p: Planned, attempt: Attempt, unsent: list[Reservation], creds: Credentials | None
+        self, p: Planned, attempt: Attempt, unsent: list[Reservation], creds: Login | None
     ) -> Result:
         """Classify one reply and apply its side effects (breaker, mailbox, metrics)."""
         now = self.clock.now()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import aiosmtplib
 from pot_common.addresses import is_plain_address
+from pot_common.mail_credentials import Login
 
 from pot_worker.classify import Phase, enhanced_code
-from pot_worker.credentials import Credentials
 from pot_worker.transcript import RecordingSMTP, Tape
 
 
@@ -86,7 +86,7 @@ class MailboxConnection:
     def connected(self) -> bool:
         return self._smtp is not None and self._smtp.is_connected
 
-    async def _connect(self, creds: Credentials | None) -> Attempt | None:
+    async def _connect(self, creds: Login | None) -> Attempt | None:
         """Open and authenticate; an Attempt when that failed."""
         ep = self.endpoint
         smtp = self._client(
@@ -110,7 +110,12 @@ class MailboxConnection:
             return Attempt(Phase.CONNECT, None, _reply(exc))
         if creds is not None:
             try:
-                await smtp.login(creds.username, creds.password.get_secret_value())
+                if creds.is_oauth2:
+                    # AUTH XOAUTH2 <initial response>; aiosmtplib answers a 334 error challenge with an
+                    # empty line, then raises the server's final 535.
+                    await smtp.auth_xoauth2(creds.username, creds.secret())
+                else:
+                    await smtp.login(creds.username, creds.secret())
             except aiosmtplib.SMTPResponseException as exc:
                 smtp.close()
                 return Attempt(Phase.AUTH, exc.code, _reply(exc))
@@ -121,7 +126,7 @@ class MailboxConnection:
         return None
 
     async def send(
-        self, sender: str, recipient: str, message: bytes, creds: Credentials | None, tape: Tape | None = None
+        self, sender: str, recipient: str, message: bytes, creds: Login | None, tape: Tape | None = None
     ) -> Attempt:
         """One message to one recipient, recorded on `tape` if given. Never raises for SMTP or network
         trouble."""
@@ -139,7 +144,7 @@ class MailboxConnection:
             if isinstance(self._smtp, RecordingSMTP):
                 self._smtp.tape = None
 
-    async def _send(self, sender: str, recipient: str, message: bytes, creds: Credentials | None) -> Attempt:
+    async def _send(self, sender: str, recipient: str, message: bytes, creds: Login | None) -> Attempt:
         reused = self.connected
         if not reused:
             failed = await self._connect(creds)
