@@ -12,17 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis.exceptions
+from pot_common.api.campaign import ALL_DAYS, Schedule
 from pot_common.cache import TtlCache
 from pot_common.message import InvalidRecipient, Sender, message_id, render_message
 from pot_common.templates import TemplateError
 from pot_common.unsubscribe import PLACEHOLDER, TenantKey, make_token, read_key
 from pot_common.vault import VaultKV
+from pot_common.window import next_opening
 
 from pot_worker import metrics
 from pot_worker.breaker import Permit, Permits
@@ -80,6 +85,54 @@ def split_marked(
         else:
             held.append(p)
     return send, held, lost
+
+
+# A job past its campaign's schedule.end waits this long: the operator's next scan completes the campaign
+# and leaves it unsent.
+PAST_END_HOLD = timedelta(hours=1)
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def schedule_hold(schedule: Schedule | None, variables: dict[str, object], now: datetime) -> datetime | None:
+    """When a claimed job may go under its campaign's schedule (pure): None when it may go now, else the
+    time to hand it back for, its recipient's next opening.
+
+    The operator moves each open job to its recipient's next opening on every scan; a job it moved
+    before the window shut may still be claimed after. The recipient's zone is its `timezone` cell when
+    that names a known zone, else schedule.timeZone, as the operator reads it; DST-correct through
+    pot_common.window. Past schedule.end the job waits for the operator to leave it unsent.
+    """
+    if schedule is None:
+        return None
+    start = _aware(schedule.start)
+    end = _aware(schedule.end)
+    if end is not None and now >= end:
+        return now + PAST_END_HOLD
+    after = max(now, start) if start is not None else now
+    cell = str(variables.get("timezone") or "").strip()
+    zone = cell if cell and _known_zone(cell) else schedule.time_zone
+    opens = dt.time.fromisoformat(schedule.send_from) if schedule.send_from else None
+    closes = dt.time.fromisoformat(schedule.send_until) if schedule.send_until else None
+    days = sorted(ALL_DAYS.index(d) + 1 for d in set(schedule.days))
+    if not _known_zone(zone):
+        return None  # the operator holds a campaign whose zone is unknown; nothing to add here
+    opening = next_opening(after, opens, closes, zone, days)
+    if opening is None or (end is not None and opening >= end):
+        return now + PAST_END_HOLD
+    return None if opening <= now else opening
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    """RFC 3339 carries an offset; a time without one is read as UTC (as the operator reads it)."""
+    return at.replace(tzinfo=dt.UTC) if at is not None and at.tzinfo is None else at
 
 
 # How long a key, or its absence, is trusted; Vault being away is asked again sooner.
@@ -209,6 +262,10 @@ class Planner:
             campaign = self.catalog.campaigns.get(job.campaign_id)
             if campaign is None:  # paused or finished since the claim
                 plans[n] = later(job, now + timedelta(minutes=1))
+                continue
+            opens_at = schedule_hold(job.schedule, job.variables, now)
+            if opens_at is not None:  # its recipient's sending hours closed since the operator's last scan
+                plans[n] = later(job, opens_at)
                 continue
             key = keys.get(campaign.tenant)
             if key is not None and token_use(campaign.template.unsubscribe_url, key) == "hold":

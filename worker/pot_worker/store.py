@@ -23,6 +23,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
+import pydantic
+from pot_common.api.campaign import Schedule
 from pot_common.backoff import Backoff
 from pot_common.db import apply_schema, query
 
@@ -44,6 +46,7 @@ class Job:
     domain: str
     variables: dict[str, Any]
     attempts: int  # attempts before this one
+    schedule: Schedule | None = None  # its campaign's spec.schedule, when the row has one
 
 
 @dataclass
@@ -92,6 +95,8 @@ class JobStore:
         self._worker_id = settings.worker_id
         self._pool: asyncpg.Pool | None = None
         self._deadline: float | None = None  # time.monotonic() after which owed writes give up
+        # Campaign schedules as claimed (JSON text -> parsed): few campaigns, parsed once each.
+        self._schedules: dict[str, Schedule | None] = {}
 
     async def open(self) -> None:
         """Connect and apply the schema (idempotent, safe from many processes at once).
@@ -181,11 +186,27 @@ class JobStore:
                 r["recipient_domain"] or "",
                 json.loads(r["variables"]),
                 r["attempts"],
+                self._schedule(r["schedule"]),
             )
             for r in rows
         ]
         self.stats.jobs_claimed += len(jobs)
         return jobs
+
+    def _schedule(self, text: str | None) -> Schedule | None:
+        """A claimed row's campaign schedule; one the worker cannot read holds nothing back (the
+        operator's scans still move jobs to their openings) and is logged once."""
+        if text is None or text == "null":
+            return None
+        if text not in self._schedules:
+            if len(self._schedules) > 1000:  # campaigns come and go; a schedule edit is a new text
+                self._schedules.clear()
+            try:
+                self._schedules[text] = Schedule.model_validate_json(text)
+            except pydantic.ValidationError as exc:
+                log.warning("Read no campaign schedule error=%s", exc.errors()[0]["msg"])
+                self._schedules[text] = None
+        return self._schedules[text]
 
     async def mark_sending(self, marks: Sequence[Mark], now: datetime, lease_until: datetime) -> set[int]:
         """Write `sending` before any DATA; returns the ids marked (a claim lost to the reaper is not)."""

@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pot_common.backoff import Backoff
@@ -82,6 +83,7 @@ class ScanFailures:
     """Campaigns whose last scan failed, per key; a scan that succeeds forgets its campaign."""
 
     backoff: Backoff = SCAN_BACKOFF
+    clock: Callable[[], float] = time.monotonic
     failing: dict[Key, Failing] = dataclasses.field(default_factory=dict)
 
     def waiting(self, key: Key, clock: float) -> bool:
@@ -113,7 +115,7 @@ async def reconcile_campaign(
     A failing scan raises after writing why on the Campaign (the daemon logs and counts it); until its
     backoff has passed, the next calls return at once.
     """
-    clock = time.monotonic()
+    clock = failures.clock()
     if failures.waiting(key, clock):
         return
     try:
@@ -123,7 +125,7 @@ async def reconcile_campaign(
     except Exception as error:
         message = error_summary(error)
         record, new = failures.failed(key, message, clock)
-        await _report(rt, key, body, record, new, now)
+        await _report(rt, key, body, record, new, now, max(0.0, record.retry_at - clock))
         raise
     if failures.succeeded(key):
         log.info("Reconciled campaign again: campaign=%s/%s", *key)
@@ -144,10 +146,11 @@ async def _scan(rt: Runtime, key: Key, body: Body, now: dt.datetime) -> None:
     await apply_lifecycle(rt, observed, loaded, counts, lifecycle)
 
 
-async def _report(rt: Runtime, key: Key, body: Body, record: Failing, new: bool, now: dt.datetime) -> None:
+async def _report(
+    rt: Runtime, key: Key, body: Body, record: Failing, new: bool, now: dt.datetime, retry_in: float
+) -> None:
     """Ready=False with the error on the Campaign, and a Warning Event when the error is new; neither
     may hide the error itself, so their own failures are only logged."""
-    retry_in = max(0.0, record.retry_at - time.monotonic())
     status = dict(body.get("status") or {})
     generation = (body.get("metadata") or {}).get("generation")
     patch = failure_status(status, record.message, retry_in, generation, now)

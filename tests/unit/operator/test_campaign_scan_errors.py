@@ -78,8 +78,7 @@ async def test_a_failing_observe_is_reported_once_and_retried_with_backoff(
 
     monkeypatch.setattr(reconcile, "observe_campaign", observe)
     monkeypatch.setattr(reconcile, "post_event", lambda b, t, r, m: events.append((t, r, m)))
-    monkeypatch.setattr(reconcile.time, "monotonic", lambda: clock[0])
-    failures = ScanFailures(Backoff(base=5, cap=40, uniform=lambda _lo, hi: hi))
+    failures = ScanFailures(Backoff(base=5, cap=40, uniform=lambda _lo, hi: hi), lambda: clock[0])
     rt: Any = Rt()
 
     async def scan() -> None:
@@ -135,7 +134,7 @@ async def test_a_scan_that_succeeds_forgets_the_failures(monkeypatch: pytest.Mon
     rt: Any = Rt()
     with pytest.raises(OSError):
         await reconcile.reconcile_campaign(rt, ("ns", "c"), body(), NOW, failures)
-    assert failures.waiting(("ns", "c"), reconcile.time.monotonic())
+    assert failures.waiting(("ns", "c"), failures.clock())
 
     async def fine(rt: Any, key: Any, b: Any, now: Any) -> None:
         return None

@@ -4,7 +4,10 @@
 -- SKIP LOCKED lets many workers claim side by side without waiting on each other's rows. A job whose
 -- address was suppressed after it was queued (for the tenant, or in a suppression list the campaign
 -- names) becomes 'suppressed' (with its event) instead of claimed. Due jobs go in queue order: by due
--- time, then by id, which is the recipient list's order.
+-- time, then by id, which is the recipient list's order. Each job comes with its campaign's schedule
+-- (the Campaign's spec.schedule as JSON, NULL when the row has none) so the worker can hand back a job
+-- whose recipient's sending hours closed after the operator last moved it (pot_worker.planner).
+-- `to_jsonb(c) -> 'schedule'` reads the column where it exists and NULL before it does.
 WITH candidates AS (
     SELECT j.id, c.tenant, c.suppression_lists, lower(j.recipient) AS address
     FROM send_jobs j
@@ -40,7 +43,13 @@ WITH candidates AS (
     INSERT INTO delivery_events (job_id, attempt, campaign_id, recipient, outcome, at)
     SELECT id, attempts, campaign_id, recipient, 'suppressed', $3 FROM claimed WHERE state = 'suppressed'
     ON CONFLICT DO NOTHING
+), schedules AS (
+    SELECT c.id, (to_jsonb(c) -> 'schedule')::text AS schedule
+    FROM campaigns c
+    WHERE c.id IN (SELECT campaign_id FROM claimed WHERE state = 'claimed')
 )
-SELECT id, campaign_id, recipient, recipient_domain, variables::text AS variables, attempts, next_attempt_at
-FROM claimed
-WHERE state = 'claimed'
+SELECT cl.id, cl.campaign_id, cl.recipient, cl.recipient_domain, cl.variables::text AS variables, cl.attempts,
+       cl.next_attempt_at, s.schedule
+FROM claimed cl
+LEFT JOIN schedules s ON s.id = cl.campaign_id
+WHERE cl.state = 'claimed'
