@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pot_common.mail_credentials import AuthRef
 from pot_common.message import Template, template_from_row
 from pot_common.window import in_window
 
@@ -48,6 +49,12 @@ class Mailbox:
     state: str
     cooldown_until: datetime | None
     signature: str = ""  # spec.signature, `sender_signature` in templates
+    # How it signs in: 'password', or 'oauth2' with an access token from this provider's token endpoint.
+    auth: AuthRef | None = None
+
+    @property
+    def login_ref(self) -> AuthRef:
+        return self.auth or AuthRef(self.credentials_ref)
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ def mailbox_from_row(r: Mapping[str, Any]) -> Mailbox:
         r["state"],
         r["cooldown_until"],
         r.get("signature") or "",
+        AuthRef.from_row(r),
     )
 
 

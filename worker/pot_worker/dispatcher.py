@@ -9,10 +9,14 @@ rotation), the connection is closed before the next message and the next send lo
 one. A rotation therefore takes effect one cache lifetime (POT_CREDENTIALS_TTL_SECONDS) after the
 write at most, without a restart and without a failed send.
 
-Only the SMTP server refusing AUTH marks a mailbox's credentials bad (with the KV version refused).
-Vault being away, sealed or slow, or a secret it cannot give, hands the mailbox's jobs back with a
-short backoff: the worker never turns a Vault problem into a verdict on the credentials. AUTH is
-never sent over a connection without TLS unless the cluster admin allowed it.
+Only the SMTP server refusing AUTH, or an OAuth2 mailbox's token endpoint refusing its refresh token
+(invalid_grant and the like), marks a mailbox's credentials bad (with the KV version refused). An
+XOAUTH2 login the server refuses is first tried once more with a freshly refreshed access token: a
+token may expire or be revoked between its refresh and its use. A refreshed token is not a rotation:
+an open session stays logged in. Vault or a token endpoint being away, sealed or slow, or a secret it
+cannot give, hands the mailbox's jobs back with a short backoff: the worker never turns such a problem
+into a verdict on the credentials. AUTH is never sent over a connection without TLS unless the
+cluster admin allowed it.
 """
 
 from __future__ import annotations
@@ -27,14 +31,14 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from pot_common.backoff import Backoff
-from pot_common.mail_credentials import Login
+from pot_common.mail_credentials import Login, LoginRefused
 from pot_common.vault import VaultUnavailable
 from prometheus_client import Counter
 
 from pot_worker import metrics
 from pot_worker.archive import Archive
 from pot_worker.catalog import Catalog, Mailbox
-from pot_worker.classify import JobState, Outcome, classify, decide
+from pot_worker.classify import JobState, Outcome, Phase, classify, decide
 from pot_worker.clock import Clock, SystemClock
 from pot_worker.config import WorkerSettings
 from pot_worker.credentials import CredentialStore
@@ -69,6 +73,18 @@ def login_is_stale(logged_in_with: Login | None, current: Login | None, connecte
 def refuses_plaintext_auth(endpoint: Endpoint, has_credentials: bool, allowed: bool) -> bool:
     """Whether logging in would send the password in cleartext without the admin's consent (pure)."""
     return has_credentials and endpoint.tls == "none" and not allowed
+
+
+def token_may_have_expired(attempt: Attempt, creds: Login | None) -> bool:
+    """Whether a refused XOAUTH2 login deserves one fresh access token before it counts as bad
+    credentials (pure): a token can expire or be revoked between its refresh and its use."""
+    return (
+        creds is not None
+        and creds.is_oauth2
+        and attempt.phase is Phase.AUTH
+        and attempt.code is not None
+        and attempt.code // 100 == 5
+    )
 
 
 class Dispatcher:
@@ -154,12 +170,15 @@ class Dispatcher:
                     record=self._recording,
                 )
             try:
-                creds = await self.credentials.get(mailbox.credentials_ref)
-            except Exception as exc:  # any failure to read is temporary (see the module docstring)
+                creds = await self.credentials.login(mailbox.login_ref)
+            except LoginRefused as exc:
+                return await self._login_refused(mailbox, items, unsent, exc)
+            except Exception as exc:  # any other failure to read is temporary (see the module docstring)
                 return self._credentials_later(mailbox, items, unsent, exc)
             self._credentials_failures.pop(mailbox.id, None)
             await self._log_in_afresh_if_rotated(mailbox, conn, creds)
-            for p in items:
+            token_refreshed = False
+            for i, p in enumerate(items):
                 if self.catalog.is_bad(mailbox.id):
                     unsent.append(p.reservation)
                     results.append(later(p.job, self.clock.now()))
@@ -175,6 +194,17 @@ class Dispatcher:
                 tape = Tape(self._stamp) if self._recording else None
                 started = time.perf_counter()
                 attempt = await conn.send(mailbox.address, p.job.recipient, p.message, creds, tape)
+                if not token_refreshed and token_may_have_expired(attempt, creds):
+                    token_refreshed = True  # once per batch: a second refusal is a verdict
+                    try:
+                        creds = await self._fresh_token(mailbox, attempt, tape)
+                    except LoginRefused as exc:
+                        results.extend(await self._login_refused(mailbox, items[i:], unsent, exc))
+                        break
+                    except Exception as exc:  # the token endpoint is away: nothing of these was sent
+                        results.extend(self._credentials_later(mailbox, items[i:], unsent, exc))
+                        break
+                    attempt = await conn.send(mailbox.address, p.job.recipient, p.message, creds, tape)
                 self._latency.observe(time.perf_counter() - started)
                 result = await self._record(p, attempt, unsent, creds)
                 results.append(result)
@@ -202,6 +232,33 @@ class Dispatcher:
         # Every send of this group uses `creds`: a reused connection logged in with them (checked
         # above), a new or reopened one logs in with them.
         self._logins[mailbox.id] = creds
+
+    async def _fresh_token(self, mailbox: Mailbox, refused: Attempt, tape: Tape | None) -> Login | None:
+        """A newly refreshed access token after the server refused the current one (it may have expired
+        or been revoked early); the caller sends once more with it."""
+        log.info(
+            "Refreshing OAuth2 access token after AUTH was refused mailbox=%s code=%s",
+            mailbox.name,
+            refused.code,
+        )
+        if tape is not None:
+            tape.note("access token refused; refreshing it once and logging in again")
+        self.credentials.forget_token(mailbox.credentials_ref or "")
+        creds = await self.credentials.login(mailbox.login_ref)
+        self._logins[mailbox.id] = creds
+        return creds
+
+    async def _login_refused(
+        self, mailbox: Mailbox, items: list[Planned], unsent: list[Reservation], error: LoginRefused
+    ) -> list[Result]:
+        """The token endpoint refused the mailbox's refresh token or client: a verdict on the credentials,
+        as a refused password is. Nothing was sent, so the jobs go back for another mailbox."""
+        self.credentials.forget(mailbox.credentials_ref or "")
+        self._count(mailbox, Outcome.AUTH_FAILED)
+        await self.mark_mailbox_bad(mailbox, f"OAuth2 token refused: {error}"[:300], error.version)
+        unsent.extend(p.reservation for p in items)
+        now = self.clock.now()
+        return [later(p.job, now) for p in items]
 
     def _archive(self, p: Planned, result: Result, tape: Tape) -> None:
         """Hand one attempt's transcript to the archive (a list append; see pot_worker.archive)."""
