@@ -37,9 +37,11 @@ REFUSING_ERRORS = frozenset(
     }
 )
 EARLY_SECONDS = 60.0  # refresh at least this long before expiry ...
-EARLY_FRACTION = 0.8  # ... and at the latest at this share of the lifetime
+EARLY_FRACTION = 0.8  # ... and at the latest at this share of the lifetime,
+MIN_USE_FRACTION = 0.5  # ... yet each token serves at least this share of it
 DEFAULT_EXPIRES_IN = 3600  # when the endpoint does not say (both big providers issue one-hour tokens)
 STILL_GOOD_SECONDS = 10.0  # a token this far from expiry still serves while its refresh fails
+RETRY_SECONDS = 5.0  # while it does, the refresh is tried again at most this often
 
 
 class TokenError(Exception):
@@ -80,9 +82,11 @@ class AccessToken:
 
 def refresh_due(obtained_at: float, expires_in: float) -> float:
     """When to refresh a token obtained at `obtained_at` that lives `expires_in` seconds (pure): at 80 %
-    of its lifetime or 60 s before it expires, whichever is earlier, never before it was obtained."""
+    of its lifetime or 60 s before it expires, whichever is earlier, but not before half its lifetime
+    (a token living a few minutes or less would otherwise be refreshed on every use)."""
     lifetime = max(0.0, expires_in)
-    return obtained_at + max(0.0, min(EARLY_FRACTION * lifetime, lifetime - EARLY_SECONDS))
+    early = min(EARLY_FRACTION * lifetime, lifetime - EARLY_SECONDS)
+    return obtained_at + max(early, MIN_USE_FRACTION * lifetime)
 
 
 def xoauth2_initial_response(username: str, token: str) -> str:
@@ -150,6 +154,7 @@ class TokenClient:
         # A refresh token the endpoint rotated (Microsoft may): used for this key's next refreshes.
         self._rotated: dict[Hashable, SecretStr] = {}
         self._inflight: dict[Hashable, asyncio.Task[AccessToken]] = {}
+        self._quiet_until: dict[Hashable, float] = {}  # after a temporary failure, by key
         self.refreshes = 0  # token requests made (tests and metrics read it)
 
     async def token(self, key: Hashable, grant: Grant) -> AccessToken:
@@ -159,6 +164,8 @@ class TokenClient:
         now = self._clock()
         if cached is not None and now < cached.refresh_at:
             return cached
+        if cached is not None and now < self._quiet_until.get(key, 0.0) and self._still_good(cached):
+            return cached  # a refresh failed moments ago: not one request per send while it is down
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._refresh(key, grant))
@@ -168,9 +175,13 @@ class TokenClient:
             # shield: one caller cancelled (a worker stopping) must not cancel the others' refresh.
             return await asyncio.shield(task)
         except TokenUnavailable:
-            if cached is not None and self._clock() < cached.expires_at - STILL_GOOD_SECONDS:
+            self._quiet_until[key] = self._clock() + RETRY_SECONDS
+            if cached is not None and self._still_good(cached):
                 return cached
             raise
+
+    def _still_good(self, token: AccessToken) -> bool:
+        return self._clock() < token.expires_at - STILL_GOOD_SECONDS
 
     def invalidate(self, key: Hashable) -> None:
         """Forget the key's token (a server refused it): the next `token` refreshes."""
@@ -180,6 +191,7 @@ class TokenClient:
         """Forget everything of the key (its secret changed)."""
         self._tokens.pop(key, None)
         self._rotated.pop(key, None)
+        self._quiet_until.pop(key, None)
 
     async def _refresh(self, key: Hashable, grant: Grant) -> AccessToken:
         refresh_token = self._rotated.get(key, grant.refresh_token)
