@@ -20,7 +20,8 @@ from pot_common.backoff import Backoff
 
 from pot_operator.campaign.apply import apply_lifecycle, apply_projection
 from pot_operator.campaign.observe import observe_campaign, observe_counts
-from pot_operator.campaign.plan import plan_lifecycle, plan_projection
+from pot_operator.campaign.plan import CampaignObserved, Loaded, plan_lifecycle, plan_projection
+from pot_operator.campaign.recipients import rejected_summary
 from pot_operator.campaign.waits import pool_pause
 from pot_operator.conditions import set_condition
 from pot_operator.index import Body, Key
@@ -67,6 +68,20 @@ def failure_status(
         now=now,
     )
     return {"conditions": conditions}
+
+
+def rejected_rows_event(o: CampaignObserved, loaded: Loaded) -> tuple[str, str, str] | None:
+    """The Warning Event naming each CSV row left out by record number and line, once: on the scan
+    that loaded the list (pure). The rows around them were loaded and go on."""
+    if loaded.inserted is None or o.recipients is None or not o.recipients.rejected:
+        return None
+    rejected = o.recipients.rejected
+    return (
+        "Warning",
+        "RecipientsRejected",
+        f"{len(rejected)} recipient rows left out, {loaded.inserted} send jobs created: "
+        f"{rejected_summary(rejected, most=10)}",
+    )
 
 
 @dataclasses.dataclass
@@ -141,6 +156,8 @@ async def _scan(rt: Runtime, key: Key, body: Body, now: dt.datetime) -> None:
     loaded = await apply_projection(rt, observed, projection, now)
     if loaded is None:
         return
+    if (event := rejected_rows_event(observed, loaded)) is not None:
+        post_event(body, *event)
     counts = await observe_counts(rt, loaded.campaign_id)
     lifecycle = plan_lifecycle(observed, projection, loaded, counts, now)
     await apply_lifecycle(rt, observed, loaded, counts, lifecycle)

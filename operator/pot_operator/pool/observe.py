@@ -2,7 +2,8 @@
 
 Called by pot_operator.pool.reconcile. Reads the index, Postgres (ids, window counts, backlog),
 Vault or Secrets (credential verdicts, cached), DNS (blocklists, cached) and the worker Deployment;
-writes nothing but those caches.
+writes nothing but those caches, and forgets remembered state that an earlier object of the same name
+left (pot_operator.lifecycle.StateOwners).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from pot_common.api.mailbox import MailboxSpec
@@ -24,6 +26,7 @@ from pot_operator import db
 from pot_operator.credentials import CachedCheck, CredentialCheck, VaultOutage, check_credentials, refusal
 from pot_operator.health import window_start
 from pot_operator.index import Key, ParsedMailbox
+from pot_operator.lifecycle import OWNERS
 from pot_operator.manifests import worker_deployment_name
 from pot_operator.pool.mailboxes import EMPTY_MEMORY, InvalidMailbox, MailboxesSeen
 from pot_operator.pool.plan import PoolObserved
@@ -51,6 +54,9 @@ async def observe_pool(rt: Runtime, key: Key, now: dt.datetime) -> PoolObserved 
     selection = rt.index.select_mailboxes(key, spec.selector)
     mailboxes = rt.index.mailboxes
     selected = [(m, mailboxes[m], parsed) for m, parsed in selection.mailboxes if m in mailboxes]
+    # Remembered state (an auto-pause, warmup holds, cooldowns) is the object's whose uid it carries.
+    await OWNERS.check(database, "MailboxPool", [(key, _uid(body))], rt.pool_memory)
+    await OWNERS.check(database, "Mailbox", [(m, _uid(b)) for m, b, _ in selected], rt.mailbox_memory)
     pool_id = await db.pool_id(database, *key)
     ids = await db.mailbox_ids(database, pool_id) if pool_id is not None else {}
     thresholds = thresholds_from_spec(spec)
@@ -92,6 +98,11 @@ async def observe_pool(rt: Runtime, key: Key, now: dt.datetime) -> PoolObserved 
         deployment=deployment,
         vault_outage=rt.vault_outage.message or None,
     )
+
+
+def _uid(body: Mapping[str, Any]) -> str | None:
+    uid = (body.get("metadata") or {}).get("uid")
+    return str(uid) if uid else None
 
 
 def invalid_mailboxes(rt: Runtime, namespace: str, names: list[str]) -> list[InvalidMailbox]:

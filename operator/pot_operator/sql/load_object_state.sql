@@ -1,2 +1,3 @@
--- Every remembered object state of one kind; read once at start-up into memory.
+-- Every remembered object state of one kind; read once at start-up into memory (and by
+-- pot_operator.lifecycle.StateOwners for the `uid` each state carries).
 SELECT namespace, name, data FROM operator_object_state WHERE kind = $1;

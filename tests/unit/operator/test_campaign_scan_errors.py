@@ -143,3 +143,29 @@ async def test_a_scan_that_succeeds_forgets_the_failures(monkeypatch: pytest.Mon
     failures.failing[("ns", "c")].retry_at = 0
     await reconcile.reconcile_campaign(rt, ("ns", "c"), body(), NOW, failures)
     assert failures.failing == {}
+
+
+def test_rows_left_out_are_named_by_record_and_line_once_on_the_load() -> None:
+    from pot_common.api.campaign import CampaignSpec
+    from pot_operator.campaign.plan import CampaignObserved, Loaded
+    from pot_operator.campaign.recipients import parse_recipient_csv
+    from pot_operator.campaign.reconcile import rejected_rows_event
+
+    csv = 'email,note\na@x.test,"two\nlines"\nnot-an-address,x\nb@x.test\nc@x.test,ok\n'
+    parsed = parse_recipient_csv(csv)
+    spec = CampaignSpec.model_validate(
+        {
+            "poolRef": {"name": "p"},
+            "recipients": {"configMapRef": {"name": "list"}},
+            "template": {"subject": "Hi", "text": "Hello"},
+        }
+    )
+    o = CampaignObserved(("ns", "c"), body(), spec=spec, recipients=parsed)
+    event = rejected_rows_event(o, Loaded(7, 2, 0))
+    assert event == (
+        "Warning",
+        "RecipientsRejected",
+        "2 recipient rows left out, 2 send jobs created: record 2 (line 4): no valid address; "
+        "record 3 (line 5): 1 of 2 fields",
+    )
+    assert rejected_rows_event(o, Loaded(7, None, 0)) is None  # scans after the load say nothing again
