@@ -14,7 +14,7 @@ import pytest
 from pot_stack.e2e import sql
 from pot_stack.openbao import OpenBao
 
-from .conftest import Endpoint, Tenant, as_role, prepare_database, put_key
+from .conftest import Endpoint, Tenant, prepare_database, put_key
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
