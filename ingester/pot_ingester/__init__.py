@@ -1,1 +1,2 @@
-"""The inbox ingester (`pot-ingester`): reads each mailbox's inbox over IMAP and turns bounces, complaints and replies into delivery events, suppressions and campaign counts."""
+"""The inbox ingester (`pot-ingester`): reads each mailbox's inbox over IMAP and turns bounces,
+complaints and replies into delivery events, suppressions and campaign counts."""

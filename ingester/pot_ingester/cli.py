@@ -1,8 +1,125 @@
-"""Entry point of `pot-ingester`; filled in by the ingester work (issue 13)."""
+"""`pot-ingester`: the process entry point; reads POT_* settings, serves metrics, reads the pool's
+inboxes until SIGTERM. Run by the pool's ingester Deployment (the operator's) or the local runner."""
 
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
 import sys
+from pathlib import Path
+
+from pot_common.backoff import Backoff
+from pot_common.mail_credentials import CredentialStore
+from pot_common.vault import SERVICE_ACCOUNT_TOKEN, VaultConfig, VaultKV
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from pot_ingester.config import IngesterSettings, settings_from_env
+from pot_ingester.store import PG_ERRORS, PoolNotFound, Store
+from pot_ingester.supervisor import Supervisor
+
+# Waits between attempts to start (0.5 s growing to 10 s): the pool may not be projected yet.
+START_BACKOFF = Backoff(0.5, 10.0)
+
+log = logging.getLogger("pot_ingester")
 
 
-def main() -> None:
-    print("pot-ingester: not built yet", file=sys.stderr)
-    sys.exit(2)
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def _configure_logging(as_json: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        _JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("aioimaplib.aioimaplib").setLevel(logging.WARNING)  # its INFO lines quote server data
+
+
+def credential_store(settings: IngesterSettings) -> CredentialStore:
+    """Token auth when POT_VAULT_TOKEN is set, else kubernetes auth as the pod's ServiceAccount."""
+    token = settings.vault_token.get_secret_value() if settings.vault_token is not None else ""
+    config = VaultConfig(
+        addr=settings.vault_addr or "",
+        token=token,
+        role=settings.vault_role or "",
+        mount=settings.vault_mount,
+        k8s_auth_path=settings.vault_k8s_auth_path,
+        jwt_path=Path(settings.vault_jwt_path) if settings.vault_jwt_path else SERVICE_ACCOUNT_TOKEN,
+        timeout=10,
+    )
+    return CredentialStore(VaultKV(config), settings.credentials_ttl_seconds)
+
+
+async def serve(settings: IngesterSettings, stop: asyncio.Event) -> int:
+    """Open Postgres, find the pool, read its inboxes until `stop`."""
+    failures = 0
+    credentials = credential_store(settings)
+    try:
+        while not stop.is_set():
+            store = Store(settings.database_url, settings.pool)
+            supervisor = Supervisor(settings, store, credentials)
+            try:
+                await store.open()
+                await supervisor.start()
+            except (PoolNotFound, *PG_ERRORS) as exc:
+                await store.close()
+                failures += 1
+                log.warning("Could not start, retrying error=%s detail=%s", type(exc).__name__, exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), START_BACKOFF.delay(failures))
+                continue
+            log.info("Started ingester pool=%s", settings.pool)
+            try:
+                await supervisor.run(stop)
+            finally:
+                await store.close()
+            log.info("Stopped ingester pool=%s", settings.pool)
+    finally:
+        await credentials.aclose()
+    return 0
+
+
+async def _main(settings: IngesterSettings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return await serve(settings, stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="pot-ingester",
+        description="Read a pool's inboxes: bounces, complaints and replies become events and suppressions.",
+    )
+    parser.add_argument("--pool", help="namespace/name (default: POT_POOL)")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_env() if args.pool is None else settings_from_env(pool=args.pool)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "POT_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        print(f"pot-ingester: {field}: {first['msg']}", file=sys.stderr)
+        sys.exit(2)
+    _configure_logging(settings.log_json)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    sys.exit(asyncio.run(_main(settings)))
+
+
+if __name__ == "__main__":
+    main()

@@ -243,3 +243,42 @@ ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS auth_mechanism text NOT NULL DEFA
     CHECK (auth_mechanism IN ('password', 'oauth2'));
 ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS oauth_provider text;
 ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS oauth_token_url text;
+
+-- The ingester (pot_ingester, docs/feedback.md "Checkpoints"). Per mailbox, the inbox's UIDVALIDITY
+-- and the highest UID whose effects are recorded; advanced in the same transaction as each message's
+-- effects, so a restart resumes after the last recorded message and never records one twice.
+CREATE TABLE IF NOT EXISTS inbox_checkpoints (
+    mailbox_id              bigint      PRIMARY KEY REFERENCES mailboxes (id) ON DELETE CASCADE,
+    uidvalidity             bigint      NOT NULL,
+    last_uid                bigint      NOT NULL DEFAULT 0,
+    updated_at              timestamptz NOT NULL DEFAULT now()
+);
+-- Every inbox message recorded, by a key of its own (its Message-ID, else a hash of its bytes): when
+-- the server renumbers the inbox (a new UIDVALIDITY) the messages read again are recognised and their
+-- effects are not repeated. kind is the classifier's; job_id the send job it was linked to (NULL: a
+-- stranger's message, which touches nothing).
+CREATE TABLE IF NOT EXISTS inbox_messages (
+    mailbox_id              bigint      NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+    message_key             text        NOT NULL,
+    uidvalidity             bigint      NOT NULL,
+    uid                     bigint      NOT NULL,
+    kind                    text        NOT NULL,
+    reason                  text        NOT NULL DEFAULT '',
+    job_id                  bigint      REFERENCES send_jobs (id) ON DELETE SET NULL,
+    at                      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (mailbox_id, message_key)
+);
+-- Linking a reply or a bounce to its send job by the Message-ID it names.
+CREATE INDEX IF NOT EXISTS send_jobs_message_id ON send_jobs (message_id) WHERE message_id IS NOT NULL;
+-- Linking by recipient when a message names no Message-ID: this mailbox's latest job to the address.
+CREATE INDEX IF NOT EXISTS send_jobs_mailbox_recipient ON send_jobs (mailbox_id, lower(recipient))
+    WHERE mailbox_id IS NOT NULL;
+-- A human reply stops further sends to its author in the tenant (suppression reason 'reply').
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conname = 'suppressions_reason_check' AND pg_get_constraintdef(oid) LIKE '%reply%') THEN
+        ALTER TABLE suppressions DROP CONSTRAINT IF EXISTS suppressions_reason_check;
+        ALTER TABLE suppressions ADD CONSTRAINT suppressions_reason_check
+            CHECK (reason IN ('hard_bounce', 'complaint', 'unsubscribe', 'manual', 'reply'));
+    END IF;
+END $$;

@@ -43,3 +43,10 @@ GRANT SELECT, INSERT, DELETE ON worker_heartbeats TO pot_worker;
 GRANT UPDATE (seen_at, in_flight) ON worker_heartbeats TO pot_worker;
 
 -- Not granted at all: `recipients` (imported lists with their private columns).
+
+-- pot-ingester runs with the same role (its Deployment has the worker's environment). It reads the
+-- pool, its mailboxes and send jobs (granted above), appends delivery events and suppressions
+-- (granted above), cancels a replying recipient's open jobs (send_jobs.state, granted above), and
+-- keeps its own bookkeeping: the inbox checkpoints and the messages recorded.
+GRANT SELECT, INSERT ON inbox_messages TO pot_worker;
+GRANT SELECT, INSERT, UPDATE ON inbox_checkpoints TO pot_worker;

@@ -1,0 +1,80 @@
+"""Pure decisions of the ingester: what each classified message does, its key, where a read resumes;
+used by pot_ingester.store (the record step) and pot_ingester.inbox (the checkpoint)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from pot_feedback.classify import Verdict
+
+# POT's own Message-IDs: <pot.{campaign}.{job}.{attempt}@domain> (pot_common.message.message_id). A
+# bounce of an earlier attempt names that attempt's id, which the job row no longer holds.
+_POT_MESSAGE_ID = re.compile(r"<pot\.(\d+)\.(\d+)\.(\d+)@[^>]*>")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]{1,900}>)", re.IGNORECASE | re.MULTILINE)
+MAX_REFERENCES = 50  # a References chain is not read further (a long thread names its oldest first)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What a linked message does. outcome: the delivery_events row (None: none); suppression: the
+    reason the job's recipient is suppressed for the tenant (None: not); cancel: the recipient's open
+    jobs in the tenant's campaigns are cancelled."""
+
+    outcome: str | None
+    suppression: str | None = None
+    cancel: bool = False
+
+
+NOTHING = Effect(None)
+
+
+def effect(verdict: Verdict) -> Effect:
+    """The effect of a message linked to one of this mailbox's send jobs (docs/feedback.md).
+
+    A hard bounce suppresses; a soft or delayed one is recorded only. A reply stops further sends to
+    its author: a suppression ('unsubscribe' when the reply asks for it, else 'reply': an address has one
+    suppression, and an unsubscribe is the stronger statement) and the open jobs cancelled.
+    """
+    if verdict.kind == "bounce":
+        return Effect("late_bounce", "hard_bounce") if verdict.hard else Effect("late_soft_bounce")
+    if verdict.kind == "complaint":
+        return Effect("complaint", "complaint")
+    if verdict.kind == "auto-reply":
+        return Effect("auto_reply")
+    if verdict.kind == "reply":
+        return Effect("reply", "unsubscribe" if verdict.unsubscribe else "reply", cancel=True)
+    return NOTHING
+
+
+def note(verdict: Verdict) -> str:
+    """The delivery event's short text: the classifier's reason word and status, never message text."""
+    return f"{verdict.kind}: {verdict.reason}" + (f" {verdict.status}" if verdict.status else "")
+
+
+def message_key(raw: bytes) -> str:
+    """The message's identity across UIDs and UIDVALIDITYs: its Message-ID, else a hash of its bytes."""
+    end = _HEADER_END.search(raw)
+    header = raw[: end.start()] if end else raw
+    found = _MESSAGE_ID.search(header)
+    if found:
+        return "mid:" + found.group(1).decode("ascii", "replace")
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def referenced_ids(verdict: Verdict) -> tuple[list[str], list[int]]:
+    """The Message-IDs the message names, and the job ids read from those that are POT's own."""
+    refs = list(dict.fromkeys(verdict.references))[:MAX_REFERENCES]
+    jobs = [int(m.group(2)) for ref in refs if (m := _POT_MESSAGE_ID.fullmatch(ref.strip()))]
+    return refs, list(dict.fromkeys(jobs))
+
+
+def resume_after(checkpoint: tuple[int, int] | None, uidvalidity: int) -> int:
+    """The last UID already recorded in an inbox whose UIDVALIDITY is `uidvalidity` now: the
+    checkpoint's when it was taken under the same value, else 0 (the inbox was renumbered, or never
+    read: everything is read, and messages already recorded are recognised by their key)."""
+    if checkpoint is None or checkpoint[0] != uidvalidity:
+        return 0
+    return checkpoint[1]
