@@ -2,9 +2,11 @@
 
 Called by the pool controller's observe step (pot_operator.pool.observe). First the cluster admin's
 rules, pure and before any read (`refusal`): a Vault path stays inside the mailbox's namespace
-folder, no credentials over a cleartext connection, Secret references only when allowed. Then the
-read. Only a verdict (ok, CamelCase reason, message, the secret's KV version) leaves this module:
-the secret values are read, checked for presence and dropped.
+folder, no credentials over a cleartext connection (SMTP, IMAP, or an http:// OAuth2 token endpoint),
+Secret references only when allowed. Then the read: the keys the mechanism needs are present (a
+password, or for OAuth2 the client and refresh token; the token endpoint is not called here). Only a
+verdict (ok, CamelCase reason, message, the secret's KV version) leaves this module: the secret
+values are read, checked for presence and dropped.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 
 from pot_common.api.mailbox import MailboxCredentials, MailboxSpec
 from pot_common.backoff import Backoff
+from pot_common.mail_credentials import OAUTH2, OAUTH2_KEYS, PASSWORD, missing_keys
 from pot_common.vault import (
     DEFAULT_TENANT_PREFIX,
     SecretNotFound,
@@ -89,18 +92,44 @@ def refusal(spec: MailboxSpec, namespace: str, policy: CredentialPolicy) -> Cred
             "keep the credentials in Vault and name them with credentials.vaultPath",
         )
     has_credentials = bool(creds.vault_path) or creds.secret_ref is not None
-    if has_credentials and spec.smtp.tls_mode == "none" and not policy.allow_plaintext_auth:
+    if has_credentials and not policy.allow_plaintext_auth:
+        return _cleartext(spec)
+    return None
+
+
+def _cleartext(spec: MailboxSpec) -> CredentialCheck | None:
+    """Where the credentials or tokens would cross the network in cleartext (pure): SMTP or IMAP
+    without TLS, or an OAuth2 token endpoint over http:// (the refresh token and client secret)."""
+    allow = "only the cluster admin can allow cleartext AUTH: POT_ALLOW_PLAINTEXT_AUTH"
+    if spec.smtp.tls_mode == "none":
         return CredentialCheck(
             False,
             "PlaintextAuthNotAllowed",
             f"smtp.tlsMode none would send the credentials to {spec.smtp.host} in cleartext; use starttls "
-            "or implicit (only the cluster admin can allow cleartext AUTH: POT_ALLOW_PLAINTEXT_AUTH)",
+            f"or implicit ({allow})",
+        )
+    if spec.imap is not None and spec.imap.tls_mode == "none":
+        return CredentialCheck(
+            False,
+            "PlaintextAuthNotAllowed",
+            f"imap.tlsMode none would send the credentials to the IMAP server in cleartext; use starttls "
+            f"or implicit ({allow})",
+        )
+    oauth = spec.credentials.oauth2
+    if oauth is not None and (oauth.token_url or "").lower().startswith("http://"):
+        return CredentialCheck(
+            False,
+            "PlaintextAuthNotAllowed",
+            f"oauth2.tokenUrl {oauth.token_url} would receive the refresh token and client secret in "
+            f"cleartext; use https:// ({allow})",
         )
     return None
 
 
-async def check_vault(vault: VaultKV, path: str) -> CredentialCheck:
-    """Read the KV v2 secret at `path` (already resolved) and check it has a username and a password.
+async def check_vault(vault: VaultKV, path: str, mechanism: str = PASSWORD) -> CredentialCheck:
+    """Read the KV v2 secret at `path` (already resolved) and check it has the keys `mechanism` needs:
+    username and password, or for oauth2 username, client_id, client_secret and refresh_token (the
+    token endpoint is not called: the worker's first login tells, and marks a refused one).
 
     Other VaultError kinds (Vault refusing the request for another reason) propagate: the scan
     fails, is counted and retried, as for any unexpected error.
@@ -115,7 +144,7 @@ async def check_vault(vault: VaultKV, path: str) -> CredentialCheck:
         return CredentialCheck(
             False,
             "SecretMissing",
-            f"No secret at {config.mount}/{path} in Vault; write one with keys username and password",
+            f"No secret at {config.mount}/{path} in Vault; write one with keys {_keys_text(mechanism)}",
         )
     except VaultForbidden:
         return CredentialCheck(
@@ -124,18 +153,23 @@ async def check_vault(vault: VaultKV, path: str) -> CredentialCheck:
     except VaultUnavailable as e:
         # Its message is "Vault at <addr> did not answer: <error type>", never a value.
         return CredentialCheck(False, "VaultUnavailable", str(e), temporary=True)
-    verdict = _verdict(
-        has_user=bool(data.get("username")),
-        has_password=bool(data.get("password")),
-        where=f"Vault {path}",
-    )
+    verdict = _verdict(missing_keys(data, mechanism), mechanism, where=f"Vault {path}")
     return dataclasses.replace(verdict, version=version)
 
 
-def _verdict(*, has_user: bool, has_password: bool, where: str) -> CredentialCheck:
-    missing = [k for k, present in (("username", has_user), ("password", has_password)) if not present]
+def _keys_text(mechanism: str) -> str:
+    keys = OAUTH2_KEYS if mechanism == OAUTH2 else ("username", "password")
+    return ", ".join(keys[:-1]) + " and " + keys[-1]
+
+
+def _verdict(missing: list[str], mechanism: str, *, where: str) -> CredentialCheck:
+    """The verdict from the keys a secret lacks (pure); only key names, never values, are named."""
     if missing:
         return CredentialCheck(False, "SecretIncomplete", f"{where} lacks {' and '.join(missing)}")
+    if mechanism == OAUTH2:
+        return CredentialCheck(
+            True, "Verified", f"Username, OAuth2 client and refresh token present in {where}"
+        )
     return CredentialCheck(True, "Verified", f"Username and password present in {where}")
 
 
@@ -147,8 +181,10 @@ async def check_credentials(
     if refused is not None:
         return refused
     creds = spec.credentials
+    mechanism = OAUTH2 if creds.oauth2 is not None else PASSWORD
     if creds.vault_path:
-        return await check_vault(vault, tenant_path(namespace, creds.vault_path, policy.tenant_prefix))
+        path = tenant_path(namespace, creds.vault_path, policy.tenant_prefix)
+        return await check_vault(vault, path, mechanism)
     if creds.secret_ref is not None:
         ref = creds.secret_ref
         try:
@@ -162,9 +198,14 @@ async def check_credentials(
             )
         if data is None:
             return CredentialCheck(False, "SecretMissing", f"Secret {namespace}/{ref.name} does not exist")
+        if mechanism == OAUTH2:
+            # The username under its configured key; the OAuth2 keys by their own names.
+            present = {**data, "username": data.get(ref.username_key)}
+            return _verdict(missing_keys(present, OAUTH2), OAUTH2, where=f"Secret {ref.name}")
+        present = {"username": data.get(ref.username_key), "password": data.get(ref.password_key)}
         return _verdict(
-            has_user=bool(data.get(ref.username_key)),
-            has_password=bool(data.get(ref.password_key)),
+            missing_keys(present, PASSWORD),
+            PASSWORD,
             where=f"Secret {ref.name} (keys {ref.username_key}, {ref.password_key})",
         )
     return CredentialCheck(False, "NoCredentials", "Set credentials.vaultPath or credentials.secretRef")
