@@ -1,8 +1,10 @@
-"""Runs worker Deployments as local processes (the local stack has no nodes); started by `make up`.
+"""Runs worker and ingester Deployments as local processes (the local stack has no nodes); started by
+`make up`.
 
 `python -m pot_stack.local_runner --root .pot` watches Deployments labelled
-app.kubernetes.io/name=pot-worker and keeps, for each, as many `pot-worker` processes as its
-spec.replicas, with the container's environment: literal values as written, and values the
+app.kubernetes.io/name=pot-worker or pot-ingester and keeps, for each, as many `pot-worker` (or
+`pot-ingester`) processes as its spec.replicas, with the container's environment: literal values as
+written, and values the
 Deployment takes from a Secret (database and Redis URLs, the Vault token) from this process's own
 POT_* environment, the local stack's (the database URL as the least-privileged `pot_worker` role
 when the stack made one). The operator never knows the difference. Logs go to
@@ -36,13 +38,17 @@ from typing import Any
 from pot_stack.service import Service, free_port, kill_group
 
 log = logging.getLogger("pot_stack.local_runner")
-SELECTOR = "app.kubernetes.io/name=pot-worker"
+WORKER_APP, INGESTER_APP = "pot-worker", "pot-ingester"
+SELECTOR = f"app.kubernetes.io/name in ({WORKER_APP},{INGESTER_APP})"
 # The local stack's variable a Secret reference resolves to, when it differs from the reference's own
 # name: workers reach Postgres as the `pot_worker` role, not as the stack's superuser.
 SECRET_SOURCES = {"POT_DATABASE_URL": "POT_WORKER_DATABASE_URL"}
 # The local stack's own variables a pod never sees: the admin kubeconfig, the superuser and operator
 # credentials. POT_VAULT_TOKEN goes too once the Deployment names a Vault role (see process_env).
 STACK_ONLY = ("KUBECONFIG", "POT_WORKER_DATABASE_URL", "POT_OPERATOR_VAULT_TOKEN")
+# The local stack's variables a program gets under its own name, when its Deployment does not set it: the
+# IMAP server's self-signed certificate is what the ingester must trust (a cluster would mount a CA).
+STACK_ALIASES = {INGESTER_APP: {"POT_IMAP_CA_FILE": "POT_STACK_IMAP_CA_FILE"}}
 TOKEN_SECONDS = 3600  # what the kubelet asks for a projected token
 TOKEN_RENEW_AFTER = 0.8  # of its lifetime, as the kubelet renews
 
@@ -68,6 +74,21 @@ def container_env(deployment: dict[str, Any], own_env: Mapping[str, str]) -> dic
             if source in own_env:
                 env[name] = own_env[source]
     return env
+
+
+def app_of(deployment: Mapping[str, Any]) -> str:
+    """Which program a Deployment runs, by its app.kubernetes.io/name label (pure)."""
+    labels = deployment.get("metadata", {}).get("labels") or {}
+    return str(labels.get("app.kubernetes.io/name") or WORKER_APP)
+
+
+def stack_aliases(app: str, stack_env: Mapping[str, str], container: Mapping[str, str]) -> dict[str, str]:
+    """The STACK_ALIASES variables for `app` the container does not set itself (pure)."""
+    return {
+        name: stack_env[source]
+        for name, source in STACK_ALIASES.get(app, {}).items()
+        if name not in container and source in stack_env
+    }
 
 
 def pod_spec(deployment: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,14 +146,23 @@ class Workers:
     """The processes of one Deployment, the environment they were started with and their tokens."""
 
     fingerprint: str = ""
+    app: str = WORKER_APP
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     tokens: dict[int, ProjectedToken] = field(default_factory=dict)  # by pid
 
 
 class Runner:
-    def __init__(self, root: Path, command: list[str], tokens: TokenIssuer | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        command: list[str],
+        tokens: TokenIssuer | None = None,
+        commands: Mapping[str, list[str]] | None = None,
+    ) -> None:
         self.root = root
-        self.command = command
+        self.command = command  # the worker's
+        # By app label; a Deployment of another app runs `command` (the worker), as before there were two.
+        self.commands = {WORKER_APP: command, **(commands or {})}
         self.tokens = tokens
         self.logs = root / "logs" / "workers"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -149,10 +179,13 @@ class Runner:
             key = (meta.get("namespace", ""), meta.get("name", ""))
             seen.add(key)
             replicas = int(d.get("spec", {}).get("replicas") or 0)
+            app = app_of(d)
             env = container_env(d, os.environ)
+            env.update(stack_aliases(app, os.environ, env))
             account = service_account_token_wanted(d, env)
-            fingerprint = hashlib.sha256(json.dumps([env, account], sort_keys=True).encode()).hexdigest()
+            fingerprint = hashlib.sha256(json.dumps([env, account, app], sort_keys=True).encode()).hexdigest()
             w = self.workers.setdefault(key, Workers())
+            w.app = app
             if w.fingerprint != fingerprint:
                 # A changed pod template means a rollout: replace every process.
                 self._stop_all(w)
@@ -186,7 +219,7 @@ class Runner:
         out = (self.logs / f"{name}.log").open("ab")
         # Each pod would have its own IP; local processes share one, so each gets its own metrics port.
         proc = subprocess.Popen(
-            self.command,
+            self.commands.get(w.app, self.command),
             env={**worker_env, "POT_METRICS_PORT": str(free_port())},
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -197,7 +230,7 @@ class Runner:
         if token is not None:
             w.tokens[proc.pid] = token
         auth = "kubernetes" if token else ("token" if "POT_VAULT_TOKEN" in worker_env else "none")
-        log.info("Started worker: deployment=%s/%s pid=%d vault_auth=%s", key[0], key[1], proc.pid, auth)
+        log.info("Started %s: deployment=%s/%s pid=%d vault_auth=%s", w.app, key[0], key[1], proc.pid, auth)
         return proc
 
     def _renew_tokens(self) -> None:
@@ -220,6 +253,7 @@ class Runner:
                 token = w.tokens.get(proc.pid)
                 entries.append(
                     {
+                        "app": w.app,
                         "namespace": namespace,
                         "deployment": name,
                         "pid": proc.pid,
@@ -238,7 +272,8 @@ class Runner:
             token.path.unlink(missing_ok=True)
 
     def _stop(self, w: Workers, proc: subprocess.Popen[bytes]) -> None:
-        # Workers drain in-flight sends on SIGTERM; kill_group escalates only after the grace period.
+        # Workers drain in-flight sends on SIGTERM (an ingester stops at once, its checkpoints committed);
+        # kill_group escalates only after the grace period.
         kill_group(proc.pid, timeout=30)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=1)
@@ -299,12 +334,14 @@ def list_worker_deployments(apps: Any) -> list[dict[str, Any]]:
     return items
 
 
-def run(root: Path, interval: float, command: list[str]) -> None:
+def run(
+    root: Path, interval: float, command: list[str], commands: Mapping[str, list[str]] | None = None
+) -> None:
     from kubernetes import client, config
 
     config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or str(root / "kubeconfig"))
     apps = client.AppsV1Api()
-    runner = Runner(root, command, tokens=ServiceAccountTokens(client.CoreV1Api()))
+    runner = Runner(root, command, tokens=ServiceAccountTokens(client.CoreV1Api()), commands=commands)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -318,7 +355,7 @@ def run(root: Path, interval: float, command: list[str]) -> None:
             try:
                 runner.reconcile(list_worker_deployments(apps))
             except Exception:  # the API server may restart under `make up`; try again next poll
-                log.exception("Listed worker Deployments failed")
+                log.exception("Listed worker and ingester Deployments failed")
             time.sleep(interval)
     finally:
         runner.shutdown()
@@ -385,9 +422,15 @@ def main(argv: list[str] | None = None) -> None:
         default=[sys.executable, "-m", "pot_worker.cli"],
         help="The worker command line.",
     )
+    p.add_argument(
+        "--ingester-command",
+        nargs="+",
+        default=[sys.executable, "-m", "pot_ingester.cli"],
+        help="The ingester command line.",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    run(args.root, args.interval, args.command)
+    run(args.root, args.interval, args.command, {INGESTER_APP: args.ingester_command})
 
 
 if __name__ == "__main__":

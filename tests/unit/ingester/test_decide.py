@@ -57,7 +57,7 @@ def test_pot_message_ids_name_their_job_other_ids_do_not() -> None:
 
 
 def test_references_are_bounded_and_unique() -> None:
-    refs = tuple(f"<pot.1.{i}.1@a.test>" for i in range(80)) + ("<pot.1.0.1@a.test>",)
+    refs = (*[f"<pot.1.{i}.1@a.test>" for i in range(80)], "<pot.1.0.1@a.test>")
     ids, jobs = referenced_ids(verdict("reply", refs=refs))
     assert len(ids) == 50 and len(jobs) == 50
 
