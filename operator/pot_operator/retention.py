@@ -1,0 +1,243 @@
+"""Bounded Postgres growth: the sweeper deleting delivery events and send jobs past the retention.
+
+Started by pot_operator.main's startup handler as a background task (`run_sweeper`), cancelled at
+cleanup; `sweep` is the whole of one pass and is what the integration test and bench/claims_history.py
+call. Decisions are pure functions here; the SQL is in sql/retention_*.sql.
+
+What goes (docs/operator.md "Retention"):
+- delivery_events older than the retention, in batches of BATCH rows, oldest first. The outcomes a
+  Campaign's status counts (reply, late_bounce, complaint, auto_reply: campaign_counts.sql) stay while
+  their campaign still has send jobs, so a live campaign's counts never drop.
+- send jobs of *retired* campaigns: a row in a final state (completed, failed, cancelled) that ended
+  (its updated_at) more than the retention ago and whose Campaign object no longer exists. A Campaign
+  that still exists keeps its jobs: its status is counted from them on every scan. Jobs still being
+  sent ('claimed', 'sending') are never touched.
+Never touched: suppressions, suppression lists, campaigns, mailboxes, pools, recipients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from pot_common.api.pool import HealthPolicy
+from prometheus_client import Counter
+
+from pot_operator import db
+
+if TYPE_CHECKING:
+    from pot_operator.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+deleted_total = Counter("pot_retention_deleted", "Rows the retention sweeper deleted, per table", ["table"])
+
+# Rows per DELETE: each is its own short transaction (milliseconds of row locks, a bounded WAL burst).
+BATCH = 10_000
+# Between batches, so the sweeper never takes a core or the WAL writer for long.
+PAUSE_SECONDS = 0.1
+# The first pass waits for the operator to settle; then one pass per interval.
+FIRST_DELAY_SECONDS = 60.0
+INTERVAL_SECONDS = 3600.0
+# The outcomes campaign_counts.sql counts into a Campaign's status (the inbox feedback).
+COUNTED_OUTCOMES = ("reply", "late_bounce", "complaint", "auto_reply")
+DAY_SECONDS = 86_400
+
+
+def _longest_health_window_seconds() -> int:
+    """The largest spec.health.windowSeconds the API admits (the CRD enforces the same bound)."""
+    for bound in HealthPolicy.model_fields["window_seconds"].metadata:
+        le = getattr(bound, "le", None)
+        if le is not None:
+            return int(le)
+    raise RuntimeError("HealthPolicy.window_seconds has no upper bound")  # pragma: no cover
+
+
+LONGEST_HEALTH_WINDOW_SECONDS = _longest_health_window_seconds()
+# The shortest retention allowed: the longest health window any pool may set, plus the UTC day the
+# "sent today" count reads, so health counts never lose an event they read.
+MIN_RETENTION_DAYS = math.ceil(LONGEST_HEALTH_WINDOW_SECONDS / DAY_SECONDS) + 1
+
+
+def cutoff(now: dt.datetime, retention_days: int) -> dt.datetime:
+    """What is older than this goes (pure); never closer to `now` than MIN_RETENTION_DAYS."""
+    return now - dt.timedelta(days=max(retention_days, MIN_RETENTION_DAYS))
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveCampaigns:
+    """The Campaign objects that exist, as (namespace, name, uid) columns for the SQL's unnest."""
+
+    namespaces: list[str]
+    names: list[str]
+    uids: list[str]
+
+    @classmethod
+    def from_objects(cls, items: Iterable[Mapping[str, Any]]) -> LiveCampaigns:
+        """From listed Campaign objects (pure)."""
+        rows = sorted(
+            {
+                (str(meta.get("namespace") or ""), str(meta.get("name") or ""), str(meta.get("uid") or ""))
+                for meta in (item.get("metadata") or {} for item in items)
+            }
+        )
+        return cls([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+
+
+@dataclasses.dataclass
+class SweepResult:
+    events: int = 0
+    jobs: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+
+
+def more_to_do(deleted: int, batch: int) -> bool:
+    """A full batch may leave more behind; a short one emptied the range (pure)."""
+    return deleted >= batch
+
+
+async def sweep_events(
+    database: asyncpg.Pool,
+    before: dt.datetime,
+    *,
+    batch: int = BATCH,
+    pause: float = PAUSE_SECONDS,
+    result: SweepResult | None = None,
+) -> int:
+    """Delete delivery_events older than `before`, oldest first, `batch` rows per statement.
+
+    Each batch starts where the last one ended (`at` >= its newest row), so rows kept for their
+    campaign's counts are walked past once per pass, not once per batch.
+    """
+    result = result if result is not None else SweepResult()
+    total, since = 0, None
+    while True:
+        row = await database.fetchrow(
+            db.sql("retention_events"), before, since, batch, list(COUNTED_OUTCOMES)
+        )
+        deleted = int(row["deleted"])
+        total += deleted
+        result.batches += 1
+        if deleted:
+            deleted_total.labels("delivery_events").inc(deleted)
+            since = row["newest"]
+        if not more_to_do(deleted, batch):
+            return total
+        await asyncio.sleep(pause)
+
+
+async def sweep_jobs(
+    database: asyncpg.Pool,
+    before: dt.datetime,
+    live: LiveCampaigns,
+    namespaces: Sequence[str],
+    *,
+    batch: int = BATCH,
+    pause: float = PAUSE_SECONDS,
+    result: SweepResult | None = None,
+) -> int:
+    """Delete the send jobs of campaigns retired before `before` (in `namespaces`; empty: all)."""
+    result = result if result is not None else SweepResult()
+    total = 0
+    while True:
+        deleted = int(
+            await database.fetchval(
+                db.sql("retention_jobs"),
+                before,
+                batch,
+                live.namespaces,
+                live.names,
+                live.uids,
+                list(namespaces),
+            )
+        )
+        total += deleted
+        result.batches += 1
+        if deleted:
+            deleted_total.labels("send_jobs").inc(deleted)
+        if not more_to_do(deleted, batch):
+            return total
+        await asyncio.sleep(pause)
+
+
+async def sweep(
+    database: asyncpg.Pool,
+    now: dt.datetime,
+    retention_days: int,
+    live: LiveCampaigns | None,
+    namespaces: Sequence[str] = (),
+    *,
+    batch: int = BATCH,
+    pause: float = PAUSE_SECONDS,
+) -> SweepResult:
+    """One pass: old events, then the jobs of retired campaigns (skipped when `live` is unknown:
+    without the list of existing Campaigns no job can be proven history)."""
+    before = cutoff(now, retention_days)
+    result = SweepResult()
+    started = time.monotonic()
+    # Events first: a job's old events are gone before the job, so its deletion has little to unlink.
+    result.events = await sweep_events(database, before, batch=batch, pause=pause, result=result)
+    if live is not None:
+        result.jobs = await sweep_jobs(
+            database, before, live, namespaces, batch=batch, pause=pause, result=result
+        )
+    if result.jobs:
+        # The counted feedback of campaigns that just lost their jobs is no longer counted anywhere.
+        result.events += await sweep_events(database, before, batch=batch, pause=pause, result=result)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+async def live_campaigns(rt: Runtime) -> LiveCampaigns | None:
+    """The Campaign objects in the served namespaces, or None when the API server cannot say."""
+    items: list[dict[str, Any]] = []
+    try:
+        for served in rt.settings.namespaces or (None,):
+            items.extend(await rt.kube.list_objects("campaigns", served))
+    except Exception as e:  # the API server's trouble: this pass keeps every job
+        log.warning("Listed campaigns for retention failed: error=%s", type(e).__name__)
+        return None
+    return LiveCampaigns.from_objects(items)
+
+
+async def sweep_once(rt: Runtime, now: dt.datetime) -> SweepResult | None:
+    """One pass with the operator's clients; None when Postgres is unreachable (tried next time)."""
+    database = await rt.database()
+    if database is None:
+        return None
+    live = await live_campaigns(rt)
+    days = rt.settings.events_retention_days
+    result = await sweep(database, now, days, live, rt.settings.namespaces)
+    log.info(
+        "Swept history: retention_days=%d before=%s delivery_events=%d send_jobs=%d%s batches=%d "
+        "seconds=%.1f",
+        days,
+        cutoff(now, days).isoformat(timespec="seconds"),
+        result.events,
+        result.jobs,
+        "" if live is not None else " (jobs kept: campaigns not listed)",
+        result.batches,
+        result.seconds,
+    )
+    return result
+
+
+async def run_sweeper(rt: Runtime) -> None:
+    """Sweep every INTERVAL_SECONDS until cancelled; a failed pass is logged and tried again."""
+    await asyncio.sleep(FIRST_DELAY_SECONDS)
+    while True:
+        try:
+            await sweep_once(rt, dt.datetime.now(dt.UTC))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Swept history failed; trying again in %.0fs", INTERVAL_SECONDS)
+        await asyncio.sleep(INTERVAL_SECONDS)
