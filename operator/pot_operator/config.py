@@ -9,6 +9,8 @@ from pot_common.config import load_settings
 from pot_common.vault import DEFAULT_TENANT_PREFIX
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pot_operator.retention import MIN_RETENTION_DAYS
+
 
 class Settings(BaseModel):
     """Every knob of `pot-operator`; the variable is POT_ + the field name in upper case.
@@ -87,6 +89,13 @@ class Settings(BaseModel):
     )
     campaign_interval: float = Field(
         10.0, gt=0, description="POT_CAMPAIGN_INTERVAL: seconds between campaign count refreshes."
+    )
+    events_retention_days: int = Field(
+        90,
+        ge=MIN_RETENTION_DAYS,
+        description="POT_EVENTS_RETENTION_DAYS: delivery events older than this many days are deleted, and "
+        "the send jobs of deleted Campaigns that ended that long ago (pot_operator.retention); at least "
+        f"{MIN_RETENTION_DAYS}, the longest health window a pool may set plus a day.",
     )
     scale_down_stabilization: float = Field(
         300.0,

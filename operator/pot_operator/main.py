@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from pot_operator import lifecycle, metrics, watch
+from pot_operator import lifecycle, metrics, retention, watch
 from pot_operator.campaign.reconcile import reconcile_campaign
 from pot_operator.config import Settings
 from pot_operator.index import Body
@@ -31,6 +31,8 @@ FINALIZER = "pot.dev/operator"
 SETTLE_SECONDS = 1.0
 
 _runtime: Runtime | None = None
+# The retention sweeper (pot_operator.retention), started with the runtime and cancelled at cleanup.
+_sweeper: asyncio.Task[None] | None = None
 
 
 def runtime() -> Runtime:
@@ -65,7 +67,7 @@ def _snapshot(body: Mapping[str, Any]) -> Body:
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-    global _runtime
+    global _runtime, _sweeper
     config = Settings.from_env()
     settings.persistence.finalizer = FINALIZER
     # Our event handlers keep no state in annotations; these only matter if a changing handler is added.
@@ -92,6 +94,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
                 meta = item.get("metadata", {})
                 registry[(meta.get("namespace", ""), meta.get("name", ""))] = _snapshot(item)
     _runtime = rt
+    _sweeper = asyncio.create_task(retention.run_sweeper(rt), name="retention-sweeper")
     if config.metrics_port:
         from prometheus_client import start_http_server
 
@@ -105,6 +108,8 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def cleanup(**_: Any) -> None:
+    if _sweeper is not None:
+        _sweeper.cancel()
     if _runtime is not None:
         await _runtime.close()
 
