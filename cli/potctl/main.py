@@ -23,6 +23,7 @@ from rich.markup import escape
 from potctl import (
     chat_commands,
     check_commands,
+    classify_commands,
     db_commands,
     email_commands,
     import_commands,
@@ -84,6 +85,7 @@ for group in (check_commands, email_commands, chat_commands, db_commands, import
 mailbox_commands.register(app)  # `potctl mailboxes import|rotate|retire`
 preview_commands.register(app)  # `potctl preview`: one message as the worker renders it
 transcript_commands.register(app)  # `potctl transcript JOB`, `potctl transcripts retention`
+classify_commands.register(app)  # `potctl classify-message FILE...`: the ingester's classifier on .eml files
 # The operator console (a web page over these same commands) lives in pot_console.
 app.command("console")(console_cmd)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pot_feedback.classify.core import classify
+from pot_feedback.classify.mime import MAX_BYTES
 from pot_feedback.classify.verdict import Kind, Verdict
 
-__all__ = ["Kind", "Verdict", "classify"]
+__all__ = ["MAX_BYTES", "Kind", "Verdict", "classify"]
