@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pot_stack.dns_server import DnsServer
+from pot_stack.imap_server import ImapServer
 from pot_stack.oauth_server import OAuthServer
 from pot_stack.openbao import OpenBao
 from pot_stack.postgres import Postgres
@@ -160,3 +161,11 @@ def oauth_server() -> Iterator[OAuthServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def imap_server(stack_root: Path, oauth_server: OAuthServer) -> Iterator[ImapServer]:
+    """Dovecot (unpacked by tests/stack/build-imap.sh on first use): `.host`, `.port` (plain/STARTTLS),
+    `.tls_port`, `.cert_path`, `.add_user(username, password=None)`, `.deliver(username, raw)` into
+    INBOX over LMTP, `.client(username, password)`; XOAUTH2 checked against `oauth_server`."""
+    yield from _running(ImapServer(stack_root, oauth_introspect_url=oauth_server.introspect_url))

@@ -228,8 +228,9 @@ def smtp_kwargs(config: SinkConfig, tls_context: ssl.SSLContext | None) -> dict[
     }
 
 
-def make_self_signed(directory: Path) -> tuple[Path, Path]:
-    """A throwaway certificate for localhost/127.0.0.1 (EC P-256: quick to make) in `directory`."""
+def make_self_signed(directory: Path, stem: str = "sink") -> tuple[Path, Path]:
+    """A throwaway certificate for localhost/127.0.0.1 (EC P-256: quick to make) in `directory`, as
+    `<stem>-cert.pem` and `<stem>-key.pem`."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -259,7 +260,7 @@ def make_self_signed(directory: Path) -> tuple[Path, Path]:
         .sign(key, hashes.SHA256())
     )
     directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "sink-cert.pem", directory / "sink-key.pem"
+    cert_path, key_path = directory / f"{stem}-cert.pem", directory / f"{stem}-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.touch(mode=0o600)
     key_path.write_bytes(
