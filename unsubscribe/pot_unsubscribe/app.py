@@ -182,6 +182,8 @@ async def unsubscribe(endpoint: Endpoint, request: Request) -> Response:
     if wait:
         REQUESTS.labels(result="rate_limited").inc()
         if endpoint.limited_logged.get(client) is None:
+            if len(endpoint.limited_logged) > 10_000:
+                endpoint.limited_logged.clear()  # many clients at once: log lines matter less than memory
             endpoint.limited_logged.put(client, True)
             log.warning("Refused requests over the rate limit client=%s", client)
         return page(
