@@ -90,7 +90,9 @@ def test_the_program_reads_every_variable_the_chart_sets(tools: Tools) -> None:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     names = {e["name"] for e in container["env"]}
     read = {"POT_" + f.upper() for f in UnsubscribeSettings.model_fields}
-    vault = set(re.findall(r"POT_VAULT_[A-Z0-9_]+", (REPO / "common" / "pot_common" / "vault.py").read_text()))
+    vault = set(
+        re.findall(r"POT_VAULT_[A-Z0-9_]+", (REPO / "common" / "pot_common" / "vault.py").read_text())
+    )
     assert names - read - vault == set()
 
 
