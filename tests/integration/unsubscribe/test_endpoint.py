@@ -168,3 +168,40 @@ def test_over_the_rate_limit_is_a_429_with_retry_after(
 def test_the_unsubscribe_role_can_do_nothing_else(fresh_database: str, statement: str) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         sql(prepare_database(fresh_database), statement)
+
+
+def test_hostile_requests_get_a_clear_4xx_from_the_real_server(
+    fresh_database: str,
+    vault: OpenBao,
+    tenants: tuple[Tenant, Tenant],
+    start_endpoint: Callable[..., Endpoint],
+) -> None:
+    acme, _ = tenants
+    endpoint = start_endpoint(base_env(prepare_database(fresh_database), vault, POT_IP_BURST="100"))
+    token = acme.token("grace@example.com")
+    link = f"{endpoint.url}/u/{token}"
+    answers = {
+        "put": httpx.put(link, data=ONE_CLICK).status_code,
+        "huge": httpx.post(link, content=b"List-Unsubscribe=One-Click&" + b"x" * 1_000_000).status_code,
+        "json": httpx.post(link, json={"List-Unsubscribe": "One-Click"}).status_code,
+        "latin1": httpx.post(
+            link,
+            content=b"List-Unsubscribe=One-Click&n=\xe9",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ).status_code,
+        "long-token": httpx.get(f"{endpoint.url}/u/{'A' * 6000}.{'B' * 43}").status_code,
+        "bytes-path": httpx.get(f"{endpoint.url}/u/%ff%fe%00").status_code,
+        "no-token": httpx.post(f"{endpoint.url}/", data=ONE_CLICK).status_code,
+    }
+    assert answers == {
+        "put": 405,
+        "huge": 413,
+        "json": 400,
+        "latin1": 400,
+        "long-token": 404,
+        "bytes-path": 404,
+        "no-token": 404,
+    }
+    assert suppressions(fresh_database) == []
+    assert httpx.post(link, data=ONE_CLICK).status_code == 200  # and it still serves
+    assert "Traceback" not in endpoint.log_text()
