@@ -131,10 +131,18 @@ def vault(stack_root: Path) -> Iterator[OpenBao]:
 
 
 @pytest.fixture(scope="session")
-def smtp_sink(stack_root: Path) -> Iterator[SmtpSink]:
+def smtp_sink(stack_root: Path, oauth_server: OAuthServer, imap_server: ImapServer) -> Iterator[SmtpSink]:
     """The SMTP sink: `.host`, `.port` (STARTTLS), `.tls_port` (implicit TLS), `.cert_path`,
-    `.maildir`, `.messages()`, `.clear()`; any credentials accepted, slow-* waits `.slow_delay`."""
-    yield from _running(SmtpSink(stack_root))
+    `.maildir`, `.messages()`, `.clear()`; any password accepted, XOAUTH2 checked against
+    `oauth_server`; slow-* waits `.slow_delay`; late-bounce-*, complain-*, ooo-* and reply-* land in
+    the sender's INBOX on `imap_server` after `.late_delay` seconds (see pot_stack.late_mail)."""
+    yield from _running(
+        SmtpSink(
+            stack_root,
+            oauth_introspect_url=oauth_server.introspect_url,
+            late_lmtp=(imap_server.host, imap_server.lmtp_port),
+        )
+    )
 
 
 @pytest.fixture(scope="session")

@@ -22,26 +22,43 @@ exercise every delivery path:
 | `drop-*`     | after DATA | none: the message is stored, then the connection is closed, so     |
 |              |            | the client cannot know whether it was accepted                     |
 | `slow-*`     | after DATA | 250 after a delay (`--slow-delay`, default 2 s)                    |
+| `late-bounce-*`, `complain-*`, `ooo-*`, `reply-*` | RCPT, DATA | 250, and later (`--late-delay`,  |
+|              |            | default 3 s) an RFC 3464 bounce, an ARF complaint, an RFC 3834     |
+|              |            | out-of-office or a human reply lands in the SENDER's INBOX on the  |
+|              |            | IMAP server (pot_stack.late_mail has the formats)                  |
 | anything     | RCPT, DATA | 250                                                                |
 
 A message with several recipients is stored for each accepted one; a `drop-*` or `slow-*`
 recipient applies its behaviour to the whole transaction.
 
+Late messages go over LMTP (`--late-lmtp HOST:PORT`, the IMAP server's LMTP port) to the sender's
+inbox, as a provider's MDA delivers them: the inbox user is the submission's AUTH user (the envelope
+sender when it did not authenticate). An inbox the IMAP server does not know, or no `--late-lmtp`,
+is logged ("Dropped late message") and the message is dropped; the sink goes on.
+
 AUTH PLAIN and LOGIN are offered (also without TLS unless `--require-tls-for-auth`): any
 credentials are accepted, unless `--auth-file` names a file of `user:password` lines, in which case
 a mismatch gets 535 5.7.8. A user may have several lines: each of those passwords is accepted, as a
-provider accepts the old and the new password during a changeover. STARTTLS is offered with the
+provider accepts the old and the new password during a changeover.
+AUTH XOAUTH2 (as Gmail and Office 365 take it: base64 of `user=U\x01auth=Bearer T\x01\x01`) is
+offered when an OAuth2 check is configured: `--oauth-introspect URL` (RFC 7662, the stack's token
+endpoint, pot_stack.oauth_server) or, in-process, `SinkConfig.oauth_check`. The token must be active
+and belong to U; otherwise, as Google does, a 334 with a base64 JSON error, then 535 5.7.8.
+Authenticated messages carry `X-Pot-Sink-Auth-Mechanism: PLAIN|LOGIN|XOAUTH2`. STARTTLS is offered with the
 certificate given, or a self-signed one generated at start; `--tls-port` adds a second port speaking
 implicit TLS (SMTPS).
 
 Command line: `python -m pot_stack.smtp_sink --port P --maildir D [--tls-port P2] [--tls-cert C
---tls-key K] [--auth-file F] [--slow-delay S]`. In-process: `build_controller(SinkConfig(...))`.
+--tls-key K] [--auth-file F] [--slow-delay S] [--oauth-introspect URL] [--late-lmtp HOST:PORT]
+[--late-delay S]`. In-process: `build_controller(SinkConfig(...))`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
 import datetime
 import email.message
@@ -50,6 +67,7 @@ import email.policy
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import mailbox
 import signal
@@ -65,7 +83,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from pot_stack.late_mail import DEFAULT_DELAY, LateMail
 from pot_stack.service import Service, free_port, wait_until
+from pot_stack.xoauth2 import XOAUTH2_ERROR, OAuthCheck, introspection_check, parse_xoauth2
 
 log = logging.getLogger("pot_stack.smtp_sink")
 
@@ -97,7 +117,7 @@ def rcpt_reply(address: str) -> str | None:
 @dataclass(frozen=True)
 class SinkConfig:
     """How a sink behaves; `auth_users` (each user's accepted passwords) None means any credentials are
-    accepted."""
+    accepted; `oauth_check` None means XOAUTH2 is not offered; `late_lmtp` is where late messages go."""
 
     maildir: Path
     slow_delay: float = 2.0
@@ -105,6 +125,9 @@ class SinkConfig:
     require_tls_for_auth: bool = False
     hostname: str = "sink.pot.test"
     extra_smtp_kwargs: dict[str, Any] = field(default_factory=dict)
+    oauth_check: OAuthCheck | None = None
+    late_lmtp: tuple[str, int] | None = None
+    late_delay: float = DEFAULT_DELAY
 
 
 def read_auth_file(path: Path) -> dict[str, frozenset[str]]:
@@ -125,10 +148,12 @@ def auth_key(password: str) -> str:
 
 @dataclass(frozen=True)
 class SinkLogin:
-    """Who logged in on a session: the user and the key of the password used (never the password)."""
+    """Who logged in on a session: the user, the key of the password used (never the password; empty
+    for XOAUTH2) and the mechanism."""
 
     user: str
     key: str
+    mechanism: str = "PLAIN"
 
 
 class Authenticator:
@@ -151,7 +176,7 @@ class Authenticator:
             if not any(matches):
                 log.info("Refused authentication user=%s mechanism=%s", user, mechanism)
                 return AuthResult(success=False, handled=False)
-        return AuthResult(success=True, auth_data=SinkLogin(user, auth_key(given)))
+        return AuthResult(success=True, auth_data=SinkLogin(user, auth_key(given), mechanism))
 
 
 class SinkHandler:
@@ -163,6 +188,31 @@ class SinkHandler:
         for sub in ("tmp", "new", "cur"):
             (config.maildir / sub).mkdir(parents=True, exist_ok=True)
         self.maildir = mailbox.Maildir(config.maildir, create=True)
+        self.late = LateMail(config.late_lmtp, delay=config.late_delay, hostname=config.hostname)
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """AUTH XOAUTH2 [initial-response], the token checked with `config.oauth_check`."""
+        if len(args) > 1:
+            try:
+                blob: Any = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
+        else:
+            blob = await server.challenge_auth("")
+            if not isinstance(blob, bytes):
+                return AuthResult(success=False, handled=True)  # aborted: challenge_auth answered
+        parsed = parse_xoauth2(blob)
+        check = self.config.oauth_check
+        owner = await check(parsed[1]) if parsed is not None and check is not None else None
+        if parsed is None or owner is None or owner.lower() != parsed[0].lower():
+            log.info("Refused authentication user=%s mechanism=XOAUTH2", parsed[0] if parsed else "?")
+            answer = await server.challenge_auth(json.dumps(XOAUTH2_ERROR))
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            return AuthResult(
+                success=False, handled=False, message="535 5.7.8 Username and Password not accepted"
+            )
+        return AuthResult(success=True, auth_data=SinkLogin(parsed[0], "", "XOAUTH2"))
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -180,10 +230,21 @@ class SinkHandler:
             await asyncio.sleep(self.config.slow_delay)
         queue_id = uuid.uuid4().hex[:16]
         self.store(server, session, envelope)
+        self.schedule_late(session, envelope)
         if "drop" in kinds:
             log.info("Dropped connection after DATA id=%s", queue_id)
             return HANG_UP
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    def schedule_late(self, session: Session, envelope: Envelope) -> None:
+        """Late effects go to the sender's inbox: the AUTH user, else the envelope sender."""
+        login = session.auth_data if isinstance(session.auth_data, SinkLogin) else None
+        sender = envelope.mail_from or ""
+        inbox = login.user if login is not None and session.authenticated else sender
+        content = envelope.original_content or envelope.content or b""
+        original = content.encode("utf-8") if isinstance(content, str) else content
+        for rcpt in envelope.rcpt_tos:
+            self.late.schedule(inbox=inbox, sender=sender, rcpt=rcpt, original=original)
 
     def store(self, server: SMTP, session: Session, envelope: Envelope) -> None:
         content = envelope.original_content or envelope.content or b""
@@ -197,7 +258,9 @@ class SinkHandler:
         for rcpt in envelope.rcpt_tos:
             head = f"Return-Path: <{envelope.mail_from or ''}>\nDelivered-To: {rcpt}\n"
             if login is not None:
-                head += f"X-Pot-Sink-Auth: {login.user}\nX-Pot-Sink-Auth-Key: {login.key}\n"
+                head += f"X-Pot-Sink-Auth: {login.user}\n"
+                head += f"X-Pot-Sink-Auth-Key: {login.key}\n" if login.key else ""
+                head += f"X-Pot-Sink-Auth-Mechanism: {login.mechanism}\n"
             head += f"X-Pot-Sink-TLS: {'yes' if tls else 'no'}\n"
             self.maildir.add(head.encode("utf-8") + content)
             log.info("Stored message from=%s rcpt=%s bytes=%d", envelope.mail_from, rcpt, len(content))
@@ -223,6 +286,7 @@ def smtp_kwargs(config: SinkConfig, tls_context: ssl.SSLContext | None) -> dict[
         "hostname": config.hostname,
         "authenticator": Authenticator(config.auth_users),
         "auth_require_tls": config.require_tls_for_auth,
+        "auth_exclude_mechanism": [] if config.oauth_check is not None else ["XOAUTH2"],
         "tls_context": tls_context,
         **config.extra_smtp_kwargs,
     }
@@ -366,7 +430,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth-file", type=Path, help="user:password lines; without it any credentials pass")
     parser.add_argument("--require-tls-for-auth", action="store_true")
     parser.add_argument("--slow-delay", type=float, default=2.0, help="seconds slow-* waits before answering")
+    parser.add_argument("--oauth-introspect", help="RFC 7662 URL that checks XOAUTH2 tokens (offers XOAUTH2)")
+    parser.add_argument("--late-lmtp", help="HOST:PORT of the IMAP server's LMTP, for late messages")
+    parser.add_argument(
+        "--late-delay", type=float, default=DEFAULT_DELAY, help="seconds before late messages"
+    )
     args = parser.parse_args(argv)
+    late_host, _, late_port = (args.late_lmtp or "").rpartition(":")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # aiosmtpd's own INFO lines (one per connection) would drown ours under load.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
@@ -380,6 +450,9 @@ def main(argv: list[str] | None = None) -> None:
         slow_delay=args.slow_delay,
         auth_users=read_auth_file(args.auth_file) if args.auth_file else None,
         require_tls_for_auth=args.require_tls_for_auth,
+        oauth_check=introspection_check(args.oauth_introspect) if args.oauth_introspect else None,
+        late_lmtp=(late_host, int(late_port)) if args.late_lmtp else None,
+        late_delay=args.late_delay,
     )
     with contextlib.ExitStack() as stack:
         if args.tls_cert:
@@ -408,6 +481,7 @@ class StoredMail:
     tls: bool
     message: email.message.EmailMessage
     auth_key: str | None = None  # auth_key(password) of the login the message went out under
+    auth_mechanism: str | None = None  # PLAIN, LOGIN or XOAUTH2
 
 
 def read_maildir(maildir: Path) -> list[StoredMail]:
@@ -428,6 +502,7 @@ def read_maildir(maildir: Path) -> list[StoredMail]:
                 tls=message["X-Pot-Sink-TLS"] == "yes",
                 message=message,
                 auth_key=message["X-Pot-Sink-Auth-Key"],
+                auth_mechanism=message["X-Pot-Sink-Auth-Mechanism"],
             )
         )
     return mails
@@ -448,8 +523,14 @@ class SmtpSink(Service):
         tls_port: int | None = None,
         slow_delay: float = 2.0,
         auth_file: Path | None = None,
+        oauth_introspect_url: str | None = None,
+        late_lmtp: tuple[str, int] | None = None,
+        late_delay: float = DEFAULT_DELAY,
     ) -> None:
         super().__init__(root)
+        self.oauth_introspect_url = oauth_introspect_url
+        self.late_lmtp = late_lmtp
+        self.late_delay = late_delay
         self.maildir = maildir or root / "mail"
         self.port = port or 0
         self.tls_port = tls_port or 0
@@ -492,6 +573,11 @@ class SmtpSink(Service):
         ]
         if self.auth_file is not None:
             argv += ["--auth-file", str(self.auth_file)]
+        if self.oauth_introspect_url:
+            argv += ["--oauth-introspect", self.oauth_introspect_url]
+        if self.late_lmtp is not None:
+            argv += ["--late-lmtp", f"{self.late_lmtp[0]}:{self.late_lmtp[1]}"]
+        argv += ["--late-delay", str(self.late_delay)]
         proc = self.spawn(argv)
         wait_until(
             lambda: proc.poll() is None and _greets(self.host, self.port),
