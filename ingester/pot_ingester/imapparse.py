@@ -40,12 +40,15 @@ def uidnext(lines: list[bytes]) -> int | None:
 
 
 def search_uids(lines: list[bytes]) -> list[int]:
-    """UIDs from a UID SEARCH response (`SEARCH 4 5 9`), sorted."""
+    """UIDs from a UID SEARCH response, sorted. aioimaplib hands `* SEARCH 4 5 9` over as `4 5 9` (it
+    strips the name of an untagged response it routes to the command) or whole; both are read."""
     uids: set[int] = set()
     for line in lines:
-        text = bytes(line).strip()
-        if text.upper().startswith(b"SEARCH"):
-            uids.update(int(token) for token in text.split()[1:] if token.isdigit())
+        tokens = bytes(line).split()
+        if tokens and tokens[0].upper() == b"SEARCH":
+            tokens = tokens[1:]
+        if tokens and all(token.isdigit() for token in tokens):
+            uids.update(int(token) for token in tokens)
     return sorted(uids)
 
 

@@ -55,6 +55,13 @@ class Supervisor:
             reader, task = self.readers[mailbox_id]
             inbox = wanted.get(mailbox_id)
             if inbox != reader.inbox or task.done():
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    metrics.ERRORS.labels(self.settings.pool, "crashed").inc()
+                    log.error(
+                        "Inbox reader crashed, restarting mailbox=%s error=%r",
+                        reader.inbox.label,
+                        task.exception(),
+                    )
                 task.cancel()
                 del self.readers[mailbox_id]
                 if inbox is None:

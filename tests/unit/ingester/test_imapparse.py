@@ -24,6 +24,8 @@ def test_select_gives_uidvalidity_and_uidnext() -> None:
 def test_search_uids_are_sorted_and_only_numbers() -> None:
     assert search_uids([b"SEARCH 9 4 5", b"Search completed (0.001 secs)."]) == [4, 5, 9]
     assert search_uids([b"SEARCH", b"Search completed"]) == []
+    # as aioimaplib gives it
+    assert search_uids([b"4 12", b"Search completed (0.001 + 0.000 secs)."]) == [4, 12]
 
 
 def test_fetch_reads_each_literal_with_its_uid_and_date() -> None:

@@ -1,0 +1,182 @@
+"""The ingester against the stack's real IMAP server (Dovecot): a DSN, a reply and an ARF report that
+land in a mailbox's inbox become events and suppressions, over implicit TLS, STARTTLS and XOAUTH2; a
+refused login is counted and never shows its password."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+from pot_ingester.cli import credential_store
+from pot_ingester.config import IngesterSettings
+from pot_ingester.store import Store
+from pot_ingester.supervisor import Supervisor
+from prometheus_client import REGISTRY
+
+from .conftest import add_job, seed_tenant
+from .messages import dsn, human_reply
+
+
+def settings(database_url: str, vault: Any, imap: Any, **overrides: Any) -> IngesterSettings:
+    values: dict[str, Any] = {
+        "pool": "acme/outreach",
+        "database_url": database_url,
+        "vault_addr": vault.addr,
+        "vault_token": vault.token,
+        "metrics_port": 0,
+        "imap_ca_file": str(imap.cert_path),
+        "refresh_seconds": 0.5,
+        "poll_seconds": 1,
+        "reconnect_base_seconds": 0.2,
+        "reconnect_cap_seconds": 1,
+        "imap_timeout_seconds": 10,
+    }
+    values.update(overrides)
+    return IngesterSettings.model_validate(values)
+
+
+async def wait_until(check: Callable[[], Any], within: float = 30.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[IngesterSettings], Any]]:
+    """Start an in-process ingester (store, supervisor) for settings; stopped after the test."""
+    stops: list[tuple[asyncio.Event, asyncio.Task[None], Store]] = []
+
+    async def start(s: IngesterSettings) -> Supervisor:
+        store = Store(s.database_url, s.pool)
+        await store.open()
+        supervisor = Supervisor(s, store, credential_store(s))
+        await supervisor.start()
+        stop = asyncio.Event()
+        stops.append((stop, asyncio.create_task(supervisor.run(stop)), store))
+        return supervisor
+
+    yield start
+    for stop, task, store in stops:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+        await store.close()
+
+
+def user(stem: str) -> str:
+    return f"{stem}-{uuid.uuid4().hex[:8]}@acme-outreach.test"
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_bounce_and_a_reply_in_a_tls_inbox_become_events_and_suppressions(
+    db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, running: Any
+) -> None:
+    address = user("alice")
+    imap_server.add_user(address, "inbox-pass")
+    vault.put_secret("pot/acme/mailboxes/alice", {"username": address, "password": "inbox-pass"})
+    acme = await seed_tenant(
+        db,
+        "acme",
+        imap_port=imap_server.tls_port,
+        imap_tls="implicit",
+        creds="vault:pot/acme/mailboxes/alice",
+    )
+    _, bounced_mid = await add_job(
+        db, acme.campaign_id, "late-bounce-1@good.test", mailbox_id=acme.mailbox_id
+    )
+    _, replied_mid = await add_job(db, acme.campaign_id, "reply-1@good.test", mailbox_id=acme.mailbox_id)
+    imap_server.deliver(address, dsn("late-bounce-1@good.test", bounced_mid))  # before the ingester starts
+    supervisor = await running(settings(fresh_database, vault, imap_server))
+
+    async def suppressed() -> list[tuple[str, str]]:
+        rows = await db.fetch("SELECT address, reason FROM suppressions ORDER BY address")
+        return [tuple(r) for r in rows] if len(rows) == 2 else []
+
+    await wait_until(lambda: db.fetchval("SELECT count(*) FROM inbox_messages"))
+    # IDLE: a message landing while the ingester waits is read within seconds.
+    await wait_until(
+        lambda: asyncio.sleep(0, result=supervisor.readers[acme.mailbox_id][0].stats.mode == "idle")
+    )
+    imap_server.deliver(address, human_reply("reply-1@good.test", replied_mid))
+    assert await wait_until(suppressed, within=15) == [
+        ("late-bounce-1@good.test", "hard_bounce"),
+        ("reply-1@good.test", "reply"),
+    ]
+    outcomes = await db.fetch("SELECT outcome FROM delivery_events WHERE outcome <> 'sent' ORDER BY id")
+    assert [r["outcome"] for r in outcomes] == ["late_bounce", "reply"]
+    assert metric("pot_ingester_imap_connections", pool="acme/outreach") >= 1
+
+
+async def test_starttls_and_xoauth2(
+    db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, oauth_server: Any, running: Any
+) -> None:
+    address = user("oauth")
+    imap_server.add_user(address)  # no password: XOAUTH2 only
+    refresh = f"refresh-{uuid.uuid4().hex}"
+    oauth_server.register(address, "client-1", "client-secret-1", refresh)
+    vault.put_secret(
+        "pot/acme/mailboxes/oauth",
+        {
+            "username": address,
+            "client_id": "client-1",
+            "client_secret": "client-secret-1",
+            "refresh_token": refresh,
+        },
+    )
+    acme = await seed_tenant(
+        db,
+        "acme",
+        imap_port=imap_server.port,
+        imap_tls="starttls",
+        creds="vault:pot/acme/mailboxes/oauth",
+        auth="oauth2",
+        token_url=oauth_server.token_url,
+    )
+    _, mid = await add_job(db, acme.campaign_id, "late-bounce-2@good.test", mailbox_id=acme.mailbox_id)
+    imap_server.deliver(address, dsn("late-bounce-2@good.test", mid))
+    await running(settings(fresh_database, vault, imap_server))
+    await wait_until(lambda: db.fetchval("SELECT count(*) FROM suppressions WHERE reason = 'hard_bounce'"))
+    assert oauth_server.token_requests(refresh) >= 1
+
+
+async def test_a_refused_login_is_counted_and_its_password_never_logged(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    vault: Any,
+    imap_server: Any,
+    running: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    address = user("refused")
+    imap_server.add_user(address, "the-right-one")
+    vault.put_secret("pot/acme/mailboxes/refused", {"username": address, "password": canary})
+    await seed_tenant(
+        db,
+        "acme",
+        imap_port=imap_server.tls_port,
+        creds="vault:pot/acme/mailboxes/refused",
+        mailbox="refused",
+    )
+    before = metric("pot_ingester_errors_total", pool="acme/outreach", reason="login")
+    caplog.set_level(logging.DEBUG)
+    await running(settings(fresh_database, vault, imap_server))
+    await wait_until(
+        lambda: asyncio.sleep(
+            0, result=metric("pot_ingester_errors_total", pool="acme/outreach", reason="login") > before
+        )
+    )
+    assert "IMAP server refused the login" in caplog.text
+    assert canary not in caplog.text
