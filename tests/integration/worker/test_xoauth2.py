@@ -1,0 +1,218 @@
+"""OAuth2 mailboxes on the real Postgres, Redis, OpenBao, SMTP sink and token endpoint: an oauth2 mailbox
+sends over XOAUTH2 with one token for a whole batch; its access token is refreshed before it expires
+without a failed send; a revoked refresh token marks the mailbox credentials_bad, and no secret or
+token appears in the logs (canaries)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from pot_stack.oauth_server import OAuthServer
+from pot_stack.smtp_sink import SmtpSink
+from pot_worker.clock import ManualClock
+from pot_worker.runner import Worker
+
+from .conftest import START, add_campaign, add_jobs, add_mailbox, seed_pool, settings, sink_ca
+
+USER = "oauth-box@acme-outreach.test"
+CLIENT_ID = "pot-test-client"
+LIFETIME = 6  # seconds an access token lives: refreshed after 3 (half its life, at the earliest)
+
+
+@pytest.fixture(scope="module")
+def tokens() -> Iterator[OAuthServer]:
+    """A token endpoint of our own whose access tokens live LIFETIME seconds."""
+    server = OAuthServer(expires_in=LIFETIME).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def oauth_sink(tmp_path_factory: pytest.TempPathFactory, tokens: OAuthServer) -> Iterator[SmtpSink]:
+    """A sink that takes XOAUTH2 logins whose token the endpoint says is active (and no password)."""
+    root = tmp_path_factory.mktemp("xoauth2-sink")
+    auth = root / "users"
+    auth.write_text("")  # no password works: only XOAUTH2
+    server = SmtpSink(root, auth_file=auth, oauth_introspect_url=tokens.introspect_url)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Grant:
+    """A registered grant with canary values, and its secret written to Vault."""
+
+    def __init__(self, vault: Any, tokens: OAuthServer, name: str) -> None:
+        self.client_secret = f"cs-CANARY-{name}-51c0"
+        self.refresh_token = f"rt-CANARY-{name}-9e2b"
+        tokens.register(USER, CLIENT_ID, self.client_secret, self.refresh_token)
+        path = f"pot/mailboxes/{name}"
+        written = vault.client().secrets.kv.v2.create_or_update_secret(
+            path=path,
+            secret={
+                "username": USER,
+                "client_id": CLIENT_ID,
+                "client_secret": self.client_secret,
+                "refresh_token": self.refresh_token,
+            },
+            mount_point=vault.mount,
+        )
+        self.version = int(written["data"]["version"])
+        self.ref = f"vault:{path}"
+
+
+async def oauth_mailbox(db: asyncpg.Connection, seed: Any, sink: SmtpSink, grant: Grant, url: str) -> int:
+    mid = await add_mailbox(db, seed, sink, name="oauth-box", creds=grant.ref)
+    await db.execute(
+        "UPDATE mailboxes SET auth_mechanism = 'oauth2', oauth_provider = 'custom', oauth_token_url = $2"
+        " WHERE id = $1",
+        mid,
+        url,
+    )
+    return mid
+
+
+def worker_for(db_url: str, redis_url: str, vault: Any, sink: SmtpSink, dns: Any) -> Worker:
+    return Worker(
+        settings(
+            db_url,
+            redis_url,
+            vault_addr=vault.addr,
+            vault_token=vault.token,
+            smtp_ca_file=sink_ca(sink),
+            dns_resolver=dns.resolver,
+        ),
+        clock=ManualClock(START),
+        uniform=lambda a, b: b,
+    )
+
+
+async def outcomes(db: asyncpg.Connection) -> list[str]:
+    return [r["outcome"] for r in await db.fetch("SELECT outcome FROM delivery_events ORDER BY id")]
+
+
+async def test_an_oauth2_mailbox_sends_over_xoauth2_with_one_token_for_the_batch(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    oauth_sink: SmtpSink,
+    tokens: OAuthServer,
+    vault: Any,
+    dns_server: Any,
+) -> None:
+    oauth_sink.clear()
+    grant = Grant(vault, tokens, "send")
+    seed = await seed_pool(db)
+    await oauth_mailbox(db, seed, oauth_sink, grant, tokens.token_url)
+    cid = await add_campaign(db, seed)
+    recipients = [f"ok-{i}@good.test" for i in range(5)]
+    await add_jobs(db, cid, recipients)
+    worker = worker_for(fresh_database, fresh_redis, vault, oauth_sink, dns_server)
+    await worker.start()
+    try:
+        assert await worker.run_once() == 5
+    finally:
+        await worker.close()
+    assert await outcomes(db) == ["sent"] * 5
+    stored = oauth_sink.messages()
+    assert sorted(m.rcpt_to for m in stored) == recipients
+    assert all(m.auth_user == USER and m.auth_mechanism == "XOAUTH2" and m.tls for m in stored)
+    assert tokens.token_requests(grant.refresh_token) == 1
+
+
+async def test_the_access_token_is_refreshed_before_it_expires_without_a_failed_send(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    oauth_sink: SmtpSink,
+    tokens: OAuthServer,
+    vault: Any,
+    dns_server: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    oauth_sink.clear()
+    grant = Grant(vault, tokens, "refresh")
+    seed = await seed_pool(db)
+    mid = await oauth_mailbox(db, seed, oauth_sink, grant, tokens.token_url)
+    cid = await add_campaign(db, seed)
+    worker = worker_for(fresh_database, fresh_redis, vault, oauth_sink, dns_server)
+    await worker.start()
+    requests: list[int] = []
+    try:
+        # Four rounds 3.5 s apart span more than two token lifetimes. Each round logs in afresh (its
+        # connection dropped before), so the sink checks the token of that moment. A LIFETIME 6 token
+        # is due for refresh after 3 s: each round finds the previous round's token due, and
+        # refreshes it while it still has about 2.5 s to live.
+        for round_ in range(4):
+            await add_jobs(db, cid, [f"ok-r{round_}-{i}@good.test" for i in range(3)])
+            started = time.monotonic()
+            assert await worker.run_once() == 3
+            requests.append(tokens.token_requests(grant.refresh_token))
+            worker.dispatcher.drop([mid])
+            await asyncio.sleep(max(0.0, 3.5 - (time.monotonic() - started)))
+    finally:
+        await worker.close()
+    assert requests == [1, 2, 3, 4]  # one refresh per round: each before the previous token expired
+    assert await outcomes(db) == ["sent"] * 12  # no AUTH refusal, deferral or retry
+    assert "after AUTH was refused" not in caplog.text  # no login ever met an expired token
+    assert len(oauth_sink.messages()) == 12
+
+
+async def test_a_revoked_refresh_token_marks_the_mailbox_credentials_bad_and_leaks_nothing(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    oauth_sink: SmtpSink,
+    tokens: OAuthServer,
+    vault: Any,
+    dns_server: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    oauth_sink.clear()
+    grant = Grant(vault, tokens, "revoked")
+    seed = await seed_pool(db)
+    mid = await oauth_mailbox(db, seed, oauth_sink, grant, tokens.token_url)
+    cid = await add_campaign(db, seed)
+    await add_jobs(db, cid, ["ok-before@good.test"])
+    worker = worker_for(fresh_database, fresh_redis, vault, oauth_sink, dns_server)
+    await worker.start()
+    try:
+        assert await worker.run_once() == 1
+        # The user (or an admin) revokes the grant: its refresh token and the access tokens it issued
+        # stop working. The next login is refused, the refresh that follows is invalid_grant.
+        assert tokens.revoke(grant.refresh_token)
+        worker.dispatcher.drop([mid])
+        await add_jobs(db, cid, ["ok-after-1@good.test", "ok-after-2@good.test"])
+        assert await worker.run_once() == 2
+    finally:
+        await worker.close()
+    row = await db.fetchrow(
+        "SELECT state, state_reason, credentials_bad_version FROM mailboxes WHERE id = $1", mid
+    )
+    assert row["state"] == "credentials_bad" and row["credentials_bad_version"] == grant.version
+    assert "invalid_grant" in row["state_reason"]
+    jobs = {
+        r["recipient"]: (r["state"], r["attempts"])
+        for r in await db.fetch("SELECT recipient, state::text, attempts FROM send_jobs")
+    }
+    # Nothing after the revocation went out; those jobs wait, uncounted, for another mailbox.
+    assert jobs["ok-before@good.test"] == ("sent", 1)
+    assert jobs["ok-after-1@good.test"] == ("queued", 0) and jobs["ok-after-2@good.test"] == ("queued", 0)
+    assert [m.rcpt_to for m in oauth_sink.messages()] == ["ok-before@good.test"]
+    # Canaries: no secret and no access token (the endpoint's are `pot-at-…`) in any log line or reason.
+    logged = caplog.text + str(row["state_reason"])
+    for secret in (grant.client_secret, grant.refresh_token, "pot-at-"):
+        assert secret not in logged
+    assert "Marked mailbox credentials bad" in caplog.text
