@@ -115,7 +115,7 @@ fi
 # --- The build root: Debian's python3 and POT installed into /opt/pot. ---
 # The packages image/rootfs.py keeps (its ROOTS, with their dependencies) plus binutils for strip.
 log "building the Debian $SUITE root and installing POT (SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
-mmdebstrap --quiet --mode=root --variant=minbase --include=python3,ca-certificates,netbase,tzdata,binutils \
+mmdebstrap --quiet --mode=root --variant=minbase --include=python3,ca-certificates,netbase,binutils \
   --skip=essential/unlink \
   --setup-hook="mkdir -p \"\$1/var/cache/apt/archives\"" \
   --setup-hook="sync-in $CACHE/debs /var/cache/apt/archives" \

@@ -31,6 +31,8 @@ class Built:
     archive: Path
     digest: str
     config: dict[str, Any]
+    # The unpacked size (the layer's tar), as build.sh prints it.
+    size_mb: float
 
 
 class Container:
@@ -150,7 +152,8 @@ def _build() -> Built:
 
         manifest = blob(printed["digest"])
         config = blob(manifest["config"]["digest"])
-    return Built(archive, printed["digest"], config)
+    size_mb = float(printed["size_mb"].split()[0])
+    return Built(archive, printed["digest"], config, size_mb)
 
 
 @pytest.fixture(scope="session")
