@@ -30,6 +30,7 @@ import smtplib
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from pot_stack.service import Service, free_port, wait_until
@@ -139,6 +140,18 @@ class ImapServer(Service):
             me = pwd.getpwuid(os.getuid())
             self.user, self.uid, self.gid = me.pw_name, me.pw_uid, me.pw_gid
         self._tree: Path | None = None
+
+    @classmethod
+    def attach(cls, root: Path, env: Mapping[str, str]) -> ImapServer:
+        """The server `make up` started in `root` (its ports from `.pot/env`), to add users and deliver."""
+        server = cls(
+            root,
+            port=int(env["POT_STACK_IMAP_PORT"]),
+            tls_port=int(env["POT_STACK_IMAP_TLS_PORT"]),
+            lmtp_port=int(env["POT_STACK_IMAP_LMTP_PORT"]),
+        )
+        server.host = env.get("POT_STACK_IMAP_HOST", server.host)
+        return server
 
     def env(self) -> dict[str, str]:
         return {

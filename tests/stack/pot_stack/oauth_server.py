@@ -44,6 +44,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,14 @@ class OAuthService(Service):
         super().__init__(root)
         self.port = port or 0
         self.expires_in = expires_in
+
+    @classmethod
+    def attach(cls, root: Path, env: Mapping[str, str]) -> OAuthService:
+        """The endpoint `make up` started (its URL from `.pot/env`), to register grants and count requests."""
+        url = urllib.parse.urlsplit(env["POT_STACK_OAUTH_URL"])
+        service = cls(root, port=url.port)
+        service.host = url.hostname or service.host
+        return service
 
     @property
     def url(self) -> str:

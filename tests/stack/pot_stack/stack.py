@@ -1,8 +1,9 @@
 """`make up` / `make down` / status: the whole local stack in one folder; called by pot_stack.__main__.
 
 `up` starts the control plane, PostgreSQL, Redis, OpenBao, the DNS server, the SMTP sink, the fake
-Telegram/Slack server and the S3 object store for transcripts (all at once, in threads: they are
-independent), installs the CRDs, secures
+Telegram/Slack server, the S3 object store for transcripts, the local OAuth2 token endpoint and the
+IMAP server (all at once, in threads: those that talk to each other, the sink, the IMAP server and
+the token endpoint, get their ports before any starts), installs the CRDs, secures
 the stack as a cluster admin would (`secure`: OpenBao's kubernetes auth against the apiserver with
 POT's policies and roles, a Vault token holding only the operator's policy, the `pot_worker`
 Postgres role), then starts the APPS below (which so get every address, the chat API bases
@@ -32,11 +33,13 @@ from rich.table import Table
 
 from pot_stack.dns_server import DnsServer
 from pot_stack.fake_chat import FakeChatService
+from pot_stack.imap_server import ImapServer
+from pot_stack.oauth_server import OAuthService
 from pot_stack.openbao import OpenBao
 from pot_stack.postgres import Postgres
 from pot_stack.redis_server import RedisServer
 from pot_stack.s3_server import S3Server
-from pot_stack.service import Service, kill_group
+from pot_stack.service import Service, free_port, kill_group
 from pot_stack.smtp_sink import SmtpSink
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -87,14 +90,26 @@ def build_services(root: Path, *, with_controlplane: bool) -> list[Service]:
         from pot_stack.controlplane import ControlPlane
 
         services.append(ControlPlane(root))
+    # The sink checks XOAUTH2 tokens with the token endpoint and delivers late mail to the IMAP server's
+    # LMTP, Dovecot checks tokens with the endpoint: ports chosen now, so all three start together.
+    oauth = OAuthService(root, port=free_port())
+    imap = ImapServer(root, oauth_introspect_url=oauth.introspect_url, lmtp_port=free_port())
+    sink = SmtpSink(
+        root,
+        maildir=root / "mail",
+        oauth_introspect_url=oauth.introspect_url,
+        late_lmtp=(imap.host, imap.lmtp_port),
+    )
     services += [
         Postgres(root),
         RedisServer(root),
         OpenBao(root),
         DnsServer(root),
-        SmtpSink(root, maildir=root / "mail"),
+        sink,
         FakeChatService(root),
         S3Server(root),
+        oauth,
+        imap,
     ]
     return services
 
@@ -115,6 +130,10 @@ def address_of(service: Service) -> str:
         return f"{service.url} (Telegram Bot API, Slack webhooks), messages in {service.store}"
     if isinstance(service, S3Server):
         return f"{service.endpoint} (S3, bucket {service.bucket})"
+    if isinstance(service, OAuthService):
+        return f"{service.url} (OAuth2 /token, /{{tenant}}/oauth2/v2.0/token, /introspect)"
+    if isinstance(service, ImapServer):
+        return f"{service.host}:{service.port} (IMAPS :{service.tls_port}, LMTP :{service.lmtp_port})"
     server = getattr(service, "server", "")
     return str(server)
 
