@@ -17,8 +17,8 @@ CONNECTIONS = Gauge(
 MAILBOXES = Gauge("pot_ingester_mailboxes", "Inboxes being read, by how: idle, poll.", ["pool", "mode"])
 ERRORS = Counter(
     "pot_ingester_errors",
-    "Errors the ingester recovered from, by reason: connect, login, credentials, imap, postgres, "
-    "plaintext_refused, message.",
+    "Errors the ingester recovered from, by reason: login (the server refused it), credentials (Vault "
+    "or the token endpoint), imap (connection or command), postgres, plaintext_refused, crashed.",
     ["pool", "reason"],
 )
 LAG = Gauge(

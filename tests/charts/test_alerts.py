@@ -30,11 +30,21 @@ REQUIRED_ALERTS = {
     "PotPoolPaused",
     "PotCampaignPreflightFailing",
     "PotMailboxBlocklisted",
+    "PotInboxComplaintRateHigh",
+}
+# Recording rules of the inbox feedback (pot-ingester), each tested with promtool's promql_expr_test.
+REQUIRED_RECORDS = {
+    "pot:pool_sent:increase1d",
+    "pot:pool_reply_rate:1d",
+    "pot:pool_late_bounce_rate:1d",
+    "pot:pool_inbox_complaint_rate:1d",
 }
 
 
 def documented_metrics() -> set[str]:
-    return set(re.findall(r"`(pot_[a-z_]+)", (REPO / "docs" / "contracts.md").read_text()))
+    # docs/contracts.md lists every program's metrics; the ingester's are in docs/feedback.md too.
+    docs = [REPO / "docs" / "contracts.md", REPO / "docs" / "feedback.md"]
+    return {m for doc in docs for m in re.findall(r"`(pot_[a-z_]+)", doc.read_text())}
 
 
 def used_metrics(promql: str) -> set[str]:
@@ -42,13 +52,21 @@ def used_metrics(promql: str) -> set[str]:
     return {re.sub(r"_(bucket|sum|count)$", "", m) for m in re.findall(r"\bpot_[a-z_]+", promql)}
 
 
-def alert_rules() -> list[dict[str, Any]]:
+def all_rules() -> list[dict[str, Any]]:
     return [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    return [r for r in all_rules() if "alert" in r]
+
+
+def recording_rules() -> list[dict[str, Any]]:
+    return [r for r in all_rules() if "record" in r]
 
 
 def test_promtool_accepts_the_rules(tools: Tools) -> None:
     out = tools.run(tools.promtool, "check", "rules", str(ALERTS)).stdout
-    assert f"SUCCESS: {len(alert_rules())} rules found" in out
+    assert f"SUCCESS: {len(all_rules())} rules found" in out
 
 
 def test_promtool_unit_tests_pass(tools: Tools) -> None:
@@ -66,6 +84,33 @@ def test_every_alert_is_tested_firing_and_not_firing() -> None:
         assert any(not c["exp_alerts"] for c in mine), f"{name} is never tested silent"
 
 
+def test_every_rate_of_the_inbox_feedback_is_recorded_and_tested() -> None:
+    assert {r["record"] for r in recording_rules()} == REQUIRED_RECORDS
+    tested = {
+        case["expr"]
+        for t in yaml.safe_load(ALERT_TESTS.read_text())["tests"]
+        for case in t.get("promql_expr_test", [])
+    }
+    assert REQUIRED_RECORDS - {"pot:pool_sent:increase1d"} <= tested
+    exprs = {r["alert"]: r["expr"] for r in alert_rules()}
+    assert "pot:pool_inbox_complaint_rate:1d >= 0.001" in exprs["PotInboxComplaintRateHigh"]
+
+
+def test_the_ingester_metrics_in_rules_exist_in_its_code() -> None:
+    """A rule over a metric nobody exports never fires: each pot_ingester_* name is in pot_ingester."""
+    from pot_ingester import metrics
+
+    exported = {
+        f"{m._name}_total" if m._type == "counter" else m._name  # type: ignore[attr-defined]
+        for m in vars(metrics).values()
+        if hasattr(m, "_type") and hasattr(m, "_name")
+    }
+    used = {name for r in all_rules() for name in re.findall(r"\bpot_ingester_[a-z_]+", r["expr"])}
+    used |= {name for e in dashboard_exprs() for name in re.findall(r"\bpot_ingester_[a-z_]+", e)}
+    assert used, "no rule or panel reads the ingester"
+    assert used <= exported
+
+
 def test_bounce_and_complaint_thresholds_are_the_agreed_ones() -> None:
     exprs = {r["alert"]: r["expr"] for r in alert_rules()}
     assert "pot_pool_bounce_rate >= 0.02" in exprs["PotBounceRateHigh"]
@@ -77,8 +122,8 @@ def test_bounce_and_complaint_thresholds_are_the_agreed_ones() -> None:
 def test_rules_and_dashboard_use_only_documented_metrics() -> None:
     documented = documented_metrics()
     assert len(documented) >= 15, "docs/contracts.md lost its metric list"
-    for rule in alert_rules():
-        assert used_metrics(rule["expr"]) <= documented, rule["alert"]
+    for rule in all_rules():
+        assert used_metrics(rule["expr"]) <= documented, rule.get("alert") or rule["record"]
     for expr in dashboard_exprs():
         assert used_metrics(expr) <= documented, expr
 
@@ -114,6 +159,8 @@ def test_dashboard_covers_the_promised_views() -> None:
         "Queue lag (oldest due job)",
         "Bounce rate",
         "Complaint rate",
+        "Reply, late-bounce and complaint rate (1 d)",
+        "Inbox messages by kind",
     ):
         assert wanted in titles
     ids = [p["id"] for p in dashboard["panels"]]
