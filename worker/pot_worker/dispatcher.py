@@ -133,6 +133,7 @@ class Dispatcher:
                 await asyncio.wait_for(conn.quit(), 2)
         self._connections.clear()
         self._logins.clear()
+        await self.credentials.aclose()  # the token client's HTTP connections (reopened if used again)
 
     def drop(self, mailbox_ids: Iterable[int]) -> None:
         """Close these mailboxes' connections (their endpoint moved); the next send reconnects."""
