@@ -170,7 +170,7 @@ class TokenClient:
         if task is None:
             task = asyncio.ensure_future(self._refresh(key, grant))
             self._inflight[key] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+            task.add_done_callback(lambda t: self._settled(key, t))
         try:
             # shield: one caller cancelled (a worker stopping) must not cancel the others' refresh.
             return await asyncio.shield(task)
@@ -179,6 +179,11 @@ class TokenClient:
             if cached is not None and self._still_good(cached):
                 return cached
             raise
+
+    def _settled(self, key: Hashable, task: asyncio.Task[AccessToken]) -> None:
+        self._inflight.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here too: every waiter may have been cancelled meanwhile
 
     def _still_good(self, token: AccessToken) -> bool:
         return self._clock() < token.expires_at - STILL_GOOD_SECONDS

@@ -23,6 +23,7 @@ from .conftest import START, add_campaign, add_jobs, add_mailbox, seed_pool, set
 USER = "oauth-box@acme-outreach.test"
 CLIENT_ID = "pot-test-client"
 LIFETIME = 6  # seconds an access token lives: refreshed after 3 (half its life, at the earliest)
+ROUND_SECONDS = 4.5  # between two rounds of sends: past a token's refresh time, before its expiry
 
 
 @pytest.fixture(scope="module")
@@ -150,17 +151,18 @@ async def test_the_access_token_is_refreshed_before_it_expires_without_a_failed_
     await worker.start()
     requests: list[int] = []
     try:
-        # Four rounds 3.5 s apart span more than two token lifetimes. Each round logs in afresh (its
+        # Four rounds 4.5 s apart span three token lifetimes. Each round logs in afresh (its
         # connection dropped before), so the sink checks the token of that moment. A LIFETIME 6 token
         # is due for refresh after 3 s: each round finds the previous round's token due, and
-        # refreshes it while it still has about 2.5 s to live.
+        # refreshes it while it still has about 1.5 s to live (a client refreshing only at expiry
+        # would reuse it, and the request counts would show it).
         for round_ in range(4):
             await add_jobs(db, cid, [f"ok-r{round_}-{i}@good.test" for i in range(3)])
             started = time.monotonic()
             assert await worker.run_once() == 3
             requests.append(tokens.token_requests(grant.refresh_token))
             worker.dispatcher.drop([mid])
-            await asyncio.sleep(max(0.0, 3.5 - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, ROUND_SECONDS - (time.monotonic() - started)))
     finally:
         await worker.close()
     assert requests == [1, 2, 3, 4]  # one refresh per round: each before the previous token expired
