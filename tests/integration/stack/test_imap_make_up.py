@@ -20,7 +20,7 @@ import httpx
 import pytest
 from pot_stack.imap_server import ImapServer
 from pot_stack.oauth_server import OAuthService
-from pot_stack.stack import group_members
+from pot_stack.stack import group_members, read_env
 from pot_stack.xoauth2 import client_response
 
 
@@ -42,15 +42,6 @@ def root(request: pytest.FixtureRequest) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
     else:
         print(f"stack logs kept in {path / 'logs'}")
-
-
-def read_env(root: Path) -> dict[str, str]:
-    env = {}
-    for line in (root / "env").read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line.removeprefix("export ").partition("=")
-            env[key] = value.strip("'")
-    return env
 
 
 def test_make_up_serves_imap_oauth_and_late_delivery(root: Path) -> None:

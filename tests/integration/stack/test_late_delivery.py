@@ -7,10 +7,12 @@ import asyncio
 import email.parser
 import email.policy
 import imaplib
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
@@ -18,7 +20,7 @@ import httpx
 import pytest
 from pot_stack.imap_server import ImapServer
 from pot_stack.oauth_server import OAuthServer
-from pot_stack.smtp_sink import SmtpSink
+from pot_stack.smtp_sink import SinkConfig, SmtpSink, build_controller, read_maildir
 
 
 def mailbox(imap_server: ImapServer) -> tuple[str, str]:
@@ -178,3 +180,33 @@ async def test_an_oauth_mailbox_sends_and_reads_its_late_reply(
     reply = await wait_inbox(lambda: xoauth2_client(imap_server, user, token))
     assert reply["In-Reply-To"] == msg["Message-ID"]
     assert smtp_sink.messages()[-1].auth_mechanism == "XOAUTH2"
+
+
+def test_late_kinds_by_prefix() -> None:
+    from pot_stack.late_mail import late_kind
+
+    assert late_kind("late-bounce-a@x.test") == "bounce"
+    assert late_kind("<Complain-b@x.test>") == "complaint"
+    assert late_kind("ooo-c@x.test") == "auto-reply"
+    assert late_kind("REPLY-d@x.test") == "reply"
+    assert late_kind("bounce-e@x.test") is None  # refused at RCPT instead
+    assert late_kind("someone@late-bounce.test") is None
+
+
+async def test_in_process_sink_without_imap_drops_late_mail(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    controller = build_controller(SinkConfig(maildir=tmp_path / "mail", late_delay=0.1))
+    controller.start()
+    try:
+        caplog.set_level(logging.INFO, logger="pot_stack.late_mail")
+        msg = outgoing("me@acme-mail.test", "ooo-zed@example.test")
+        await aiosmtplib.send(msg, hostname="127.0.0.1", port=controller.port, start_tls=False, timeout=10)
+        async with asyncio.timeout(10):
+            while "Dropped late message" not in caplog.text:  # noqa: ASYNC110 - the sink's thread logs it
+                await asyncio.sleep(0.05)
+        assert "no IMAP server configured" in caplog.text
+        await aiosmtplib.send(msg, hostname="127.0.0.1", port=controller.port, start_tls=False, timeout=10)
+    finally:
+        controller.stop()
+    assert len(read_maildir(tmp_path / "mail")) == 2

@@ -242,7 +242,32 @@ def build_app(store: TokenStore) -> web.Application:
     return app
 
 
-class OAuthServer:
+class Endpoints:
+    """Where the endpoint answers, for both the in-process server and the process."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}/token"
+
+    @property
+    def introspect_url(self) -> str:
+        return f"{self.url}/introspect"
+
+    def tenant_token_url(self, tenant: str) -> str:
+        return f"{self.url}/{tenant}/oauth2/v2.0/token"
+
+    def env(self) -> dict[str, str]:
+        return oauth_env(self.url)
+
+
+class OAuthServer(Endpoints):
     """The token endpoint in a background thread of this process: `.url`, `.token_url`, `.introspect_url`,
     `.tenant_token_url(tenant)`, `.register()`, `.revoke()`, `.token_requests()`, `.user_for()`."""
 
@@ -262,24 +287,6 @@ class OAuthServer:
     @expires_in.setter
     def expires_in(self, seconds: int) -> None:
         self.store.expires_in = seconds
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.url}/token"
-
-    @property
-    def introspect_url(self) -> str:
-        return f"{self.url}/introspect"
-
-    def tenant_token_url(self, tenant: str) -> str:
-        return f"{self.url}/{tenant}/oauth2/v2.0/token"
-
-    def env(self) -> dict[str, str]:
-        return oauth_env(self.url)
 
     def register(
         self, username: str, client_id: str, client_secret: str, refresh_token: str, tenant: str | None = None
@@ -321,7 +328,7 @@ def oauth_env(url: str) -> dict[str, str]:
     }
 
 
-class OAuthService(Service):
+class OAuthService(Endpoints, Service):
     """The token endpoint as a detached process (`make up`); the test API goes over HTTP."""
 
     name = "oauth"
@@ -339,24 +346,6 @@ class OAuthService(Service):
         service = cls(root, port=url.port)
         service.host = url.hostname or service.host
         return service
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def token_url(self) -> str:
-        return f"{self.url}/token"
-
-    @property
-    def introspect_url(self) -> str:
-        return f"{self.url}/introspect"
-
-    def tenant_token_url(self, tenant: str) -> str:
-        return f"{self.url}/{tenant}/oauth2/v2.0/token"
-
-    def env(self) -> dict[str, str]:
-        return oauth_env(self.url)
 
     def start(self) -> None:
         self.port = self.port or free_port()

@@ -205,6 +205,17 @@ def _write_env(root: Path, env: dict[str, str]) -> Path:
     return path
 
 
+def read_env(root: Path) -> dict[str, str]:
+    """The variables `up` wrote to `<root>/env` (what `source .pot/env` sets), for tools and tests."""
+    env = {}
+    for line in (root / ENV_FILE).read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            parsed = shlex.split(value)
+            env[key] = parsed[0] if parsed else ""
+    return env
+
+
 def _start_all(services: list[Service], console: Console) -> None:
     """Start independent services concurrently; on any failure stop whatever started and re-raise."""
 
