@@ -27,9 +27,17 @@ WORKER_ERRORS = Counter("pot_worker_errors", "Errors the worker recovered from, 
 TRANSCRIPTS = Counter(
     "pot_transcripts",
     "SMTP transcripts (one per job attempt) by what became of them: written, dropped_full (the store was "
-    "slow or away and the queue full), dropped_shutdown (not written before the worker exited).",
+    "slow or away and the queue full), dropped_no_keys (the namespace's store keys are missing and one "
+    "batch is already held), dropped_shutdown (not written before the worker exited).",
     ["pool", "result"],
 )
 TRANSCRIPT_UPLOADS = Counter(
     "pot_transcript_uploads", "Transcript batch uploads by result (ok, failed: retried).", ["pool", "result"]
+)
+TRANSCRIPTS_UNAVAILABLE = Gauge(
+    "pot_transcripts_unavailable",
+    "1 while transcripts cannot be written, by reason: keys (the namespace's store keys are not in Vault, "
+    "incomplete or refused, or no Vault), vault (Vault did not answer), store (the store refused or is "
+    "away). Sends go on either way.",
+    ["pool", "reason"],
 )
