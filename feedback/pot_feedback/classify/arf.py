@@ -18,10 +18,7 @@ _NOT_COMPLAINTS = {"auth-failure": "auth-failure", "not-spam": "not-spam"}
 
 
 def feedback_part(msg: Message) -> Message | None:
-    for part in mime.walk(msg):
-        if mime.ctype(part) == "message/feedback-report":
-            return part
-    return None
+    return mime.first_part(msg, "message/feedback-report")
 
 
 def _report_fields(part: Message) -> dict[str, str]:

@@ -31,18 +31,16 @@ def references_of(msg: Message, returned: Message | None) -> tuple[str, ...]:
 def _classify(raw: bytes) -> Verdict:
     msg = mime.parse(raw)
     subject = mime.header(msg, "Subject")
-    report = mime.ctype(msg) == "multipart/report"
-    returned = mime.returned_message(msg) if report or mime.ctype(msg).startswith("multipart/") else None
+    kind = mime.ctype(msg)
+    returned = mime.returned_message(msg) if kind.startswith("multipart/") else None
     references = references_of(msg, returned)
-    feedback = arf.feedback_part(msg) if report or mime.param(msg, "report-type") else None
-    if feedback is None and mime.param(msg, "report-type") == "feedback-report":
-        feedback = msg
+    feedback = arf.feedback_part(msg)
     if feedback is not None:
         return arf.from_arf(feedback, returned, references)
     status_part = dsn.delivery_status_part(msg)
     if status_part is not None:
         return dsn.from_dsn(msg, status_part, returned, references)
-    if report and mime.param(msg, "report-type") == "disposition-notification":
+    if kind == "multipart/report" and mime.param(msg, "report-type") == "disposition-notification":
         recipient = mime.first_address(mime.header(msg, "From"))
         return Verdict("unknown", None, False, "read-receipt", recipient, references)
     text = mime.body_text(msg)

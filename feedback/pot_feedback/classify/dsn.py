@@ -27,10 +27,7 @@ class Block:
 
 
 def delivery_status_part(msg: Message) -> Message | None:
-    for part in mime.walk(msg):
-        if mime.ctype(part) in ("message/delivery-status", "message/global-delivery-status"):
-            return part
-    return None
+    return mime.first_part(msg, "message/delivery-status", "message/global-delivery-status")
 
 
 def _fields(block: Message | dict[str, str], name: str) -> str:

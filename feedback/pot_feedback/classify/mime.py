@@ -11,28 +11,42 @@ from __future__ import annotations
 import contextlib
 import html
 import re
-from collections.abc import Iterator
 from email import message_from_bytes, message_from_string
 from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.policy import compat32
-from typing import Any
+from typing import Any, cast
 
 MAX_BYTES = 256 * 1024  # only the head of a message is parsed; a bounce's facts come first
 MAX_PARTS = 40  # parts walked per message
+MAX_NESTING = 32  # multipart containers parsed per message
 MAX_TEXT = 64 * 1024  # characters of decoded text kept per part
+MAX_HEADER = 8 * 1024  # characters of one header value read (a long References still fits)
 
-_TAG = re.compile(r"<[^<>]{0,2000}>")
-_SCRIPT = re.compile(r"<(style|script)\b[^>]{0,500}>.{0,20000}?</\1\s*>", re.I | re.S)
-_BREAK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h\d|p|div|blockquote|/blockquote)\b[^>]{0,500}>", re.I)
+# A tag: each attempt stops at the next "<", so a page of unclosed "<" stays linear.
+_TAG = re.compile(r"<([^<>]{0,2000})>")
+_BLOCKS = frozenset({"br", "p", "div", "tr", "li", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "pre"})
 _MSGID = re.compile(r"<[^<>\s]{1,250}>")
 _LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-'=&/!#$*?^`{|}~")
 _DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,10}")
 
 
 def parse(raw: bytes) -> Message:
-    """The message in `raw` (its first MAX_BYTES), parsed tolerantly."""
-    return message_from_bytes(raw[:MAX_BYTES], policy=compat32)
+    """The message in `raw` (its first MAX_BYTES), parsed tolerantly.
+
+    The parser recurses once per nested multipart: the bytes after the MAX_NESTING-th multipart
+    header are left out, so a message built to nest thousands deep costs no more than a normal one.
+    """
+    head = raw[:MAX_BYTES]
+    lower = head.lower()
+    at = -1
+    for _ in range(MAX_NESTING):
+        at = lower.find(b"multipart/", at + 1)
+        if at < 0:
+            break
+    else:
+        head = head[:at]
+    return message_from_bytes(head, policy=compat32)
 
 
 def header(msg: Message, name: str) -> str:
@@ -46,18 +60,11 @@ def header(msg: Message, name: str) -> str:
     text = str(value) if isinstance(value, Header) else value
     if not isinstance(text, str):
         return ""
+    text = text[:MAX_HEADER]
     if "=?" in text:
         with contextlib.suppress(Exception):  # a broken encoded word: the raw text still says something
             text = str(make_header(decode_header(text)))
     return " ".join(text.split())
-
-
-def headers_text(msg: Message, name: str) -> list[str]:
-    """Every instance of header `name`, as raw strings."""
-    try:
-        return [str(v) for v in msg.get_all(name) or []]
-    except Exception:
-        return []
 
 
 def ctype(msg: Message) -> str:
@@ -75,19 +82,36 @@ def param(msg: Message, name: str) -> str:
     return value.lower() if isinstance(value, str) else ""
 
 
-def walk(msg: Message) -> Iterator[Message]:
-    """The message and its parts, depth first, at most MAX_PARTS; a returned message/rfc822 is not entered."""
+def parts(msg: Message) -> list[tuple[Message, str]]:
+    """The message and its parts with their content types, depth first, at most MAX_PARTS.
+
+    A returned message/rfc822 is not entered (its parts are the original's, not the report's). The
+    list is kept on the message: every reader walks the same parts, and content types cost a parse.
+    """
+    cached = msg.__dict__.get("_pot_parts")
+    if cached is not None:
+        return cast("list[tuple[Message, str]]", cached)
+    found: list[tuple[Message, str]] = []
     stack = [msg]
-    seen = 0
-    while stack and seen < MAX_PARTS:
+    while stack and len(found) < MAX_PARTS:
         part = stack.pop()
-        seen += 1
-        yield part
-        if ctype(part) == "message/rfc822" and part is not msg:
+        kind = ctype(part)
+        found.append((part, kind))
+        if kind == "message/rfc822" and part is not msg:
             continue
         payload = payload_of(part)
         if isinstance(payload, list):
             stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+    msg.__dict__["_pot_parts"] = found
+    return found
+
+
+def first_part(msg: Message, *kinds: str) -> Message | None:
+    """The first part (not the message itself) of one of these content types."""
+    for part, kind in parts(msg):
+        if kind in kinds and part is not msg:
+            return part
+    return None
 
 
 def payload_of(part: Message, decode: bool = False) -> Any:
@@ -97,7 +121,7 @@ def payload_of(part: Message, decode: bool = False) -> Any:
     return None
 
 
-def part_text(part: Message) -> str:
+def part_text(part: Message, kind: str = "text/plain") -> str:
     """The decoded text of one text/* part (HTML reduced to text); "" for anything else or on failure."""
     data = payload_of(part, decode=True)
     if not isinstance(data, bytes):
@@ -111,35 +135,56 @@ def part_text(part: Message) -> str:
     except (LookupError, ValueError):
         text = data.decode("utf-8", errors="replace")
     text = text[:MAX_TEXT]
-    if ctype(part) == "text/html":
+    if kind == "text/html":
         text = html_to_text(text)
     return text
 
 
 def html_to_text(text: str) -> str:
     """Visible text of an HTML body, with line breaks where blocks end (so quote markers stay on lines)."""
-    text = _SCRIPT.sub(" ", text)
-    text = _BREAK.sub("\n", text)
-    return html.unescape(_TAG.sub("", text))
+    text = _drop_blocks(text, "style")
+    text = _drop_blocks(text, "script")
+    return html.unescape(_TAG.sub(_tag_text, text))
+
+
+def _tag_text(match: re.Match[str]) -> str:
+    name = match.group(1).lstrip("/").split(None, 1)[0].lower() if match.group(1).strip("/ ") else ""
+    return "\n" if name in _BLOCKS else ""
+
+
+def _drop_blocks(text: str, name: str) -> str:
+    """`text` without its <name>...</name> elements (an unclosed one runs to the end), found by str.find."""
+    lower = text.lower()
+    if f"<{name}" not in lower:
+        return text
+    kept: list[str] = []
+    start = 0
+    while (open_at := lower.find(f"<{name}", start)) >= 0:
+        kept.append(text[start:open_at])
+        close_at = lower.find(f"</{name}", open_at)
+        if close_at < 0:
+            return "".join(kept)
+        end = lower.find(">", close_at)
+        start = len(text) if end < 0 else end + 1
+    kept.append(text[start:])
+    return "".join(kept)
 
 
 def body_text(msg: Message) -> str:
     """The message's own readable text: its text/plain parts (else text/html), not a returned message's."""
     plain: list[str] = []
     rich: list[str] = []
-    for part in walk(msg):
-        kind = ctype(part)
+    for part, kind in parts(msg):
         if kind == "text/plain":
             plain.append(part_text(part))
         elif kind == "text/html":
-            rich.append(part_text(part))
+            rich.append(part_text(part, kind))
     return "\n".join(plain or rich)
 
 
 def returned_message(msg: Message) -> Message | None:
     """The original a report returns (a message/rfc822 or text/rfc822-headers part), its headers at least."""
-    for part in walk(msg):
-        kind = ctype(part)
+    for part, kind in parts(msg):
         if part is msg:
             continue
         if kind == "message/rfc822":

@@ -17,14 +17,15 @@ _RE_SUBJECT = re.compile(
     r"^\s*(?:re|aw|sv|vs|antw|odp|r|rif|ynt|atb|res|ref|réf|ha|回复|答复)\s*(?:\[\d{1,3}\])?\s*[:\uff1a]",
     re.I,
 )
-# Lines where the quoted original starts, in the common clients and languages.
+# Lines where the quoted original starts, in the common clients and languages. Only [ \t] around them:
+# a \s could run across lines and make a page of blank lines quadratic.
 _QUOTE_START = re.compile(
-    r"^\s*>|^\s*-{2,}\s*(?:original message|ursprüngliche nachricht|message d'origine|mensaje original|"
-    r"messaggio originale|oorspronkelijk bericht|forwarded message)|^\s*_{10,}\s*$|"
-    r"^\s*on\b.{0,200}\bwrote:\s*$|^\s*am\b.{0,200}\bschrieb\b.{0,100}:\s*$|"
-    r"^\s*le\b.{0,200}\ba écrit\s*:\s*$|^\s*el\b.{0,200}\bescribió:\s*$|^\s*il\b.{0,200}\bha scritto:\s*$|"
-    r"^\s*op\b.{0,200}\bschreef\b.{0,100}:\s*$|"
-    r"^\s*(?:from|von|de|van|da|från|fra|od):\s.{0,200}$",
+    r"^[ \t]*(?:>|_{10,}[ \t]*$|"
+    r"-{2,}[ \t]*(?:original message|ursprüngliche nachricht|message d'origine|mensaje original|"
+    r"messaggio originale|oorspronkelijk bericht|forwarded message)|"
+    r"(?:on|am|le|el|il|op)\b.{0,200}\b(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef)\b"
+    r".{0,100}:[ \t]*$|"
+    r"(?:from|von|de|van|da|från|fra|od):[ \t].{0,200}$)",
     re.I | re.M,
 )
 _STOP = re.compile(

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import re
 
+# A failure's facts are in the first lines of a diagnostic; the wording patterns (long alternations) read
+# no further, so a huge body costs what a normal one does.
+WINDOW = 8192
+
 # "550 5.1.1", "550-5.1.1", "#550 5.1.10", "(#5.1.1)" (qmail), or a bare "5.7.26". The look-arounds keep
 # "203.0.5.1.1"-like runs and version numbers in dotted strings from passing for a status.
 _STATUS = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
@@ -115,6 +119,7 @@ _TEMPORARY = re.compile(
 
 def status_in(text: str) -> str | None:
     """The enhanced status a diagnostic text gives, preferring one that follows an SMTP reply code."""
+    text = text[:WINDOW]
     match = _REPLY_STATUS.search(text)
     if match and match.group(1) == match.group(2)[0]:
         return match.group(2)
@@ -127,7 +132,7 @@ def status_in(text: str) -> str | None:
 
 def reply_class(text: str) -> str | None:
     """ "5" or "4" from a basic SMTP reply code (554, 452) in the text, when no enhanced status is given."""
-    match = _REPLY_CODE.search(text)
+    match = _REPLY_CODE.search(text[:WINDOW])
     return match.group(1) if match else None
 
 
@@ -149,7 +154,7 @@ def reason_for(status: str | None, *texts: str) -> str:
             return _BY_CODE[subject_detail]
         if subject_detail.startswith("7."):
             return "policy"
-    for text in texts:
+    for text in (t[:WINDOW] for t in texts):
         for reason, pattern in _WORDING:
             if text and pattern.search(text):
                 return reason
@@ -163,6 +168,7 @@ def is_hard(status: str | None, reason: str, text: str) -> bool:
     """Permanent failure: a 5.x.x status (a full mailbox excepted), else a 5xx reply or hard wording."""
     if reason in ("mailbox-full", "delayed", "expired"):
         return False
+    text = text[:WINDOW]
     if status:
         return status.startswith("5")
     basic = reply_class(text)
@@ -174,4 +180,5 @@ def is_hard(status: str | None, reason: str, text: str) -> bool:
 
 
 def sounds_temporary(text: str) -> bool:
+    text = text[:WINDOW]
     return _TEMPORARY.search(text) is not None and _PERMANENT.search(text) is None

@@ -48,9 +48,9 @@ _DELAYED = re.compile(
 )
 # Where the prose ends and the copy of the returned message begins.
 _COPY = re.compile(
-    r"^[ \t]*-{2,}\s*(?:below this line is a copy of the message|this is a copy of the message|"
+    r"^[ \t]*-{2,}[ \t]*(?:below this line is a copy of the message|this is a copy of the message|"
     r"original message(?: follows)?|message header follows|returned message|headers of the message)"
-    r"|^original message headers:|^-{2,}\s*the header of the original message",
+    r"|^original message headers:|^-{2,}[ \t]*the header of the original message",
     re.I | re.M,
 )
 
