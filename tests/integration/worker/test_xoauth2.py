@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -72,30 +74,54 @@ class Grant:
         self.ref = f"vault:{path}"
 
 
-async def oauth_mailbox(db: asyncpg.Connection, seed: Any, sink: SmtpSink, grant: Grant, url: str) -> int:
-    mid = await add_mailbox(db, seed, sink, name="oauth-box", creds=grant.ref)
+@dataclass
+class Setup:
+    """One test's oauth2 mailbox (its grant registered, its secret in Vault), campaign and worker."""
+
+    grant: Grant
+    mailbox_id: int
+    campaign_id: int
+    worker: Worker
+
+
+@pytest.fixture
+async def setup(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    fresh_redis: str,
+    oauth_sink: SmtpSink,
+    tokens: OAuthServer,
+    vault: Any,
+    dns_server: Any,
+) -> AsyncIterator[Setup]:
+    oauth_sink.clear()
+    grant = Grant(vault, tokens, uuid.uuid4().hex[:8])
+    seed = await seed_pool(db)
+    mid = await add_mailbox(db, seed, oauth_sink, name="oauth-box", creds=grant.ref)
     await db.execute(
         "UPDATE mailboxes SET auth_mechanism = 'oauth2', oauth_provider = 'custom', oauth_token_url = $2"
         " WHERE id = $1",
         mid,
-        url,
+        tokens.token_url,
     )
-    return mid
-
-
-def worker_for(db_url: str, redis_url: str, vault: Any, sink: SmtpSink, dns: Any) -> Worker:
-    return Worker(
+    worker = Worker(
         settings(
-            db_url,
-            redis_url,
+            fresh_database,
+            fresh_redis,
             vault_addr=vault.addr,
             vault_token=vault.token,
-            smtp_ca_file=sink_ca(sink),
-            dns_resolver=dns.resolver,
+            smtp_ca_file=sink_ca(oauth_sink),
+            dns_resolver=dns_server.resolver,
         ),
         clock=ManualClock(START),
         uniform=lambda a, b: b,
     )
+    campaign_id = await add_campaign(db, seed)  # before start: the worker's catalog loads it then
+    await worker.start()
+    try:
+        yield Setup(grant, mid, campaign_id, worker)
+    finally:
+        await worker.close()
 
 
 async def outcomes(db: asyncpg.Connection) -> list[str]:
@@ -103,68 +129,40 @@ async def outcomes(db: asyncpg.Connection) -> list[str]:
 
 
 async def test_an_oauth2_mailbox_sends_over_xoauth2_with_one_token_for_the_batch(
-    db: asyncpg.Connection,
-    fresh_database: str,
-    fresh_redis: str,
-    oauth_sink: SmtpSink,
-    tokens: OAuthServer,
-    vault: Any,
-    dns_server: Any,
+    db: asyncpg.Connection, setup: Setup, oauth_sink: SmtpSink, tokens: OAuthServer
 ) -> None:
-    oauth_sink.clear()
-    grant = Grant(vault, tokens, "send")
-    seed = await seed_pool(db)
-    await oauth_mailbox(db, seed, oauth_sink, grant, tokens.token_url)
-    cid = await add_campaign(db, seed)
     recipients = [f"ok-{i}@good.test" for i in range(5)]
-    await add_jobs(db, cid, recipients)
-    worker = worker_for(fresh_database, fresh_redis, vault, oauth_sink, dns_server)
-    await worker.start()
-    try:
-        assert await worker.run_once() == 5
-    finally:
-        await worker.close()
+    await add_jobs(db, setup.campaign_id, recipients)
+    assert await setup.worker.run_once() == 5
     assert await outcomes(db) == ["sent"] * 5
     stored = oauth_sink.messages()
     assert sorted(m.rcpt_to for m in stored) == recipients
     assert all(m.auth_user == USER and m.auth_mechanism == "XOAUTH2" and m.tls for m in stored)
-    assert tokens.token_requests(grant.refresh_token) == 1
+    assert tokens.token_requests(setup.grant.refresh_token) == 1
 
 
 async def test_the_access_token_is_refreshed_before_it_expires_without_a_failed_send(
     db: asyncpg.Connection,
-    fresh_database: str,
-    fresh_redis: str,
+    setup: Setup,
     oauth_sink: SmtpSink,
     tokens: OAuthServer,
-    vault: Any,
-    dns_server: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    oauth_sink.clear()
-    grant = Grant(vault, tokens, "refresh")
-    seed = await seed_pool(db)
-    mid = await oauth_mailbox(db, seed, oauth_sink, grant, tokens.token_url)
-    cid = await add_campaign(db, seed)
-    worker = worker_for(fresh_database, fresh_redis, vault, oauth_sink, dns_server)
-    await worker.start()
+    worker = setup.worker
     requests: list[int] = []
-    try:
-        # Four rounds 4.5 s apart span three token lifetimes. Each round logs in afresh (its
-        # connection dropped before), so the sink checks the token of that moment. A LIFETIME 6 token
-        # is due for refresh after 3 s: each round finds the previous round's token due, and
-        # refreshes it while it still has about 1.5 s to live (a client refreshing only at expiry
-        # would reuse it, and the request counts would show it).
-        for round_ in range(4):
-            await add_jobs(db, cid, [f"ok-r{round_}-{i}@good.test" for i in range(3)])
-            started = time.monotonic()
-            assert await worker.run_once() == 3
-            requests.append(tokens.token_requests(grant.refresh_token))
-            worker.dispatcher.drop([mid])
-            await asyncio.sleep(max(0.0, ROUND_SECONDS - (time.monotonic() - started)))
-    finally:
-        await worker.close()
+    # Four rounds 4.5 s apart span three token lifetimes. Each round logs in afresh (its
+    # connection dropped before), so the sink checks the token of that moment. A LIFETIME 6 token
+    # is due for refresh after 3 s: each round finds the previous round's token due, and
+    # refreshes it while it still has about 1.5 s to live (a client refreshing only at expiry
+    # would reuse it, and the request counts would show it).
+    for round_ in range(4):
+        await add_jobs(db, setup.campaign_id, [f"ok-r{round_}-{i}@good.test" for i in range(3)])
+        started = time.monotonic()
+        assert await worker.run_once() == 3
+        requests.append(tokens.token_requests(setup.grant.refresh_token))
+        worker.dispatcher.drop([setup.mailbox_id])
+        await asyncio.sleep(max(0.0, ROUND_SECONDS - (time.monotonic() - started)))
     assert requests == [1, 2, 3, 4]  # one refresh per round: each before the previous token expired
     assert await outcomes(db) == ["sent"] * 12  # no AUTH refusal, deferral or retry
     assert "after AUTH was refused" not in caplog.text  # no login ever met an expired token
@@ -173,33 +171,21 @@ async def test_the_access_token_is_refreshed_before_it_expires_without_a_failed_
 
 async def test_a_revoked_refresh_token_marks_the_mailbox_credentials_bad_and_leaks_nothing(
     db: asyncpg.Connection,
-    fresh_database: str,
-    fresh_redis: str,
+    setup: Setup,
     oauth_sink: SmtpSink,
     tokens: OAuthServer,
-    vault: Any,
-    dns_server: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    oauth_sink.clear()
-    grant = Grant(vault, tokens, "revoked")
-    seed = await seed_pool(db)
-    mid = await oauth_mailbox(db, seed, oauth_sink, grant, tokens.token_url)
-    cid = await add_campaign(db, seed)
-    await add_jobs(db, cid, ["ok-before@good.test"])
-    worker = worker_for(fresh_database, fresh_redis, vault, oauth_sink, dns_server)
-    await worker.start()
-    try:
-        assert await worker.run_once() == 1
-        # The user (or an admin) revokes the grant: its refresh token and the access tokens it issued
-        # stop working. The next login is refused, the refresh that follows is invalid_grant.
-        assert tokens.revoke(grant.refresh_token)
-        worker.dispatcher.drop([mid])
-        await add_jobs(db, cid, ["ok-after-1@good.test", "ok-after-2@good.test"])
-        assert await worker.run_once() == 2
-    finally:
-        await worker.close()
+    grant, mid, worker = setup.grant, setup.mailbox_id, setup.worker
+    await add_jobs(db, setup.campaign_id, ["ok-before@good.test"])
+    assert await worker.run_once() == 1
+    # The user (or an admin) revokes the grant: its refresh token and the access tokens it issued stop
+    # working. The next login is refused, the refresh that follows is invalid_grant.
+    assert tokens.revoke(grant.refresh_token)
+    worker.dispatcher.drop([mid])
+    await add_jobs(db, setup.campaign_id, ["ok-after-1@good.test", "ok-after-2@good.test"])
+    assert await worker.run_once() == 2
     row = await db.fetchrow(
         "SELECT state, state_reason, credentials_bad_version FROM mailboxes WHERE id = $1", mid
     )
