@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pydantic
 from pot_common.config import load_settings
 from pot_common.vault import DEFAULT_TENANT_PREFIX
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pot_operator.retention import MIN_RETENTION_DAYS
 
@@ -103,6 +103,31 @@ class Settings(BaseModel):
         description="POT_SCALE_DOWN_STABILIZATION: seconds a pool's workers keep the highest replica count "
         "recommended within them before scaling down (the HorizontalPodAutoscaler's default window).",
     )
+    # SMTP transcripts (docs/transcripts.md): passed on to every pool's worker Deployment. POT_WORKER_ names,
+    # not the workers' own POT_TRANSCRIPTS_*: the local stack exports those for its workers and potctl,
+    # and must not turn this on by accident.
+    worker_transcripts_endpoint: str = Field(
+        "",
+        pattern=r"^(https?://[^\s/?#]+)?$",
+        description="POT_WORKER_TRANSCRIPTS_ENDPOINT: the S3-compatible store (http(s)://host[:port]) each "
+        "pool's workers write SMTP transcripts to, with their namespace's keys from Vault; empty: none. "
+        "Needs POT_VAULT_ADDR.",
+    )
+    worker_transcripts_bucket: str = Field(
+        "pot-transcripts",
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="POT_WORKER_TRANSCRIPTS_BUCKET: the bucket (made by the store's admin).",
+    )
+    worker_transcripts_region: str = Field(
+        "us-east-1", min_length=1, description="POT_WORKER_TRANSCRIPTS_REGION: the signing region."
+    )
+    worker_transcripts_vault_path: str = Field(
+        "transcripts",
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$",
+        description="POT_WORKER_TRANSCRIPTS_VAULT_PATH: where, relative to each namespace's Vault folder, "
+        "the workers read the store's access_key and secret_key; a namespace without them sends all the "
+        "same, without transcripts.",
+    )
     credentials_recheck: float = Field(
         600.0,
         ge=0,
@@ -157,6 +182,15 @@ class Settings(BaseModel):
     @classmethod
     def _split(cls, value: object) -> object:
         return split_namespaces(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _transcripts_need_vault(self) -> Settings:
+        if self.worker_transcripts_endpoint and not self.vault_addr:
+            raise ValueError(
+                "POT_WORKER_TRANSCRIPTS_ENDPOINT needs POT_VAULT_ADDR: workers read the store's keys from "
+                "their namespace's Vault folder"
+            )
+        return self
 
     @property
     def namespaces(self) -> tuple[str, ...]:

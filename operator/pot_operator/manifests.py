@@ -69,8 +69,11 @@ def _secret_env(name: str, secret: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": name}}}
 
 
-def _pool_env(pool: PoolRef, settings: Settings, metrics_port: int, *, redis: bool) -> list[dict[str, Any]]:
-    """What a pool's programs read: the pool, the database (and Redis) by Secret reference, Vault."""
+def _pool_env(
+    pool: PoolRef, settings: Settings, metrics_port: int, *, redis: bool, transcripts: bool = False
+) -> list[dict[str, Any]]:
+    """What a pool's programs read: the pool, the database (and Redis) by Secret reference, Vault, and
+    for the worker the transcript store."""
     env: list[dict[str, Any]] = [
         {"name": "POT_POOL", "value": f"{pool.namespace}/{pool.name}"},
         _secret_env("POT_DATABASE_URL", settings.worker_secret),
@@ -92,7 +95,20 @@ def _pool_env(pool: PoolRef, settings: Settings, metrics_port: int, *, redis: bo
         else:
             # Token auth is for the local stack only; the token still travels by Secret reference.
             env.append(_secret_env("POT_VAULT_TOKEN", settings.worker_secret))
+    if transcripts and settings.worker_transcripts_endpoint and settings.vault_addr:
+        env += _transcripts_env(settings)
     return env
+
+
+def _transcripts_env(settings: Settings) -> list[dict[str, Any]]:
+    """Where the workers write SMTP transcripts. The store's keys are per tenant, in the namespace's Vault
+    folder, never in this env; a namespace without them still sends (pot_worker.archive)."""
+    return [
+        {"name": "POT_TRANSCRIPTS_ENDPOINT", "value": settings.worker_transcripts_endpoint},
+        {"name": "POT_TRANSCRIPTS_BUCKET", "value": settings.worker_transcripts_bucket},
+        {"name": "POT_TRANSCRIPTS_REGION", "value": settings.worker_transcripts_region},
+        {"name": "POT_TRANSCRIPTS_VAULT_PATH", "value": settings.worker_transcripts_vault_path},
+    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +125,7 @@ class _Program:
     grace_seconds: int
     resources: dict[str, Any]
     redis: bool
+    transcripts: bool = False  # only the worker records SMTP; the ingester archives nothing yet
 
 
 def _pool_deployment(pool: PoolRef, program: _Program, settings: Settings) -> dict[str, Any]:
@@ -116,7 +133,9 @@ def _pool_deployment(pool: PoolRef, program: _Program, settings: Settings) -> di
     Secret reference (database and Redis URLs carry passwords), never inline."""
     labels = worker_labels(pool.name, program.app)
     selector = {"app.kubernetes.io/name": program.app, POOL_LABEL: pool.name}
-    env = _pool_env(pool, settings, program.metrics_port, redis=program.redis)
+    env = _pool_env(
+        pool, settings, program.metrics_port, redis=program.redis, transcripts=program.transcripts
+    )
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -188,6 +207,7 @@ def build_worker_deployment(pool: PoolRef, worker: WorkerSettings, settings: Set
         grace_seconds=60,
         resources={"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},
         redis=True,
+        transcripts=True,
     )
     return _pool_deployment(pool, program, settings)
 

@@ -108,6 +108,30 @@ def test_an_image_digest_pins_the_operator_and_the_workers_it_starts(tools: Tool
         assert env["POT_WORKER_IMAGE"] == container["image"]
 
 
+def test_the_transcript_store_reaches_the_operator_only_when_set(tools: Tools) -> None:
+    def env(*args: str) -> dict[str, Any]:
+        (deployment,) = by_kind(render(tools, *args), "Deployment")
+        return {
+            e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+
+    assert not [name for name in env() if "TRANSCRIPTS" in name]
+    on = env("--set", "transcripts.endpoint=https://s3.example:9000", "--set", "transcripts.bucket=pot-raw")
+    assert (on["POT_WORKER_TRANSCRIPTS_ENDPOINT"], on["POT_WORKER_TRANSCRIPTS_BUCKET"]) == (
+        "https://s3.example:9000",
+        "pot-raw",
+    )
+    assert on["POT_WORKER_TRANSCRIPTS_VAULT_PATH"] == "transcripts"
+    assert not any("ACCESS_KEY" in name or "SECRET_KEY" in name for name in on)
+    for bad, named in (
+        (["--set", "transcripts.vaultPath=../x"], "vaultPath"),
+        (["--set", "transcripts.endpoint=https://s3.example/bucket"], "endpoint"),
+        (["--set", "transcripts.endpoint=https://s3.example", "--set", "vault.address="], "vault.address"),
+    ):
+        refused = tools.run_unchecked(tools.helm, "template", "pot", str(CHART), *bad)
+        assert refused.returncode != 0 and named in refused.stderr, (bad, refused.stderr)
+
+
 def test_multi_namespace_install_grants_each_namespace_and_no_other(tools: Tools) -> None:
     docs = render(tools, "-f", str(CHART / "ci" / "multi-namespace-values.yaml"))
     assert sorted(r["metadata"]["namespace"] for r in by_kind(docs, "Role")) == ["clients-a", "clients-b"]

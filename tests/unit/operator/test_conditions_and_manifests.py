@@ -2,9 +2,16 @@
 
 import datetime as dt
 
+import pytest
 from pot_operator.conditions import get_condition, set_condition, with_ready
-from pot_operator.config import Settings
-from pot_operator.manifests import PoolRef, WorkerSettings, build_worker_deployment, deployment_drift
+from pot_operator.config import Settings, SettingsError
+from pot_operator.manifests import (
+    PoolRef,
+    WorkerSettings,
+    build_ingester_deployment,
+    build_worker_deployment,
+    deployment_drift,
+)
 from pot_operator.statusdiff import status_patch
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -98,3 +105,49 @@ def test_drift_only_for_fields_we_own() -> None:
     assert deployment_drift(actual, scaled) == {"spec": {"replicas": 0}}
     other_image = build_worker_deployment(POOL, WorkerSettings(replicas=2, image="img:2"), SETTINGS)
     assert "template" in (deployment_drift(actual, other_image) or {}).get("spec", {})
+
+
+def test_workers_get_the_transcript_store_but_never_its_keys_and_the_ingester_nothing() -> None:
+    def env(deployment: dict) -> dict[str, str]:  # type: ignore[type-arg]
+        return {
+            e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+
+    plain = build_worker_deployment(POOL, WorkerSettings(replicas=1), SETTINGS)
+    assert not [name for name in env(plain) if "TRANSCRIPTS" in name]
+    # The workers' own POT_TRANSCRIPTS_* (the local stack exports them) never turn the pass-through on.
+    stack = Settings.from_env(
+        {"POT_VAULT_ADDR": "http://bao:8200", "POT_TRANSCRIPTS_ENDPOINT": "http://s3:1"}
+    )
+    assert not [
+        name for name in env(build_worker_deployment(POOL, WorkerSettings(1), stack)) if "TRANSC" in name
+    ]
+
+    on = Settings.from_env(
+        {
+            "POT_VAULT_ADDR": "http://bao:8200",
+            "POT_WORKER_TRANSCRIPTS_ENDPOINT": "https://s3.example:9000",
+            "POT_WORKER_TRANSCRIPTS_BUCKET": "pot-raw",
+        }
+    )
+    worker = env(build_worker_deployment(POOL, WorkerSettings(replicas=1), on))
+    assert worker["POT_TRANSCRIPTS_ENDPOINT"] == "https://s3.example:9000"
+    assert (worker["POT_TRANSCRIPTS_BUCKET"], worker["POT_TRANSCRIPTS_VAULT_PATH"]) == (
+        "pot-raw",
+        "transcripts",
+    )
+    assert worker["POT_TRANSCRIPTS_REGION"] == "us-east-1"
+    assert not any("ACCESS_KEY" in name or "SECRET_KEY" in name for name in worker)
+    ingester = env(build_ingester_deployment(POOL, 1, "img:1", on))
+    assert not [name for name in ingester if "TRANSCRIPTS" in name]
+
+    bao = {"POT_VAULT_ADDR": "http://bao:8200"}
+    for bad, field in (
+        ({"POT_WORKER_TRANSCRIPTS_ENDPOINT": "https://s3.example:9000"}, "POT_VAULT_ADDR"),
+        ({**bao, "POT_WORKER_TRANSCRIPTS_ENDPOINT": "s3.example"}, "POT_WORKER_TRANSCRIPTS_ENDPOINT"),
+        ({**bao, "POT_WORKER_TRANSCRIPTS_ENDPOINT": "http://s3.test/b"}, "POT_WORKER_TRANSCRIPTS_ENDPOINT"),
+        ({**bao, "POT_WORKER_TRANSCRIPTS_VAULT_PATH": "../acme/x"}, "POT_WORKER_TRANSCRIPTS_VAULT_PATH"),
+        ({**bao, "POT_WORKER_TRANSCRIPTS_BUCKET": "Bad_Bucket"}, "POT_WORKER_TRANSCRIPTS_BUCKET"),
+    ):
+        with pytest.raises(SettingsError, match=field):
+            Settings.from_env(bad)
