@@ -30,7 +30,7 @@ _VACATION = re.compile(
     r"away from (?:the|my) (?:office|desk|mail|email)|currently away|limited access to (?:my )?e-?mail|"
     r"back in the office|returning on|return to the office|abwesen|nicht im büro|urlaub|absent|en congé|"
     r"de retour le|congés|vacances|fuera de la oficina|de vacaciones|ausente|fuori ufficio|in ferie|"
-    r"afwezig|met vakantie|frånvarande|semester|poza biurem|urlop|不在",
+    r"afwezig|met vakantie|frånvarande|semester|poza biurem|urlop|férias|ferias|fora do escritório|不在",
     re.I,
 )
 
@@ -53,6 +53,8 @@ def auto_header(msg: Message) -> str | None:
 
 def classify_auto(msg: Message, subject: str, text: str, references: tuple[str, ...]) -> Verdict | None:
     """An auto-reply Verdict, or None when the message does not read as an automatic answer."""
+    if not references and (mime.header(msg, "List-Id") or mime.header(msg, "List-Unsubscribe")):
+        return None  # a mailing (a newsletter's "closed on holiday") answers nothing we sent
     by_header = auto_header(msg)
     by_subject = _SUBJECT.search(subject) is not None
     vacation = _VACATION.search(subject) is not None or _VACATION.search(text[:3000]) is not None

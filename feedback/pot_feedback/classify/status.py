@@ -37,6 +37,14 @@ _BY_CODE = {
 # plain alternations of literals (no nested quantifiers), so their cost is linear in the text.
 _WORDING: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
+        "expired",  # the MTA gave up after temporary failures: the address itself may be fine
+        re.compile(
+            r"retry timeout exceeded|retry time not reached for any host|delivery time expired|"
+            r"message expired|too long in (?:the )?queue|queue lifetime|could not be delivered within",
+            re.I,
+        ),
+    ),
+    (
         "mailbox-full",
         re.compile(
             r"mailbox (?:is )?full|over (?:the )?(?:allowed )?quota|quota exceeded|exceeded storage|"

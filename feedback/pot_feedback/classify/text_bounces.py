@@ -50,7 +50,9 @@ _DELAYED = re.compile(
 _COPY = re.compile(
     r"^[ \t]*-{2,}[ \t]*(?:below this line is a copy of the message|this is a copy of the message|"
     r"original message(?: follows)?|message header follows|returned message|headers of the message)"
-    r"|^original message headers:|^-{2,}[ \t]*the header of the original message",
+    r"|^[ \t]*(?:original message headers|ursprüngliche nachrichtenkopfzeilen|"
+    r"en-têtes du message d'origine|encabezados del mensaje original):"
+    r"|^-{2,}[ \t]*the header of the original message",
     re.I | re.M,
 )
 
