@@ -32,10 +32,11 @@ lock: venv ## Re-resolve requirements/*.lock after a pyproject.toml change (revi
 controlplane: ## Build (or reuse) kube-apiserver, kube-controller-manager and etcd in ~/.cache/pot
 	@bash tests/stack/build-controlplane.sh >/dev/null
 
-tools: venv controlplane ## Everything the tests need, built or reused (helm, promtool, the Argo CD Lua harness, chromium, SeaweedFS too)
+tools: venv controlplane ## Everything the tests need, built or reused (helm, promtool, the Argo CD Lua harness, chromium, SeaweedFS, Dovecot too)
 	@bash charts/tools/install-tools.sh
 	@bash tests/browser/install-chromium.sh
 	@bash tests/stack/build-s3.sh >/dev/null
+	@bash tests/stack/build-imap.sh >/dev/null
 
 crds: venv ## Regenerate crds/ (and the chart's copy) from the typed source (pot_common.api)
 	$(PY) -m pot_common.api.generate crds

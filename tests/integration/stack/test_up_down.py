@@ -151,7 +151,8 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
 
     state = json.loads((root / "state.json").read_text())
     names = [entry["name"] for entry in state["services"]]
-    # the services, then the apps that need them: the operator and the local runner for its workers
+    # the services, then the apps that need them: the operator, the local runner for its workers and
+    # the unsubscribe endpoint
     assert names == [
         "controlplane",
         "postgres",
@@ -161,8 +162,11 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "smtp-sink",
         "chat",
         "s3",
+        "oauth",
+        "imap",
         "operator",
         "local-runner",
+        "unsubscribe",
     ]
     env_file = root / "env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
@@ -179,6 +183,9 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "POT_TELEGRAM_API_URL",
         "POT_SLACK_WEBHOOK_URL",
         "POT_OPERATOR_METRICS_URL",
+        "POT_STACK_OAUTH_URL",
+        "POT_STACK_IMAP_PORT",
+        "POT_UNSUBSCRIBE_URL",
         "POT_TRANSCRIPTS_ENDPOINT",
         "POT_TRANSCRIPTS_BUCKET",
         "POT_TRANSCRIPTS_ACCESS_KEY",

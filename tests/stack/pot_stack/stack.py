@@ -76,7 +76,17 @@ def _runner_app(root: Path, env: dict[str, str]) -> Service:
     return LocalRunnerService(root, env)
 
 
-APPS: list[AppSpec] = [AppSpec("operator", _operator_app), AppSpec("local-runner", _runner_app)]
+def _unsubscribe_app(root: Path, env: dict[str, str]) -> Service:
+    from pot_stack.unsubscribe_app import UnsubscribeService
+
+    return UnsubscribeService(root, env)
+
+
+APPS: list[AppSpec] = [
+    AppSpec("operator", _operator_app),
+    AppSpec("local-runner", _runner_app),
+    AppSpec("unsubscribe", _unsubscribe_app),
+]
 
 
 def _console() -> Console:
