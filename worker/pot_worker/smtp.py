@@ -112,7 +112,10 @@ class MailboxConnection:
             try:
                 if creds.is_oauth2:
                     # AUTH XOAUTH2 <initial response>; aiosmtplib answers a 334 error challenge with an
-                    # empty line, then raises the server's final 535.
+                    # empty line, then raises the server's final 535. EHLO first, outside the mechanism,
+                    # so a transcript shows it (login() does the same for PLAIN and LOGIN).
+                    if smtp.is_ehlo_or_helo_needed:
+                        await smtp.ehlo()
                     await smtp.auth_xoauth2(creds.username, creds.secret())
                 else:
                     await smtp.login(creds.username, creds.secret())

@@ -1,12 +1,13 @@
 """OAuth2 mailboxes on the real Postgres, Redis, OpenBao, SMTP sink and token endpoint: an oauth2 mailbox
 sends over XOAUTH2 with one token for a whole batch; its access token is refreshed before it expires
 without a failed send; a revoked refresh token marks the mailbox credentials_bad, and no secret or
-token appears in the logs (canaries)."""
+token appears in the logs (canaries) or in a recorded transcript."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,10 +16,16 @@ from typing import Any
 
 import asyncpg
 import pytest
+from pot_common.mail_credentials import OAUTH2, CredentialStore, Login
+from pot_common.oauth import xoauth2_initial_response
+from pot_common.vault import VaultConfig, VaultKV
 from pot_stack.oauth_server import OAuthServer
 from pot_stack.smtp_sink import SmtpSink
 from pot_worker.clock import ManualClock
 from pot_worker.runner import Worker
+from pot_worker.smtp import Endpoint, MailboxConnection
+from pot_worker.transcript import REDACTED, Tape
+from pydantic import SecretStr
 
 from .conftest import START, add_campaign, add_jobs, add_mailbox, seed_pool, settings, sink_ca
 
@@ -204,3 +211,38 @@ async def test_a_revoked_refresh_token_marks_the_mailbox_credentials_bad_and_lea
     for secret in (grant.client_secret, grant.refresh_token, "pot-at-"):
         assert secret not in logged
     assert "Marked mailbox credentials bad" in caplog.text
+
+
+async def test_a_recorded_xoauth2_session_shows_neither_the_token_nor_its_initial_response(
+    oauth_sink: SmtpSink, tokens: OAuthServer, vault: Any
+) -> None:
+    """Transcripts (pot_worker.transcript) redact XOAUTH2 as they do PLAIN: the accepted login, and a
+    refused one whose 334 JSON challenge and the empty answer to it are redacted too."""
+    grant = Grant(vault, tokens, uuid.uuid4().hex[:8])
+    store = CredentialStore(
+        VaultKV(VaultConfig(addr=vault.addr, token=vault.token, mount=vault.mount)), ttl=30
+    )
+    login = await store.get(grant.ref, OAUTH2, "custom", tokens.token_url)
+    assert login is not None
+    forged = Login(USER, OAUTH2, access_token=SecretStr("pot-at-forged-canary"), version=login.version)
+    context = ssl.create_default_context(cafile=str(oauth_sink.cert_path))
+    endpoint = Endpoint(oauth_sink.host, oauth_sink.port, "starttls")
+    accepted, refused = Tape(), Tape()
+    for creds, tape in ((login, accepted), (forged, refused)):
+        conn = MailboxConnection(endpoint, "pot-worker.test", 5, context, record=True)
+        try:
+            await conn.send("oauth-box@acme-outreach.test", "ok-t@good.test", b"x\r\n", creds, tape)
+        finally:
+            await conn.quit()
+    await store.aclose()
+    shown = [text for _, _, text in accepted.lines + refused.lines]
+    # EHLO after STARTTLS is shown: only the mechanism's lines are redacted (the refused login's empty
+    # answer to the 334 challenge included).
+    for tape, then in ((accepted, "MAIL"), (refused, REDACTED)):
+        sent = [text.split(" ", 1)[0] for _, way, text in tape.lines if way == ">"]
+        assert sent[:5] == ["EHLO", "STARTTLS", "EHLO", "AUTH", then]
+    assert f"AUTH XOAUTH2 {REDACTED}" in shown and "235 2.7.0 Authentication successful" in shown
+    assert f"334 {REDACTED}" in shown and any(t.startswith("535 ") for t in shown)
+    for token in (login.secret(), forged.secret()):
+        creds_forms = (token, xoauth2_initial_response(USER, token))
+        assert not any(form in text for form in creds_forms for text in shown)
