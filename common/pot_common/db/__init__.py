@@ -15,9 +15,14 @@ def query(name: str) -> str:
     return load_sql(__name__, name)
 
 
+# The schema's files beside this module, applied in this order: one per capability that owns tables
+# of its own, so a new capability adds a file instead of growing one script.
+SCHEMA_FILES = ("schema", "verification_schema")
+
+
 def schema_sql() -> str:
-    """The idempotent schema script, `schema.sql` beside this module."""
-    return load_sql(__name__, "schema", folder="")
+    """The idempotent schema script: `schema.sql`, then the other SCHEMA_FILES beside this module."""
+    return "\n".join(load_sql(__name__, name, folder="") for name in SCHEMA_FILES)
 
 
 async def apply_schema(conn: asyncpg.Connection) -> None:
