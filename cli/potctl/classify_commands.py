@@ -59,7 +59,7 @@ def classify_message_cmd(
             failed += 1
             reason = exc.strerror or exc.__class__.__name__
             err.print(
-                f"[red]error:[/red] cannot read {escape(inputs.shown(file))}: {escape(reason)}",
+                f"[red]error:[/red] cannot read {escape(inputs.shown(file, 1000))}: {escape(reason)}",
                 highlight=False,
                 soft_wrap=True,
             )
