@@ -20,12 +20,24 @@ POOL_POLICY = "tests/unit/operator/test_pool_policy.py"
 WARMUP = "tests/unit/operator/test_warmup.py"
 WINDOW = "tests/unit/common/test_window.py"
 SCHEDULE = "tests/unit/operator/test_campaign_schedule.py"
+# The API e2e tests on the real stack (operator, local runner, workers, sink).
+FIELDS = "tests/e2e/api/test_campaign_fields.py"
+E2E_SENT = f"{FIELDS}::test_templates_tokens_order_suppression_and_rejected_rows"
+E2E_TEMPLATE_HELD = f"{FIELDS}::test_a_placeholder_nothing_defines_holds_the_campaign_before_any_job"
+E2E_LONG_SUBJECT = f"{FIELDS}::test_a_five_thousand_character_subject_is_folded_under_998_octets"
+E2E_UNKNOWN = f"{FIELDS}::test_a_job_whose_send_outlived_its_lease_counts_as_unknown_not_failed"
+E2E_SCALING = "tests/e2e/api/test_pools.py::test_a_large_campaign_scales_its_workers_down_once_at_the_end"
+CLAIM_SCHEDULE = (
+    "tests/integration/worker/test_claim_schedule.py"
+    "::test_jobs_claimed_after_their_window_closed_wait_for_their_recipients_next_opening"
+)
 
 FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
     "Mailbox": {
         "spec.address": (E2E_OPERATOR, f"{RENDER}::test_message_has_the_required_headers"),
-        "spec.displayName": (f"{RENDER}::test_sender_variables_come_from_the_mailbox",),
+        "spec.displayName": (E2E_SENT, f"{RENDER}::test_sender_variables_come_from_the_mailbox"),
         "spec.signature": (
+            E2E_SENT,
             "tests/integration/operator/test_mailbox_rows.py::test_the_signature_reaches_the_worker_and_follows_edits",
             "tests/unit/worker/test_planner.py::test_each_recipient_gets_its_token_in_the_link_and_the_mailbox_signature",
             f"{RENDER}::test_sender_variables_come_from_the_mailbox",
@@ -125,14 +137,19 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
             "tests/e2e/tenancy/test_attacks.py::test_attack_5_a_pool_cannot_choose_the_image_that_gets_the_worker_secret",
         ),
         "spec.workers.minReplicas": (
+            E2E_SCALING,
             E2E_OPERATOR,
             f"{POOL_POLICY}::test_replicas_follow_backlog_within_bounds",
         ),
         "spec.workers.maxReplicas": (
+            E2E_SCALING,
             E2E_OPERATOR,
             f"{POOL_POLICY}::test_replicas_follow_backlog_within_bounds",
         ),
-        "spec.workers.sendsPerWorkerPerHour": (f"{POOL_POLICY}::test_replicas_follow_backlog_within_bounds",),
+        "spec.workers.sendsPerWorkerPerHour": (
+            E2E_SCALING,
+            f"{POOL_POLICY}::test_replicas_follow_backlog_within_bounds",
+        ),
         "spec.sendingWindow.start": (f"{WINDOW}::test_daytime_window_in_the_pools_zone",),
         "spec.sendingWindow.end": (f"{WINDOW}::test_window_over_midnight_counts_the_day_it_started",),
         "spec.sendingWindow.timeZone": (f"{WINDOW}::test_dst_change_follows_local_time",),
@@ -155,7 +172,7 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "Campaign": {
         "spec.poolRef.name": (E2E_OPERATOR,),
-        "spec.recipients.configMapRef.name": (E2E_OPERATOR,),
+        "spec.recipients.configMapRef.name": (E2E_OPERATOR, E2E_SENT),
         "spec.recipients.configMapRef.key": (E2E_OPERATOR,),
         "spec.recipients.secretRef.name": (
             "tests/unit/operator/test_tenancy.py::test_secret_references_may_be_turned_off_by_the_admin",
@@ -167,15 +184,21 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
             "tests/unit/operator/test_tenancy.py::test_an_import_name_of_another_namespace_is_not_found",
         ),
         "spec.template.subject": (
+            E2E_SENT,
+            E2E_LONG_SUBJECT,
+            E2E_TEMPLATE_HELD,
             E2E_OPERATOR,
             "tests/integration/operator/test_preview_and_lists.py::test_preview_is_the_message_the_worker_renders",
         ),
         "spec.template.text": (
+            E2E_SENT,
+            E2E_TEMPLATE_HELD,
             E2E_OPERATOR,
             "tests/integration/operator/test_preview_and_lists.py::test_preview_is_the_message_the_worker_renders",
         ),
         "spec.template.html": (f"{RENDER}::test_html_values_are_escaped",),
         "spec.template.variables": (
+            E2E_SENT,
             f"{RENDER}::test_campaign_variables_fill_what_the_recipient_lacks_and_the_recipient_wins",
             "tests/unit/operator/test_campaign_template.py::test_placeholders_known_as_columns_variables_or_sender_pass",
         ),
@@ -184,17 +207,21 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "spec.schedule.end": (
             f"{SCHEDULE}::test_at_the_end_what_is_open_is_left_unsent_and_the_campaign_completes",
+            CLAIM_SCHEDULE,
         ),
         "spec.schedule.timeZone": (
             f"{SCHEDULE}::test_nine_to_five_local_follows_each_zones_daylight_saving_time",
             f"{SCHEDULE}::test_an_unknown_schedule_zone_holds_the_campaign",
+            CLAIM_SCHEDULE,
         ),
         "spec.schedule.days": (f"{SCHEDULE}::test_days_start_and_end_bound_the_due_time",),
         "spec.schedule.sendFrom": (
             f"{SCHEDULE}::test_nine_to_five_local_follows_each_zones_daylight_saving_time",
+            CLAIM_SCHEDULE,
         ),
         "spec.schedule.sendUntil": (
             f"{SCHEDULE}::test_nine_to_five_local_follows_each_zones_daylight_saving_time",
+            CLAIM_SCHEDULE,
         ),
         "spec.limits.perDay": (
             f"{LIMITS}::test_a_campaign_at_its_cap_is_left_in_the_queue_not_claimed_and_refused",
@@ -203,19 +230,22 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
             f"{LIMITS}::test_a_campaign_at_its_cap_is_left_in_the_queue_not_claimed_and_refused",
         ),
         "spec.suppressionLists": (
+            E2E_SENT,
             "tests/integration/operator/test_materialise.py::test_jobs_follow_the_list_first_duplicate_wins_and_lists_suppress",
         ),
         "spec.unsubscribe.url": (
+            E2E_SENT,
             "tests/e2e/demo/test_demo.py::test_demo_sends_the_example_campaign_into_the_sink_and_down_stops_everything",
             "tests/unit/worker/test_planner.py::test_each_recipient_gets_its_token_in_the_link_and_the_mailbox_signature",
             f"{RENDER}::test_unsubscribe_link_values_are_url_quoted",
         ),
         "spec.unsubscribe.mailto": (f"{RENDER}::test_message_has_the_required_headers",),
-        "spec.unsubscribe.oneClick": (f"{RENDER}::test_one_click_false_leaves_the_post_header_out",),
+        "spec.unsubscribe.oneClick": (E2E_SENT, f"{RENDER}::test_one_click_false_leaves_the_post_header_out"),
         "spec.paused": (
             "tests/unit/operator/test_campaign_plan.py::test_a_paused_campaign_names_the_command_that_resumes_it",
         ),
         "spec.suspend": (
+            E2E_UNKNOWN,
             "tests/e2e/operator/test_lifecycle.py::test_deleting_a_campaign_cancels_its_jobs_and_a_recreated_one_starts_fresh",
             "tests/unit/operator/test_campaign_plan.py::test_spec_suspend_holds_the_campaign_and_resuming_sends_again",
         ),
