@@ -94,7 +94,7 @@ _WORDING: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "policy",
         re.compile(
-            r"block ?list|blacklist|spamhaus|\bspam\b|unsolicited|policy|blocked|access denied|"
+            r"block ?list|blacklist|spamhaus|prohibit|\bspam\b|unsolicited|policy|blocked|access denied|"
             r"not authori[sz]ed|reputation|dmarc|rejected due to|refused|\bTSS\d\d\b|user complaints",
             re.I,
         ),
