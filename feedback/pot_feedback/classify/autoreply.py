@@ -59,14 +59,15 @@ def classify_auto(msg: Message, subject: str, text: str, references: tuple[str, 
     by_subject = _SUBJECT.search(subject) is not None
     vacation = _VACATION.search(subject) is not None or _VACATION.search(text[:3000]) is not None
     precedence = mime.header(msg, "Precedence").lower()
-    replying = bool(references) or by_header == "replied"
-    if by_header == "replied" or by_subject:
-        pass
-    elif by_header == "generated" and (replying or vacation):
-        pass  # auto-generated but answering a message (Exchange marks its out-of-office this way)
-    elif precedence in ("bulk", "junk", "list") and vacation and not mime.header(msg, "List-Id"):
-        pass  # vacation(1) and its kind: only a Precedence header and the wording
-    else:
+    automatic = (
+        by_header == "replied"
+        or by_subject
+        # auto-generated, but answering a message or reading as an absence (Exchange's out-of-office)
+        or (by_header == "generated" and (bool(references) or vacation))
+        # vacation(1) and its kind: only a Precedence header and the wording
+        or (precedence in ("bulk", "junk", "list") and vacation and not mime.header(msg, "List-Id"))
+    )
+    if not automatic:
         return None
     recipient = mime.first_address(mime.header(msg, "From"))
     reason = "out-of-office" if vacation else "auto-reply"

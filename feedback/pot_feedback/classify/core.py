@@ -45,8 +45,7 @@ def _classify(raw: bytes) -> Verdict:
         return Verdict("unknown", None, False, "read-receipt", recipient, references)
     text = mime.body_text(msg)
     if text_bounces.looks_like_bounce(msg, subject, text):
-        verdict, _ = text_bounces.from_text(msg, subject, text, returned, references)
-        return verdict
+        return text_bounces.from_text(msg, subject, text, returned, references)
     auto = autoreply.classify_auto(msg, subject, text, references)
     if auto is not None:
         return auto
@@ -60,8 +59,6 @@ def classify(raw: bytes) -> Verdict:
     """What `raw` (one message as fetched from the inbox) says about an earlier send; never raises."""
     try:
         return _classify(bytes(raw))
-    except Exception as exc:  # a parser corner no reader foresaw: the message stays unclassified
+    except Exception as exc:  # a parser corner no reader foresaw (or RecursionError): unclassified
         log.warning("Classifier failed on a message error=%s", exc.__class__.__name__)
-        return UNKNOWN
-    except RecursionError:
         return UNKNOWN

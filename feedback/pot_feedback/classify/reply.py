@@ -52,7 +52,7 @@ def asks_to_stop(text: str) -> bool:
     return _STOP.search(new_text(text)[:8000]) is not None
 
 
-def is_reply(msg: Message, subject: str, references: tuple[str, ...]) -> bool:
+def is_reply(msg: Message, subject: str) -> bool:
     has_thread = bool(mime.header(msg, "In-Reply-To") or mime.header(msg, "References"))
     return has_thread or _RE_SUBJECT.search(subject) is not None
 
@@ -60,7 +60,7 @@ def is_reply(msg: Message, subject: str, references: tuple[str, ...]) -> bool:
 def classify_reply(msg: Message, subject: str, text: str, references: tuple[str, ...]) -> Verdict | None:
     """A reply Verdict, or None for a message that answers nothing (a newsletter, a new thread)."""
     recipient = mime.first_address(mime.header(msg, "From"))
-    replying = is_reply(msg, subject, references)
+    replying = is_reply(msg, subject)
     # An unsubscribe mail (a List-Unsubscribe mailto: link, or someone writing "unsubscribe" fresh) is
     # a request to stop even without a thread: its subject or first words say it.
     bare = re.match(r"\s*(?:unsubscribe|remove|stop|opt.?out)\b", subject, re.I) is not None

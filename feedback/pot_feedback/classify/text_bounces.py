@@ -114,8 +114,8 @@ def recipient_in(prose: str, own: set[str]) -> str | None:
 
 def from_text(
     msg: Message, subject: str, text: str, returned: Message | None, references: tuple[str, ...]
-) -> tuple[Verdict, Message | None]:
-    """The bounce Verdict of a prose bounce, and the returned original found inline (if none was attached)."""
+) -> Verdict:
+    """The Verdict of a prose bounce; an original returned inline (none attached) adds its Message-ID."""
     prose, copy = split_copy(text)
     if returned is None and copy:
         returned = mime.headers_only(copy)
@@ -132,7 +132,7 @@ def from_text(
         code is None and _DELAYED.search(f"{subject}\n{prose[:4000]}") is not None
     )
     if delayed and status.sounds_temporary(f"{subject}\n{prose}"):
-        return Verdict("bounce", code, False, "delayed", recipient, references), returned
+        return Verdict("bounce", code, False, "delayed", recipient, references)
     reason = status.reason_for(code, prose)
     hard = status.is_hard(code, reason, prose)
-    return Verdict("bounce", code, hard, reason, recipient, references), returned
+    return Verdict("bounce", code, hard, reason, recipient, references)
