@@ -13,7 +13,6 @@ one job at a time (batch 1, one lane), so the sink's arrival order is the claim 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +25,7 @@ from pot_stack.smtp_sink import StoredMail
 from potctl.main import app
 from typer.testing import CliRunner
 
-from .world import UNSUBSCRIBE_KEY, World, campaign, mailbox, open_world, pool
+from .world import UNSUBSCRIBE_KEY, World, campaign, mailbox, module_world, pool
 
 SIGNATURE = "Alice Example\nAcme Outreach"
 LONG = "x" * 5000  # one 5,000-character CSV cell, no space to fold at (template.variables stop at 4 KiB)
@@ -54,87 +53,81 @@ GREET_ORDER = [
 UNSUB = {"url": "https://unsubscribe.acme-mail.test/u?e={{email}}", "mailto": "unsub@acme-mail.test"}
 
 
+bare_world = module_world(
+    "api-fields", worker_env={"POT_LANES": "1", "POT_BATCH_SIZE": "1", "POT_BATCH_SIZE_MAX": "1"}
+)
+
+
 @pytest.fixture(scope="module")
-def world(  # type: ignore[no-untyped-def]
-    kube, kube_api, postgres, redis_server, vault, dns_server, tmp_path_factory
-) -> Iterator[World]:
-    with open_world(
-        "api-fields",
-        kube=kube,
-        api=kube_api,
-        postgres=postgres,
-        redis_url=redis_server.url,
-        vault=vault,
-        dns_server=dns_server,
-        root=tmp_path_factory.mktemp("api-fields"),
-        worker_env={"POT_LANES": "1", "POT_BATCH_SIZE": "1", "POT_BATCH_SIZE_MAX": "1"},
-    ) as w:
-        w.put_secret("mailboxes/m1", {"username": "m1", "password": "pw-m1"})
-        suppress = CliRunner().invoke(
-            app,
-            [
-                "suppression",
-                "add",
-                "blocked@example.test",
-                "--tenant",
-                w.namespace,
-                "--list",
-                "blocked",
-                "--database-url",
-                w.database,
-            ],
-        )
-        assert suppress.exit_code == 0, suppress.output
-        w.create("mailboxpools", pool("p"))
-        w.create("mailboxes", mailbox("m1", "p", w.sink, displayName="Alice from Acme", signature=SIGNATURE))
-        w.config_map("greet-list", GREET_CSV)
-        w.config_map("plain-list", "email,first_name\nblocked@example.test,Blocked\nplain@example.test,Pat\n")
-        w.config_map("long-list", "email,topic\n" + "".join(f"l{i}@example.test,{LONG}\n" for i in range(3)))
-        w.config_map("few", "email,first_name\nu1@example.test,U1\nu2@example.test,U2\nu3@example.test,U3\n")
-        greeting = "{Hi|Hello} {{ first_name | default('there') }}"
-        w.create(
-            "campaigns",
-            campaign(
-                "greet",
-                "p",
-                "greet-list",
-                template={
-                    "subject": greeting,
-                    "text": greeting + ",\nI am {{ sender_name }} <{{ sender_email }}> from {{ company }}.\n"
-                    "--\n{{ sender_signature }}\n",
-                    "variables": {"company": "Acme"},
-                },
-                suppressionLists=["blocked"],
-                unsubscribe=UNSUB,
-            ),
-        )
-        w.create(
-            "campaigns",
-            campaign(
-                "plain",
-                "p",
-                "plain-list",
-                template={"subject": "Plain {{ first_name }}", "text": "Hi {{ first_name }}"},
-                unsubscribe={"url": "https://unsubscribe.acme-mail.test/u/{token}", "oneClick": False},
-            ),
-        )
-        w.create(
-            "campaigns",
-            campaign(
-                "long",
-                "p",
-                "long-list",
-                template={"subject": "Re: {{ topic }}", "text": "Hello"},
-                unsubscribe=UNSUB,
-            ),
-        )
-        w.create(
-            "campaigns",
-            campaign("typo", "p", "few", template={"subject": "Hi {{ frist_name }}", "text": "{{ plan }}"}),
-        )
-        # Held from the start: its jobs exist and nothing claims them until it is resumed.
-        w.create("campaigns", campaign("crash", "p", "few", suspend=True, unsubscribe=UNSUB))
-        yield w
+def world(bare_world: World) -> World:
+    """The module's objects, created together so their campaigns run side by side."""
+    w = bare_world
+    w.put_secret("mailboxes/m1", {"username": "m1", "password": "pw-m1"})
+    suppress = CliRunner().invoke(
+        app,
+        [
+            "suppression",
+            "add",
+            "blocked@example.test",
+            "--tenant",
+            w.namespace,
+            "--list",
+            "blocked",
+            "--database-url",
+            w.database,
+        ],
+    )
+    assert suppress.exit_code == 0, suppress.output
+    w.create("mailboxpools", pool("p"))
+    w.create("mailboxes", mailbox("m1", "p", w.sink, displayName="Alice from Acme", signature=SIGNATURE))
+    w.config_map("greet-list", GREET_CSV)
+    w.config_map("plain-list", "email,first_name\nblocked@example.test,Blocked\nplain@example.test,Pat\n")
+    w.config_map("long-list", "email,topic\n" + "".join(f"l{i}@example.test,{LONG}\n" for i in range(3)))
+    w.config_map("few", "email,first_name\nu1@example.test,U1\nu2@example.test,U2\nu3@example.test,U3\n")
+    greeting = "{Hi|Hello} {{ first_name | default('there') }}"
+    w.create(
+        "campaigns",
+        campaign(
+            "greet",
+            "p",
+            "greet-list",
+            template={
+                "subject": greeting,
+                "text": greeting + ",\nI am {{ sender_name }} <{{ sender_email }}> from {{ company }}.\n"
+                "--\n{{ sender_signature }}\n",
+                "variables": {"company": "Acme"},
+            },
+            suppressionLists=["blocked"],
+            unsubscribe=UNSUB,
+        ),
+    )
+    w.create(
+        "campaigns",
+        campaign(
+            "plain",
+            "p",
+            "plain-list",
+            template={"subject": "Plain {{ first_name }}", "text": "Hi {{ first_name }}"},
+            unsubscribe={"url": "https://unsubscribe.acme-mail.test/u/{token}", "oneClick": False},
+        ),
+    )
+    w.create(
+        "campaigns",
+        campaign(
+            "long",
+            "p",
+            "long-list",
+            template={"subject": "Re: {{ topic }}", "text": "Hello"},
+            unsubscribe=UNSUB,
+        ),
+    )
+    w.create(
+        "campaigns",
+        campaign("typo", "p", "few", template={"subject": "Hi {{ frist_name }}", "text": "{{ plan }}"}),
+    )
+    # Held from the start: its jobs exist and nothing claims them until it is resumed.
+    w.create("campaigns", campaign("crash", "p", "few", suspend=True, unsubscribe=UNSUB))
+    return w
 
 
 def link_token(mail: StoredMail) -> str:

@@ -16,35 +16,18 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from kubernetes import client, watch
 from pot_stack.e2e import condition, wait_for
 
-from .world import World, campaign, mailbox, open_world, pool
+from .world import World, campaign, mailbox, module_world, pool
 
 RECIPIENTS = 1200
 STABILIZATION_SECONDS = 5
 
 
-@pytest.fixture(scope="module")
-def world(  # type: ignore[no-untyped-def]
-    kube, kube_api, postgres, redis_server, vault, dns_server, tmp_path_factory
-) -> Iterator[World]:
-    with open_world(
-        "api-pools",
-        kube=kube,
-        api=kube_api,
-        postgres=postgres,
-        redis_url=redis_server.url,
-        vault=vault,
-        dns_server=dns_server,
-        root=tmp_path_factory.mktemp("api-pools"),
-        operator_env={"POT_SCALE_DOWN_STABILIZATION": str(STABILIZATION_SECONDS)},
-    ) as w:
-        yield w
+world = module_world("api-pools", operator_env={"POT_SCALE_DOWN_STABILIZATION": str(STABILIZATION_SECONDS)})
 
 
 class ReplicaHistory:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 import redis
 from kubernetes import client
 from pot_common.db import apply_schema
@@ -250,3 +251,29 @@ def open_world(
         world = World(namespace, database, sink, root, api, operator, runner, vault)
         world.put_secret("unsubscribe", {"key": UNSUBSCRIBE_KEY})
         yield world
+
+
+def module_world(
+    stem: str, *, operator_env: dict[str, str] | None = None, worker_env: dict[str, str] | None = None
+) -> Any:
+    """A module-scoped fixture yielding an `open_world` built from the session's servers."""
+
+    @pytest.fixture(scope="module")
+    def world_fixture(  # type: ignore[no-untyped-def]
+        kube, kube_api, postgres, redis_server, vault, dns_server, tmp_path_factory
+    ) -> Iterator[World]:
+        with open_world(
+            stem,
+            kube=kube,
+            api=kube_api,
+            postgres=postgres,
+            redis_url=redis_server.url,
+            vault=vault,
+            dns_server=dns_server,
+            root=tmp_path_factory.mktemp(stem),
+            operator_env=operator_env,
+            worker_env=worker_env,
+        ) as w:
+            yield w
+
+    return world_fixture

@@ -12,6 +12,7 @@ import asyncpg
 from pot_common.api.campaign import Schedule
 from pot_stack.smtp_sink import SmtpSink
 from pot_worker.clock import ManualClock
+from pot_worker.config import WorkerSettings
 from pot_worker.planner import PAST_END_HOLD, schedule_hold
 from pot_worker.runner import Worker
 
@@ -64,6 +65,17 @@ def test_start_and_end() -> None:
     )
 
 
+async def run_until_idle(worker_settings: WorkerSettings, at: datetime) -> None:
+    """One worker, its clock stopped at `at`, sends batches until nothing it may claim is left."""
+    worker = Worker(worker_settings, clock=ManualClock(at))
+    await worker.start()
+    try:
+        while await worker.run_once():
+            pass
+    finally:
+        await worker.close()
+
+
 async def with_schedule(db: asyncpg.Connection, campaign_id: int, schedule: dict[str, Any] | None) -> None:
     """The campaign row as the operator writes it: its spec.schedule as JSON in campaigns.schedule."""
     # The column the operator fills (common/pot_common/db/schema.sql); a no-op once the schema has it.
@@ -99,14 +111,7 @@ async def test_jobs_claimed_after_their_window_closed_wait_for_their_recipients_
     await with_schedule(db, unscheduled, None)
     await add_jobs(db, unscheduled, ["always@nomx.test"], due=DUE_BEFORE_CLOSE)
 
-    clock = ManualClock(AFTER_CLOSE)
-    worker = Worker(settings(fresh_database, fresh_redis), clock=clock)
-    await worker.start()
-    try:
-        while await worker.run_once():
-            pass
-    finally:
-        await worker.close()
+    await run_until_idle(settings(fresh_database, fresh_redis), AFTER_CLOSE)
 
     assert sorted(m.rcpt_to for m in sink.messages()) == ["always@nomx.test", "newyork@nomx.test"]
     rows = {
@@ -128,14 +133,7 @@ async def test_jobs_claimed_after_their_window_closed_wait_for_their_recipients_
     assert held["late@nomx.test"]["next_attempt_at"] == AFTER_CLOSE + PAST_END_HOLD
 
     # At the UTC opening the UTC recipients go out; in Tokyo it is 18:00, closed again until Wednesday.
-    clock = ManualClock(tuesday_nine_utc + timedelta(seconds=1))
-    worker = Worker(settings(fresh_database, fresh_redis), clock=clock)
-    await worker.start()
-    try:
-        while await worker.run_once():
-            pass
-    finally:
-        await worker.close()
+    await run_until_idle(settings(fresh_database, fresh_redis), tuesday_nine_utc + timedelta(seconds=1))
     rows = {
         r["recipient"]: r
         for r in await db.fetch("SELECT recipient, state::text AS state, next_attempt_at FROM send_jobs")
