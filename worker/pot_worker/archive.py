@@ -10,12 +10,13 @@ a slow or down store never slows or fails a send, it only costs transcripts (pot
 {result="dropped_full"}). On close the worker flushes what it can within a few seconds.
 
 Missing store keys (nothing at the Vault path, a secret without access_key/secret_key, a policy that
-refuses it, no Vault at all) are the normal state of a namespace whose admin has not written them: sends
-go on untouched, at most one batch is held for when the keys come (re-read with the same backoff), and
-the rest is dropped and counted (`dropped_no_keys`). What stops transcripts is visible as the gauge
-pot_transcripts_unavailable{reason} and one log line per reason and UNAVAILABLE_LOG_SECONDS. The store's
-calls and its Vault reads run on a thread of their own and a Vault client of their own, so nothing they
-do (hang, time out, force a new login) can hold up a send's threads or its credentials.
+refuses it, no Vault at all; or keys the store refuses, read again each try) are the normal state of a
+namespace whose admin has not written them: sends go on untouched, at most one batch is held for when
+the keys come (re-read with the same backoff), and the rest is dropped and counted (`dropped_no_keys`).
+What stops transcripts is visible as the gauge pot_transcripts_unavailable{reason} and one log line per
+reason and UNAVAILABLE_LOG_SECONDS. The store's calls and its Vault reads run on a thread of their own
+and a Vault client of their own, so nothing they do (hang, time out, force a new login) can hold up a
+send's threads or its credentials.
 
 Object key: `<namespace>/<pool>/<date>/<first>-<last>-<min job>-<max job>-<worker>-<seq>.jsonl.gz`
 (the times HHMMSS of the first and last record, by the worker's clock, UTC), so `potctl transcript`
@@ -43,7 +44,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
-from minio.error import MinioException
+from minio.error import MinioException, S3Error
 from pot_common.backoff import Backoff
 from pot_common.vault import VaultError, VaultKV, VaultUnavailable, tenant_path
 
@@ -56,6 +57,9 @@ UPLOAD_BACKOFF = (1.0, 30.0)  # base, cap in seconds between tries of a failed u
 CLOSE_SECONDS = 5.0  # how long close() keeps trying to write what is left
 UNAVAILABLE_LOG_SECONDS = 300.0  # one warning per reason in this long while transcripts cannot be written
 REASONS = ("keys", "vault", "store")  # pot_transcripts_unavailable's reasons (see unavailable_reason)
+# The store's answers that say the keys themselves are wrong: unknown, badly signed, or not allowed here
+# (a tenant's user limited to its own prefix). The keys are read again before the next try.
+REFUSED_KEYS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 # One encoder for every record: json.dumps with arguments builds a new one per call, and ASCII output
 # (non-ASCII as \u escapes) takes the C encoder's fast path, less than half the time per record.
@@ -76,7 +80,7 @@ class KeysMissing(ArchiveUnavailable):
 
 def unavailable_reason(error: BaseException) -> str:
     """Which of REASONS an upload failure is (pure): the namespace's keys, Vault, or the store itself."""
-    if isinstance(error, KeysMissing):
+    if isinstance(error, KeysMissing) or (isinstance(error, S3Error) and error.code in REFUSED_KEYS):
         return "keys"
     if isinstance(error, ArchiveUnavailable) and isinstance(error.__cause__, VaultUnavailable):
         return "vault"
@@ -236,9 +240,11 @@ class Archive:
         async with self._lock:
             self._seal()
             queue = self._queue
+            uploaded = False
             try:
                 if self.keys_missing and not queue.sealed:
                     await self._store()
+                    self.keys_missing = False  # found: take records again; the next upload tells
                 while queue.sealed:
                     batch = queue.sealed[0]
                     await self._in_thread(self._upload, batch, await self._store())
@@ -247,16 +253,20 @@ class Archive:
                     self._uploads["ok"].inc()
                     self._counts["written"].inc(len(batch.records))
                     self.written += len(batch.records)
+                    uploaded = True
             except (ArchiveUnavailable, MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
                 self._failed(exc, queue.sealed[0] if queue.sealed else None)
                 return False
-        self._available()
+        if uploaded:
+            self._available()
         return True
 
     def _failed(self, exc: BaseException, batch: Batch | None) -> None:
         """Count, flag and (once per reason and period) log a failed try; the batch stays for the next."""
         reason = unavailable_reason(exc)
         self.keys_missing = reason == "keys"
+        if self.keys_missing:
+            self._client = None  # refused keys may have been rotated or fixed: read them again
         if batch is not None:
             self._uploads["failed"].inc()
         for name, gauge in self._unavailable.items():
