@@ -35,8 +35,9 @@ _STOP = re.compile(
     r"\bopt(?:\s|-)?(?:me )?out\b|no more e-?mails|not interested,? (?:please )?remove|"
     r"delete (?:me|my (?:e-?mail|address|data))|off (?:of )?your (?:mailing )?list|"
     r"abmelden|austragen|aus (?:ihrem|dem) verteiler|keine (?:weiteren )?e-?mails|"
-    r"désabonner|desabonner|désinscri|desinscri|ne plus recevoir|darme de baja|dar de baja|"
-    r"darse de baja|cancelar (?:la )?suscripci|cancella(?:re)? (?:la )?iscrizione|afmelden|uitschrijven",
+    r"abbestellen|désabonner|desabonner|désinscri|desinscri|ne plus recevoir|"
+    r"(?:dame|darme|dar|darse|denme|den) de baja|cancelar (?:la )?suscripci|descadastr|"
+    r"cancella(?:re)? (?:la )?iscrizione|cancellatemi|rimuovetemi|afmelden|uitschrijven",
     re.I | re.M,
 )
 
@@ -53,8 +54,13 @@ def asks_to_stop(text: str) -> bool:
 
 
 def is_reply(msg: Message, subject: str) -> bool:
-    has_thread = bool(mime.header(msg, "In-Reply-To") or mime.header(msg, "References"))
-    return has_thread or _RE_SUBJECT.search(subject) is not None
+    """In a thread, or a reply subject on a message that is not a mailing ("Re: your order" promotions)."""
+    if mime.header(msg, "In-Reply-To") or mime.header(msg, "References"):
+        return True
+    mailing = bool(mime.header(msg, "List-Unsubscribe") or mime.header(msg, "List-Id")) or mime.header(
+        msg, "Precedence"
+    ).lower() in ("bulk", "list", "junk")
+    return not mailing and _RE_SUBJECT.search(subject) is not None
 
 
 def classify_reply(msg: Message, subject: str, text: str, references: tuple[str, ...]) -> Verdict | None:
