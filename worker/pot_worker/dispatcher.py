@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from pot_common.backoff import Backoff
-from pot_common.mail_credentials import Login, LoginRefused
+from pot_common.mail_credentials import Login, LoginRefused, TokenUnavailable
 from pot_common.vault import VaultUnavailable
 from prometheus_client import Counter
 
@@ -286,7 +286,13 @@ class Dispatcher:
         """Hand the mailbox's jobs back unsent, due again after a backoff: Vault may be away (down,
         sealed, slow) or the secret missing or unreadable; the operator reports the latter on the
         Mailbox. Never a verdict on the credentials themselves."""
-        kind = "vault" if isinstance(error, VaultUnavailable) else "credentials"
+        kind = (
+            "vault"
+            if isinstance(error, VaultUnavailable)
+            else "oauth"
+            if isinstance(error, TokenUnavailable)
+            else "credentials"
+        )
         metrics.WORKER_ERRORS.labels(self._label, kind).inc()
         self._credentials_failures[mailbox.id] += 1
         delay = self._credentials_backoff.delay(self._credentials_failures[mailbox.id])

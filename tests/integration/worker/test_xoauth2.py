@@ -20,11 +20,13 @@ from pot_common.mail_credentials import OAUTH2, CredentialStore, Login
 from pot_common.oauth import xoauth2_initial_response
 from pot_common.vault import VaultConfig, VaultKV
 from pot_stack.oauth_server import OAuthServer
+from pot_stack.service import free_port
 from pot_stack.smtp_sink import SmtpSink
 from pot_worker.clock import ManualClock
 from pot_worker.runner import Worker
 from pot_worker.smtp import Endpoint, MailboxConnection
 from pot_worker.transcript import REDACTED, Tape
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from .conftest import START, add_campaign, add_jobs, add_mailbox, seed_pool, settings, sink_ca
@@ -246,3 +248,29 @@ async def test_a_recorded_xoauth2_session_shows_neither_the_token_nor_its_initia
     for token in (login.secret(), forged.secret()):
         creds_forms = (token, xoauth2_initial_response(USER, token))
         assert not any(form in text for form in creds_forms for text in shown)
+
+
+async def test_a_token_endpoint_that_is_away_defers_the_jobs_and_judges_nothing(
+    db: asyncpg.Connection, setup: Setup, oauth_sink: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens at the token URL: temporary, like Vault being away. The jobs go back unsent and
+    uncounted, the mailbox stays active, the worker counts an `oauth` error."""
+    caplog.set_level(logging.INFO)
+    away = f"http://127.0.0.1:{free_port()}/token"
+    await db.execute("UPDATE mailboxes SET oauth_token_url = $2 WHERE id = $1", setup.mailbox_id, away)
+    await setup.worker.catalog.refresh(setup.worker.store)
+    await add_jobs(db, setup.campaign_id, ["ok-away-1@good.test", "ok-away-2@good.test"])
+    labels = {"pool": setup.worker.settings.pool, "kind": "oauth"}
+
+    def errors() -> float:
+        return REGISTRY.get_sample_value("pot_worker_errors_total", labels) or 0.0
+
+    before = errors()
+    assert await setup.worker.run_once() == 2
+    jobs = [tuple(r) for r in await db.fetch("SELECT state::text, attempts FROM send_jobs")]
+    assert jobs == [("queued", 0), ("queued", 0)]
+    mailbox = await db.fetchrow("SELECT state, credentials_bad_version FROM mailboxes")
+    assert tuple(mailbox) == ("active", None)
+    assert errors() == before + 1
+    assert "kind=oauth" in caplog.text and "did not answer: ConnectError" in caplog.text
+    assert not oauth_sink.messages() and not await outcomes(db)
