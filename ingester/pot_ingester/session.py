@@ -9,6 +9,7 @@ RFC 7628 says, so the server sends its NO). Secrets are passed to aioimaplib's s
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from typing import Any
 
@@ -60,7 +61,10 @@ class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
         )
 
 
+@functools.cache
 def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """One context per CA file for the whole process: each holds the parsed CA store (about 1 MiB with
+    the system's), so one per connection would cost a gigabyte at a thousand inboxes."""
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if ca_file:
         context.load_verify_locations(ca_file)
@@ -93,6 +97,9 @@ class Session:
         self.allow_plaintext = allow_plaintext
         self.uidvalidity = 0
         self.client: _Client | None = None
+        # Set when the server or the network drops the connection: an IDLE would otherwise wait for a
+        # push that never comes (aioimaplib tells only this callback).
+        self.lost = asyncio.Event()
 
     @property
     def idle(self) -> bool:
@@ -105,10 +112,12 @@ class Session:
                 "imap tlsMode none: the login would travel in clear (POT_ALLOW_PLAINTEXT_AUTH)"
             )
         context = tls_context(self.ca_file) if self.tls != "none" else None
+        self.lost.clear()
         client = _Client(
             self.host,
             self.port,
             timeout=self.timeout,
+            conn_lost_cb=lambda _exc: self.lost.set(),
             ssl_context=context if self.tls == "implicit" else None,
         )
         self.client = client
@@ -172,22 +181,33 @@ class Session:
         return [m for m in imapparse.fetched(response.lines) if m.uid in set(uids)]
 
     async def wait_idle(self, renew_seconds: float) -> bool:
-        """IDLE until the server pushes a change or `renew_seconds` pass; True when something arrived."""
+        """IDLE until the server pushes a change or `renew_seconds` pass; True when something arrived.
+        Raises ImapError as soon as the connection drops."""
         client = self._client()
         idle = await client.idle_start(timeout=renew_seconds)
         changed = False
+        lost = asyncio.ensure_future(self.lost.wait())
         try:
             while client.has_pending_idle():
-                pushed = await client.wait_server_push(timeout=renew_seconds + 30)
+                push = asyncio.ensure_future(client.wait_server_push(timeout=renew_seconds + 30))
+                await asyncio.wait({push, lost}, return_when=asyncio.FIRST_COMPLETED)
+                if not push.done():
+                    push.cancel()
+                    raise ImapError("the server closed the connection during IDLE")
+                pushed = push.result()
                 if pushed == aioimaplib.STOP_WAIT_SERVER_PUSH:
                     break
                 if imapparse.exists_pushed(pushed):
                     changed = True
                     break
+        except BaseException:
+            idle.cancel()  # cancelled (shutting down) or dropped: close() ends the connection
+            raise
         finally:
-            if client.has_pending_idle():
-                client.idle_done()
-            await asyncio.wait_for(idle, self.timeout)
+            lost.cancel()
+        if client.has_pending_idle():
+            client.idle_done()
+        await asyncio.wait_for(idle, self.timeout)
         return changed
 
     async def noop(self) -> None:
@@ -203,8 +223,8 @@ class Session:
         if client is None:
             return
         try:
-            if client.get_state() in ("AUTH", "SELECTED", "NONAUTH"):
-                await asyncio.wait_for(client.logout(), 5)
+            if not self.lost.is_set() and client.get_state() in ("AUTH", "SELECTED", "NONAUTH"):
+                await asyncio.wait_for(client.logout(), 2)
         except (OSError, TimeoutError, aioimaplib.AioImapException):
             pass  # closing a broken connection: nothing to tell
         finally:

@@ -3,6 +3,7 @@ per message: its effects and the checkpoint together); used by pot_ingester.supe
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,9 +92,12 @@ class Store:
                 log.info("Skipped the schema, this role may not change it pool=%s", self._label)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except TimeoutError:
+                pool.terminate()  # a connection still busy: its transaction rolls back
 
     @property
     def db(self) -> asyncpg.Pool:

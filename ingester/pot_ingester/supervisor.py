@@ -85,10 +85,14 @@ class Supervisor:
         for mode in ("idle", "poll", "held-poll", "failing", "starting"):
             metrics.MAILBOXES.labels(self.settings.pool, mode).set(modes.get(mode, 0))
 
-    async def stop_all(self) -> None:
+    async def stop_all(self, grace: float = 10.0) -> None:
+        """Cancel every reader: a record in progress rolls back whole, so nothing is half-written. Each
+        logs out politely; after `grace` seconds the rest are left for the process exit to close."""
         tasks = [task for _, task in self.readers.values()]
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            if pending:
+                log.warning("Stopped without logging out readers=%d", len(pending))
         self.readers.clear()

@@ -180,3 +180,29 @@ async def test_a_refused_login_is_counted_and_its_password_never_logged(
     )
     assert "IMAP server refused the login" in caplog.text
     assert canary not in caplog.text
+
+
+async def test_a_connection_dropped_during_idle_is_noticed_and_the_inbox_read_again(
+    db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, running: Any
+) -> None:
+    address = user("dropped")
+    imap_server.add_user(address, "inbox-pass")
+    vault.put_secret("pot/acme/mailboxes/dropped", {"username": address, "password": "inbox-pass"})
+    acme = await seed_tenant(
+        db,
+        "acme",
+        imap_port=imap_server.tls_port,
+        creds="vault:pot/acme/mailboxes/dropped",
+        mailbox="dropped",
+    )
+    _, mid = await add_job(db, acme.campaign_id, "late-bounce-9@good.test", mailbox_id=acme.mailbox_id)
+    supervisor = await running(settings(fresh_database, vault, imap_server))
+    reader = await wait_until(lambda: asyncio.sleep(0, result=supervisor.readers.get(acme.mailbox_id)))
+    await wait_until(lambda: asyncio.sleep(0, result=reader[0].stats.mode == "idle"))
+    before = metric("pot_ingester_errors_total", pool="acme/outreach", reason="imap")
+    await asyncio.to_thread(imap_server.restart)  # every connection dropped, as a server restart does
+    imap_server.deliver(address, dsn("late-bounce-9@good.test", mid))
+    # Found by the reconnect within seconds, not at the next IDLE renewal (25 minutes).
+    await wait_until(lambda: db.fetchval("SELECT count(*) FROM suppressions"), within=20)
+    assert metric("pot_ingester_errors_total", pool="acme/outreach", reason="imap") > before
+    assert reader[0].stats.logins >= 2
