@@ -22,9 +22,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from potctl import inputs
+from potctl import email_cluster, email_job, inputs
 from potctl.check_commands import ResolverOpt, dns_resolver
 from potctl.console import checked, err, fail, out, printable
+from potctl.database import DatabaseOpt
+from potctl.kube_commands import ContextOpt, KubeconfigOpt
 
 FLUSH_EVERY = 64  # JSON lines written between flushes (and every half second)
 TABLE_ROWS = 1000  # a table is printed every this many results, so a long run never holds them all
@@ -98,6 +100,58 @@ def check_emails_cmd(
         ),
     ] = None,
     resolver: ResolverOpt = None,
+    in_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--in-cluster",
+            help=(
+                "Run the check as a Job in the cluster (whose network may reach port 25 when this one "
+                "cannot): the list goes to Postgres (POT_DATABASE_URL), results come back here."
+            ),
+        ),
+    ] = False,
+    namespace: Annotated[
+        str | None,
+        typer.Option(
+            "--namespace", "-n", help="--in-cluster: the tenant's namespace. Default: the context's."
+        ),
+    ] = None,
+    max_age: Annotated[
+        str,
+        typer.Option(
+            "--max-age",
+            help="--in-cluster: reuse the namespace's results younger than this (720h, 90m); 0s checks all.",
+        ),
+    ] = "0s",
+    image: Annotated[
+        str | None,
+        typer.Option("--image", help="--in-cluster: the Job's image. Default: the namespace's workers'."),
+    ] = None,
+    database_secret: Annotated[
+        str | None,
+        typer.Option(
+            "--database-secret",
+            help="--in-cluster: Secret whose POT_DATABASE_URL key the Job uses. Default: the workers'.",
+        ),
+    ] = None,
+    node_selector: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--node-selector", help="--in-cluster: KEY=VALUE a node must carry (an egress pool); repeatable."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="--in-cluster: seconds to wait for the Job.")
+    ] = 3600.0,
+    database_url: DatabaseOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    context: ContextOpt = None,
+    job: Annotated[
+        int | None,
+        typer.Option(
+            "--job", help="Run verification run N from Postgres (what the checker Job runs).", hidden=True
+        ),
+    ] = None,
 ) -> None:
     """Check email addresses: syntax, MX, an SMTP RCPT probe (never DATA) and catch-all detection.
 
@@ -109,6 +163,10 @@ def check_emails_cmd(
     `suggestion` for a likely typo (gmial.com). Probing is polite per MX host and per provider, uses
     STARTTLS when offered, and retries a 4xx later without holding a connection. A progress bar goes to
     stderr. Exit status 0 unless the input could not be read at all (2).
+
+    With `--in-cluster` the same check runs as a Kubernetes Job in the namespace (the workers' image
+    and database Secret), for a machine whose port 25 is blocked: the list is uploaded to Postgres,
+    progress shows while the Job runs, and the results come back in the same formats.
 
     Example: `potctl check-emails leads.csv --output json --state leads.state`
     """
@@ -130,6 +188,23 @@ def check_emails_cmd(
         env_port = os.environ.get("POT_SMTP_PROBE_PORT", "25")
         if not (env_port.isascii() and env_port.isdigit() and 0 < int(env_port) < 65536):
             fail(f"POT_SMTP_PROBE_PORT {inputs.shown(env_port)}: must be a port from 1 to 65535", 2)
+    if job is not None:
+        raise typer.Exit(email_job.main(job, settings, dns_resolver(resolver)))
+    if in_cluster:
+        ask = email_cluster.ClusterRun(
+            database_url=checked(lambda: email_cluster.database_url(database_url)),
+            namespace=namespace,
+            kubeconfig=kubeconfig,
+            context=context,
+            mode=mode.value,
+            max_age=checked(lambda: email_cluster.duration(max_age, "--max-age")),
+            image=image,
+            secret=database_secret,
+            node_selector=checked(lambda: email_cluster.key_values(node_selector or [], "--node-selector")),
+            timeout=checked(lambda: inputs.seconds(timeout, "--timeout")),
+        )
+        _check_in_cluster(ask, source, output)
+        return
     checker = emailcheck.EmailChecker(dns_resolver(resolver), settings)
     with ExitStack() as stack:
         stream = _open_source(source, stack)
@@ -150,6 +225,36 @@ def check_emails_cmd(
         err.print(f"resuming: {counts['resumed']} of {counts['rows']} already checked", highlight=False)
     if checker.notice:
         err.print(f"note: {checker.notice}", highlight=False)
+    if counts["bad"]:
+        err.print(f"{counts['bad']} row(s) skipped; see the line numbers above", highlight=False)
+
+
+def _check_in_cluster(ask: email_cluster.ClusterRun, source: str, output: str) -> None:
+    with ExitStack() as stack:
+        stream = _open_source(source, stack)
+        csv_format = None if source == "-" else Path(source).suffix.lower() == ".csv" or None
+        counts = {"bad": 0, "resumed": 0, "rows": 0}
+        rows = (r for r in _rows(emailcheck.read_rows(stream, csv_format=csv_format), None, counts))
+        addresses = (r for r in rows if not isinstance(r, emailcheck.EmailResult))
+        writer = _Writer(output)
+        with Progress(
+            TextColumn("checking in the cluster"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("check", total=None)
+            notice = email_cluster.run_in_cluster(
+                ask,
+                addresses,
+                writer.write,
+                lambda total, done: progress.update(task, total=total, completed=done),
+            )
+        writer.finish()
+    if notice:
+        err.print(f"note (in the cluster): {notice}", highlight=False)
     if counts["bad"]:
         err.print(f"{counts['bad']} row(s) skipped; see the line numbers above", highlight=False)
 
