@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -104,6 +104,22 @@ def more_to_do(deleted: int, batch: int) -> bool:
     return deleted >= batch
 
 
+async def _in_batches(
+    table: str, one: Callable[[], Awaitable[int]], batch: int, pause: float, result: SweepResult
+) -> int:
+    """Run `one` (a statement deleting at most `batch` rows) until a batch comes back short."""
+    total = 0
+    while True:
+        deleted = await one()
+        total += deleted
+        result.batches += 1
+        if deleted:
+            deleted_total.labels(table).inc(deleted)
+        if not more_to_do(deleted, batch):
+            return total
+        await asyncio.sleep(pause)
+
+
 async def sweep_events(
     database: asyncpg.Pool,
     before: dt.datetime,
@@ -117,21 +133,18 @@ async def sweep_events(
     Each batch starts where the last one ended (`at` >= its newest row), so rows kept for their
     campaign's counts are walked past once per pass, not once per batch.
     """
-    result = result if result is not None else SweepResult()
-    total, since = 0, None
-    while True:
+    since: dt.datetime | None = None
+
+    async def one() -> int:
+        nonlocal since
         row = await database.fetchrow(
             db.sql("retention_events"), before, since, batch, list(COUNTED_OUTCOMES)
         )
-        deleted = int(row["deleted"])
-        total += deleted
-        result.batches += 1
-        if deleted:
-            deleted_total.labels("delivery_events").inc(deleted)
+        if row["deleted"]:
             since = row["newest"]
-        if not more_to_do(deleted, batch):
-            return total
-        await asyncio.sleep(pause)
+        return int(row["deleted"])
+
+    return await _in_batches("delivery_events", one, batch, pause, result or SweepResult())
 
 
 async def sweep_jobs(
@@ -145,10 +158,9 @@ async def sweep_jobs(
     result: SweepResult | None = None,
 ) -> int:
     """Delete the send jobs of campaigns retired before `before` (in `namespaces`; empty: all)."""
-    result = result if result is not None else SweepResult()
-    total = 0
-    while True:
-        deleted = int(
+
+    async def one() -> int:
+        return int(
             await database.fetchval(
                 db.sql("retention_jobs"),
                 before,
@@ -159,13 +171,8 @@ async def sweep_jobs(
                 list(namespaces),
             )
         )
-        total += deleted
-        result.batches += 1
-        if deleted:
-            deleted_total.labels("send_jobs").inc(deleted)
-        if not more_to_do(deleted, batch):
-            return total
-        await asyncio.sleep(pause)
+
+    return await _in_batches("send_jobs", one, batch, pause, result or SweepResult())
 
 
 async def sweep(
