@@ -120,14 +120,6 @@ def remember(world: World, kind: str, name: str, data: dict[str, Any]) -> None:
     )
 
 
-def crash(world: World) -> None:
-    """The operator away at once (killed: a clean shutdown only takes longer)."""
-    proc = world.operator.proc
-    proc.kill()
-    proc.wait()
-    world.operator.proc = None
-
-
 def forgotten(world: World, kind: str) -> bool:
     return f"Forgot state of an earlier object: kind={kind} " in world.operator.log_text()
 
@@ -149,7 +141,7 @@ def test_state_of_an_earlier_object_of_the_same_name_is_forgotten(world: World) 
 
     # While the operator is away, state left by earlier objects named q and m9 is in Postgres.
     starts = world.operator.log_text().count("Started pot-operator")
-    crash(world)
+    world.kill_operator()
     remember(world, "MailboxPool", "q", {**paused, "uid": "uid-of-an-earlier-pool"})
     remember(world, "Mailbox", "m9", {**cooling, "uid": "uid-of-an-earlier-mailbox"})
     world.operator.start()
@@ -166,7 +158,7 @@ def test_state_of_an_earlier_object_of_the_same_name_is_forgotten(world: World) 
     assert not any("earlier" in row["data"] for row in rows), rows
 
     # The pool's own remembered pause (its uid) still holds it across a restart.
-    crash(world)
+    world.kill_operator()
     remember(world, "MailboxPool", "q", {**paused, "uid": pool_uid})
     world.operator.start()
     held = wait_for(lambda: paused_pool(world), 60, "the pool held by its own remembered pause", world.logs)
