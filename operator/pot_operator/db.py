@@ -202,6 +202,8 @@ class CampaignRow:
     template_variables: Mapping[str, str] = dataclasses.field(default_factory=dict)
     unsubscribe_one_click: bool = True
     suppression_lists: Sequence[str] = ()
+    # spec.schedule as JSON (camelCase, unset fields left out): the worker re-checks it at each claim.
+    schedule: str | None = None
 
 
 async def upsert_campaign(db: asyncpg.Pool, pool_id: int, row: CampaignRow) -> tuple[int, str, int]:
@@ -224,6 +226,7 @@ async def upsert_campaign(db: asyncpg.Pool, pool_id: int, row: CampaignRow) -> t
             json.dumps(dict(row.template_variables), sort_keys=True),
             row.unsubscribe_one_click,
             list(row.suppression_lists),
+            row.schedule,
         )
         rec = await conn.fetchrow(sql("campaign_row"), row.namespace, row.name)
         return int(rec["id"]), str(rec["state"]), int(rec["jobs"])

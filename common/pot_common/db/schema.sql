@@ -91,6 +91,9 @@ CREATE TABLE IF NOT EXISTS campaigns (
 ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS template_variables jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS unsubscribe_one_click boolean NOT NULL DEFAULT true;
 ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS suppression_lists text[] NOT NULL DEFAULT '{}';
+-- spec.schedule as the operator read it (JSON, NULL: none): the worker re-checks each claimed job's
+-- window with it, so a job due before a window closed is never sent after it closed.
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS schedule jsonb;
 
 -- Imported recipient lists (potctl import, or a Campaign's CSV), per tenant (namespace). The operator
 -- copies a list into send_jobs only for a Campaign of the same namespace.
