@@ -78,8 +78,6 @@ async def run_until_idle(worker_settings: WorkerSettings, at: datetime) -> None:
 
 async def with_schedule(db: asyncpg.Connection, campaign_id: int, schedule: dict[str, Any] | None) -> None:
     """The campaign row as the operator writes it: its spec.schedule as JSON in campaigns.schedule."""
-    # The column the operator fills (common/pot_common/db/schema.sql); a no-op once the schema has it.
-    await db.execute("ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS schedule jsonb")
     await db.execute(
         "UPDATE campaigns SET schedule = $2::jsonb WHERE id = $1",
         campaign_id,

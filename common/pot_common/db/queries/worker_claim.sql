@@ -7,7 +7,6 @@
 -- time, then by id, which is the recipient list's order. Each job comes with its campaign's schedule
 -- (the Campaign's spec.schedule as JSON, NULL when the row has none) so the worker can hand back a job
 -- whose recipient's sending hours closed after the operator last moved it (pot_worker.planner).
--- `to_jsonb(c) -> 'schedule'` reads the column where it exists and NULL before it does.
 WITH candidates AS (
     SELECT j.id, c.tenant, c.suppression_lists, lower(j.recipient) AS address
     FROM send_jobs j
@@ -44,7 +43,7 @@ WITH candidates AS (
     SELECT id, attempts, campaign_id, recipient, 'suppressed', $3 FROM claimed WHERE state = 'suppressed'
     ON CONFLICT DO NOTHING
 ), schedules AS (
-    SELECT c.id, (to_jsonb(c) -> 'schedule')::text AS schedule
+    SELECT c.id, c.schedule::text AS schedule
     FROM campaigns c
     WHERE c.id IN (SELECT campaign_id FROM claimed WHERE state = 'claimed')
 )
