@@ -76,7 +76,10 @@ class ParsedMailbox:
 def parse_mailbox(raw: Mapping[str, Any]) -> ParsedMailbox:
     """The validated spec (raises pydantic.ValidationError) with what the scans derive from it."""
     spec = MailboxSpec.model_validate(raw)
-    fingerprint = hashlib.sha256(spec.credentials.model_dump_json().encode()).hexdigest()
+    # The verdict depends on the encryption too (cleartext AUTH is refused): a changed tlsMode is
+    # checked again at once, not when POT_CREDENTIALS_RECHECK runs out.
+    tls = (spec.smtp.tls_mode, spec.imap.tls_mode if spec.imap else "")
+    fingerprint = hashlib.sha256(f"{spec.credentials.model_dump_json()}|{tls}".encode()).hexdigest()
     return ParsedMailbox(spec, fingerprint, target_of(spec))
 
 

@@ -229,8 +229,13 @@ def _credentials_verdict(o: Observed) -> tuple[bool, str, str]:
         return (
             False,
             "AuthenticationRejected",
-            "The SMTP server refused these credentials; write a new version of the secret (or change "
-            "the Mailbox's credentials) and the mailbox is tried again",
+            (
+                "The SMTP server or the OAuth2 token endpoint refused these credentials"
+                if o.spec.credentials.oauth2
+                else "The SMTP server refused these credentials"
+            )
+            + "; write a new version of the secret (or change the Mailbox's credentials) and the mailbox "
+            "is tried again",
         )
     if check is None:
         return False, "Checking", "Credentials not checked yet"
