@@ -101,7 +101,9 @@ class WorkerSettings(BaseModel):
         2000, ge=1, description="Transcripts (job attempts) per object at most; a full batch goes at once."
     )
     transcripts_queue_records: int = Field(
-        20000, ge=1, description="Transcripts held while the store is slow or away; past it they are dropped."
+        5000,
+        ge=1,
+        description="Transcripts held while the store is slow or away (~4 KiB each); then dropped.",
     )
 
     clock_speed: float = Field(1.0, gt=0, description="Tests only: clock seconds per real second.")
