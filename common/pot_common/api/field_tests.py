@@ -62,6 +62,15 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
         "spec.credentials.secretRef.passwordKey": (
             "tests/unit/operator/test_credentials.py::test_a_secret_needs_both_keys_and_the_values_stay_inside",
         ),
+        "spec.credentials.oauth2.provider": (
+            "tests/e2e/operator/test_oauth_mailbox.py::test_an_oauth2_mailbox_becomes_ready_and_its_campaign_reaches_the_sink_over_xoauth2",
+            "tests/unit/common/test_mail_credentials.py::test_an_oauth2_mailbox_gets_an_access_token_from_googles_endpoint_with_its_scope",
+            "tests/unit/common/test_mail_credentials.py::test_microsoft_uses_the_secrets_tenant_and_custom_its_token_url",
+        ),
+        "spec.credentials.oauth2.tokenUrl": (
+            "tests/e2e/operator/test_oauth_mailbox.py::test_an_oauth2_mailbox_becomes_ready_and_its_campaign_reaches_the_sink_over_xoauth2",
+            "tests/unit/operator/test_credentials_oauth.py::test_an_http_token_url_is_refused_unless_the_admin_allows_cleartext",
+        ),
         "spec.warmupStart": (f"{WARMUP}::test_day_counts_from_the_start_date",),
         "spec.paused": ("tests/e2e/potctl/test_kube_commands.py::test_pause_then_resume",),
         "spec.pauseReason": ("tests/unit/potctl/test_kube_views.py::test_pause_patches",),

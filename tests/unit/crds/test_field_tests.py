@@ -21,8 +21,6 @@ KNOWN_UNTESTED: set[tuple[str, str]] = {  # (kind, field path)
     ("Mailbox", "spec.imap.host"),
     ("Mailbox", "spec.imap.port"),
     ("Mailbox", "spec.imap.tlsMode"),
-    ("Mailbox", "spec.credentials.oauth2.provider"),
-    ("Mailbox", "spec.credentials.oauth2.tokenUrl"),
 }
 
 
