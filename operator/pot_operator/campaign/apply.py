@@ -1,6 +1,7 @@
 """The Campaign controller's apply steps: the projection's writes, then the lifecycle's.
 
-Called by pot_operator.campaign.reconcile. Postgres (campaign row, send jobs, remembered state),
+Called by pot_operator.campaign.reconcile. Postgres (campaign row, send jobs, remembered state, the
+verification run), the checker Job,
 the status patch, alerts, logs and the preflight metric; no decision is taken here.
 """
 
@@ -23,6 +24,7 @@ from pot_operator.campaign.plan import (
 from pot_operator.campaign.waits import postponements
 from pot_operator.lifecycle import adopt_campaign
 from pot_operator.pool.apply import post_event
+from pot_operator.verification.apply import apply_verification, materialise_verified
 
 if TYPE_CHECKING:
     from pot_operator.runtime import Runtime
@@ -44,6 +46,11 @@ async def apply_projection(
     loaded = None
     if p.row is not None:
         loaded = await _project(rt, o, p, now)
+    step = p.verification
+    creates = step is not None and (step.create_run or step.create_job)
+    if creates and step is not None and o.verification is not None and o.spec is not None:
+        rows = o.recipients.rows if o.recipients is not None else None
+        await apply_verification(rt, o.key, o.body, o.spec, o.verification, step, rows)
     if p.status is not None:
         await _write_status(rt, o, early_patch(o, p.status))
         return None
@@ -63,24 +70,36 @@ async def _project(rt: Runtime, o: CampaignObserved, p: Projection, now: dt.date
     if not p.load:
         if p.postpone and jobs:
             await _postpone(database, campaign_id, o, now)
-        return Loaded(campaign_id, None, suppressed_at_load)
-    inserted, suppressed_at_load = await db.materialise_send_jobs(
-        database,
-        campaign_id,
-        p.row.tenant,
-        o.recipients.rows if o.recipients is not None else None,
-        o.spec.recipients.import_name if o.recipients is None else None,
-    )
-    if o.memory.suppressed_at_load != suppressed_at_load:
-        memory = CampaignMemory(suppressed_at_load)
+        return Loaded(campaign_id, None, suppressed_at_load, o.memory.invalid_at_load, o.memory.risky_at_load)
+    rows = o.recipients.rows if o.recipients is not None else None
+    import_name = o.spec.recipients.import_name if o.recipients is None else None
+    invalid = risky = 0
+    if p.verification is not None and p.verification.done:
+        skip_risky = o.spec.verification.risky == "skip"
+        inserted, suppressed_at_load, invalid, risky = await materialise_verified(
+            database, campaign_id, p.row.tenant, rows, import_name, skip_risky
+        )
+    else:
+        inserted, suppressed_at_load = await db.materialise_send_jobs(
+            database, campaign_id, p.row.tenant, rows, import_name
+        )
+    memory = CampaignMemory(suppressed_at_load, invalid, risky)
+    if o.memory != memory:
         rt.campaign_memory[o.key] = memory
         await db.save_object_state(database, "Campaign", namespace, name, memory.to_json())
-    log.info("Materialised send jobs: campaign=%s/%s inserted=%d", namespace, name, inserted)
+    log.info(
+        "Materialised send jobs: campaign=%s/%s inserted=%d invalid_skipped=%d risky_skipped=%d",
+        namespace,
+        name,
+        inserted,
+        invalid,
+        risky,
+    )
     if p.postpone:  # before the row lets workers claim them
         await _postpone(database, campaign_id, o, now)
     if inserted or jobs:
         await db.set_campaign_state(database, campaign_id, p.db_state)
-    return Loaded(campaign_id, inserted, suppressed_at_load)
+    return Loaded(campaign_id, inserted, suppressed_at_load, invalid, risky)
 
 
 async def _postpone(database: Any, campaign_id: int, o: CampaignObserved, now: dt.datetime) -> None:

@@ -2,7 +2,8 @@
 
 Called by pot_operator.campaign.reconcile. Reads the index (its pool), Postgres (the pool's id),
 DNS (the preflight gate's reports, cached per domain, until the campaign started), the
-ConfigMap or Secret holding the recipients (only when they must be loaded) and, for a campaign with an
+ConfigMap or Secret holding the recipients (only when they must be loaded), the verification run and
+its Job (spec.verification, until the recipients are loaded) and, for a campaign with an
 unsubscribe URL, whether its namespace's unsubscribe key is in Vault (`unsubscribe_tokens`).
 """
 
@@ -22,6 +23,7 @@ from pot_operator import db
 from pot_operator.campaign.plan import CampaignMemory, CampaignObserved, has_started, needs_load
 from pot_operator.campaign.recipients import RecipientsError, read_recipients
 from pot_operator.index import Body, Key
+from pot_operator.verification.observe import observe_verification
 
 if TYPE_CHECKING:
     from pot_operator.runtime import Runtime
@@ -67,6 +69,9 @@ async def observe_campaign(rt: Runtime, key: Key, body: Body) -> CampaignObserve
             # Anything else a source can make the reader raise (an unreadable CSV, an undecodable
             # byte) is the source's problem too: RecipientsReady=False says so, never a stale status.
             problem = RecipientsError(f"the recipient list cannot be read: {type(e).__name__}: {e}"[:1000])
+    verification = None
+    if verification_wanted(spec, needs_load(body)) and problem is None:
+        verification = await observe_verification(rt, database, key, body)
     return CampaignObserved(
         key,
         body,
@@ -80,7 +85,13 @@ async def observe_campaign(rt: Runtime, key: Key, body: Body) -> CampaignObserve
         recipients_error_reason=problem.reason if problem is not None else "RecipientSourceInvalid",
         memory=rt.campaign_memory.get(key, CampaignMemory()),
         unsubscribe=await unsubscribe_tokens(rt, namespace, spec),
+        verification=verification,
     )
+
+
+def verification_wanted(spec: CampaignSpec, load: bool) -> bool:
+    """Whether this scan must look at the recipients' verification: on, and the list still to load."""
+    return load and spec.verification.mode != "off"
 
 
 async def observe_counts(rt: Runtime, campaign_id: int) -> dict[str, Any]:

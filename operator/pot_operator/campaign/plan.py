@@ -26,6 +26,8 @@ from pot_operator.conditions import Condition, get_condition, rfc3339, set_condi
 from pot_operator.db import CampaignRow
 from pot_operator.index import Body, Key
 from pot_operator.statusdiff import status_patch
+from pot_operator.verification.plan import CONDITION as VERIFIED
+from pot_operator.verification.plan import VerificationObserved, VerificationStep, plan_verification
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,14 +35,24 @@ class CampaignMemory:
     """What must survive a restart and has no status field (kept in Postgres by the operator)."""
 
     suppressed_at_load: int | None = None  # suppressed addresses left out when the jobs were made
+    invalid_at_load: int = 0  # addresses spec.verification found invalid, left out then
+    risky_at_load: int = 0  # risky or unknown ones left out then (`risky: skip`)
 
     def to_json(self) -> dict[str, Any]:
-        return {"suppressedAtLoad": self.suppressed_at_load}
+        return {
+            "suppressedAtLoad": self.suppressed_at_load,
+            "invalidAtLoad": self.invalid_at_load,
+            "riskyAtLoad": self.risky_at_load,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CampaignMemory:
         value = data.get("suppressedAtLoad")
-        return cls(int(value) if value is not None else None)
+        return cls(
+            int(value) if value is not None else None,
+            int(data.get("invalidAtLoad") or 0),
+            int(data.get("riskyAtLoad") or 0),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +75,7 @@ class CampaignObserved:
     # UnsubscribeTokens (status, reason, message), for a campaign with an unsubscribe URL
     unsubscribe: tuple[bool, str, str] | None = None
     pool_pause: str | None = None  # why its pool is paused and how to resume it, when it is
+    verification: VerificationObserved | None = None  # spec.verification's run, while loading is due
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +96,7 @@ class Projection:
     alerts: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (key, text)
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)  # (type, reason, message)
     postpone: bool = False  # move open jobs to their recipients' next opening (spec.schedule)
+    verification: VerificationStep | None = None  # spec.verification's step, when it was planned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +106,8 @@ class Loaded:
     campaign_id: int
     inserted: int | None  # jobs created by this scan's load, None without a load
     suppressed_at_load: int
+    invalid_at_load: int = 0
+    risky_at_load: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,8 +219,8 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     if previous_phase == "Failed":
         db_state = "failed"
     load = needs_load(o.body)
-    row = campaign_row(namespace, name, spec, db_state if not load else "pending")
-    status = None
+    status: dict[str, Any] | None = None
+    verification = None
     if load and o.recipients_error is not None:
         cond("RecipientsReady", False, o.recipients_error_reason, o.recipients_error)
         status = {"phase": "Pending", "conditions": ready("PoolReady", "RecipientsReady")}
@@ -213,6 +229,18 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
         cond(TEMPLATE_VALID, check.ok, check.reason, check.message)
         if not check.ok:
             status = {"phase": "Pending", "conditions": ready("PoolReady", TEMPLATE_VALID)}
+        elif o.verification is not None:  # held before any job exists until the check is done
+            verification = plan_verification(o.verification)
+            cond(VERIFIED, *verification.condition)
+            if not verification.done:
+                status = {
+                    "phase": previous_phase if has_started(current) else "Pending",
+                    "conditions": ready("PoolReady", VERIFIED),
+                    "verification": verification.status,
+                }
+    # A campaign that already sends goes on while a new generation's list is checked.
+    held_for_load = load and not (verification is not None and has_started(current))
+    row = campaign_row(namespace, name, spec, "pending" if held_for_load else db_state)
     return Projection(
         conditions,
         status,
@@ -225,6 +253,7 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
         gate.alerts,
         gate.events,
         postpone=sched.restricts_hours(schedule) or (sched.before_start(schedule, now)),
+        verification=verification,
     )
 
 
@@ -293,11 +322,16 @@ def campaign_row(namespace: str, name: str, spec: CampaignSpec, state: str) -> C
         template_variables=spec.template.variables,
         unsubscribe_one_click=spec.unsubscribe.one_click if spec.unsubscribe else True,
         suppression_lists=tuple(spec.suppression_lists),
+        schedule=spec.schedule.model_dump_json(by_alias=True, exclude_none=True) if spec.schedule else None,
     )
 
 
-def recipients_message(inserted: int, suppressed: int, rejected_lines: list[int]) -> str:
+def recipients_message(
+    inserted: int, suppressed: int, rejected_lines: list[int], invalid: int = 0, risky: int = 0
+) -> str:
     message = f"{inserted} send jobs created, {suppressed} suppressed addresses left out"
+    if invalid or risky:
+        message += f", {invalid} invalid and {risky} risky addresses skipped (spec.verification)"
     if rejected_lines:
         message += f"; rows rejected at lines {', '.join(map(str, rejected_lines[:20]))}"
     return message
@@ -316,7 +350,9 @@ def plan_lifecycle(
     conditions = p.conditions
     if loaded.inserted is not None:
         rejected = o.recipients.rejected_lines if o.recipients is not None else []
-        message = recipients_message(loaded.inserted, loaded.suppressed_at_load, rejected)
+        message = recipients_message(
+            loaded.inserted, loaded.suppressed_at_load, rejected, loaded.invalid_at_load, loaded.risky_at_load
+        )
         conditions = set_condition(
             conditions, "RecipientsReady", True, "Materialised", message, generation=generation, now=now
         )
@@ -351,12 +387,13 @@ def plan_lifecycle(
     if phase == "Completed" and not completed_at:
         completed_at = rfc3339(counts["last_final_at"] or now)
     suppressed = loaded.suppressed_at_load
+    skipped = loaded.invalid_at_load + loaded.risky_at_load
     status = {
         "observedGeneration": generation,
         "phase": phase,
         "preflight": p.preflight,
         "counts": {
-            "total": int(counts["total"]) + suppressed,
+            "total": int(counts["total"]) + suppressed + skipped,
             "queued": int(counts["queued"]),
             "sent": int(counts["sent"]),
             "deferred": int(counts["deferred"]),
@@ -369,11 +406,15 @@ def plan_lifecycle(
             "bouncedLater": int(counts.get("bounced_later") or 0),
             "complained": int(counts.get("complained") or 0),
             "autoReplied": int(counts.get("auto_replied") or 0),
+            "invalid": loaded.invalid_at_load,
+            "riskySkipped": loaded.risky_at_load,
         },
         "startedAt": current.get("startedAt") or (rfc3339(started) if started else None),
         "completedAt": completed_at,
         "conditions": conditions,
     }
+    if p.verification is not None:
+        status["verification"] = p.verification.status
     return Lifecycle(status, status_patch(current, status), phase, completed_now, alerts)
 
 
