@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from pot_ingester.config import IngesterSettings, settings_from_env
+from pot_ingester.session import limit_tls_buffers
 from pot_ingester.store import PG_ERRORS, PoolNotFound, Store
 from pot_ingester.supervisor import Supervisor
 
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pot-ingester: {field}: {first['msg']}", file=sys.stderr)
         sys.exit(2)
     _configure_logging(settings.log_json)
+    limit_tls_buffers()
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     sys.exit(asyncio.run(_main(settings)))

@@ -9,6 +9,7 @@ RFC 7628 says, so the server sends its NO). Secrets are passed to aioimaplib's s
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import functools
 import ssl
 from typing import Any
@@ -59,6 +60,17 @@ class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
         self._client_task = local_loop.create_task(
             local_loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
         )
+
+
+# asyncio preallocates a 256 KiB read buffer for every TLS connection (SSLProtocol.max_size); held by
+# thousands of idle inboxes that is most of the process's memory. A TLS record carries at most 16 KiB,
+# so 32 KiB reads whole records all the same.
+TLS_READ_BUFFER = 32 * 1024
+
+
+def limit_tls_buffers(size: int = TLS_READ_BUFFER) -> None:
+    """Make asyncio's per-connection TLS read buffer `size` bytes (process-wide; pot_ingester.cli)."""
+    asyncio.sslproto.SSLProtocol.max_size = size
 
 
 @functools.cache
