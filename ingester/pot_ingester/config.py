@@ -48,6 +48,11 @@ class IngesterSettings(BaseModel):
         gt=0,
         description="Between reads of an inbox whose server offers no IDLE, or beyond max_connections.",
     )
+    imap_idle: bool = Field(
+        True,
+        description="Wait with IDLE where the server offers it; false polls every poll_seconds instead "
+        "(a server whose IDLE misbehaves).",
+    )
     idle_renew_seconds: float = Field(
         25 * 60.0,
         gt=0,

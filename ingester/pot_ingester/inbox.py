@@ -107,9 +107,10 @@ class InboxReader:
                 if not held:
                     self.stats.mode = "poll"
                     return None
-                self.stats.mode = "idle" if session.idle else "held-poll"
+                use_idle = session.idle and self.settings.imap_idle
+                self.stats.mode = "idle" if use_idle else "held-poll"
                 while True:
-                    if session.idle:
+                    if use_idle:
                         await session.wait_idle(self.settings.idle_renew_seconds)
                     else:
                         await asyncio.sleep(self.settings.poll_seconds)

@@ -206,3 +206,36 @@ async def test_a_connection_dropped_during_idle_is_noticed_and_the_inbox_read_ag
     await wait_until(lambda: db.fetchval("SELECT count(*) FROM suppressions"), within=20)
     assert metric("pot_ingester_errors_total", pool="acme/outreach", reason="imap") > before
     assert reader[0].stats.logins >= 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "mode"),
+    [({"imap_idle": False}, "held-poll"), ({"max_connections": 0}, "poll")],
+    ids=["held-connection-polling", "login-per-poll"],
+)
+async def test_without_idle_the_inbox_is_polled(
+    db: asyncpg.Connection,
+    fresh_database: str,
+    vault: Any,
+    imap_server: Any,
+    running: Any,
+    overrides: dict[str, Any],
+    mode: str,
+) -> None:
+    address = user("polled")
+    imap_server.add_user(address, "inbox-pass")
+    vault.put_secret("pot/acme/mailboxes/polled", {"username": address, "password": "inbox-pass"})
+    acme = await seed_tenant(
+        db, "acme", imap_port=imap_server.tls_port, creds="vault:pot/acme/mailboxes/polled", mailbox="polled"
+    )
+    _, mid = await add_job(db, acme.campaign_id, "reply-7@good.test", mailbox_id=acme.mailbox_id)
+    supervisor = await running(settings(fresh_database, vault, imap_server, **overrides))
+    reader = await wait_until(lambda: asyncio.sleep(0, result=supervisor.readers.get(acme.mailbox_id)))
+    await wait_until(lambda: asyncio.sleep(0, result=reader[0].stats.mode == mode))
+    imap_server.deliver(address, human_reply("reply-7@good.test", mid))
+    await wait_until(
+        lambda: db.fetchval("SELECT count(*) FROM suppressions WHERE reason = 'reply'"), within=10
+    )
+    assert reader[0].stats.mode == mode
+    if mode == "poll":
+        assert reader[0].stats.logins >= 2  # logged in again for the poll that found it
