@@ -18,7 +18,7 @@ from pot_ingester.store import Store
 from pot_ingester.supervisor import Supervisor
 from prometheus_client import REGISTRY
 
-from .conftest import add_job, seed_tenant
+from .conftest import World, add_job, seed_tenant
 from .messages import dsn, human_reply
 
 
@@ -76,6 +76,21 @@ def user(stem: str) -> str:
     return f"{stem}-{uuid.uuid4().hex[:8]}@acme-outreach.test"
 
 
+async def password_inbox(
+    db: asyncpg.Connection, vault: Any, imap: Any, name: str, in_vault: str | None = None
+) -> tuple[str, World]:
+    """A mailbox `name` of tenant acme whose inbox (password `inbox-pass`) is read over implicit TLS;
+    Vault holds that password, or `in_vault`."""
+    address = user(name)
+    imap.add_user(address, "inbox-pass")
+    secret = {"username": address, "password": in_vault or "inbox-pass"}
+    vault.put_secret(f"pot/acme/mailboxes/{name}", secret)
+    world = await seed_tenant(
+        db, "acme", imap_port=imap.tls_port, creds=f"vault:pot/acme/mailboxes/{name}", mailbox=name
+    )
+    return address, world
+
+
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
@@ -83,16 +98,7 @@ def metric(name: str, **labels: str) -> float:
 async def test_a_bounce_and_a_reply_in_a_tls_inbox_become_events_and_suppressions(
     db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, running: Any
 ) -> None:
-    address = user("alice")
-    imap_server.add_user(address, "inbox-pass")
-    vault.put_secret("pot/acme/mailboxes/alice", {"username": address, "password": "inbox-pass"})
-    acme = await seed_tenant(
-        db,
-        "acme",
-        imap_port=imap_server.tls_port,
-        imap_tls="implicit",
-        creds="vault:pot/acme/mailboxes/alice",
-    )
+    address, acme = await password_inbox(db, vault, imap_server, "alice")
     _, bounced_mid = await add_job(
         db, acme.campaign_id, "late-bounce-1@good.test", mailbox_id=acme.mailbox_id
     )
@@ -160,16 +166,7 @@ async def test_a_refused_login_is_counted_and_its_password_never_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     canary = f"canary-{uuid.uuid4().hex}"
-    address = user("refused")
-    imap_server.add_user(address, "the-right-one")
-    vault.put_secret("pot/acme/mailboxes/refused", {"username": address, "password": canary})
-    await seed_tenant(
-        db,
-        "acme",
-        imap_port=imap_server.tls_port,
-        creds="vault:pot/acme/mailboxes/refused",
-        mailbox="refused",
-    )
+    await password_inbox(db, vault, imap_server, "refused", in_vault=canary)
     before = metric("pot_ingester_errors_total", pool="acme/outreach", reason="login")
     caplog.set_level(logging.DEBUG)
     await running(settings(fresh_database, vault, imap_server))
@@ -185,16 +182,7 @@ async def test_a_refused_login_is_counted_and_its_password_never_logged(
 async def test_a_connection_dropped_during_idle_is_noticed_and_the_inbox_read_again(
     db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, running: Any
 ) -> None:
-    address = user("dropped")
-    imap_server.add_user(address, "inbox-pass")
-    vault.put_secret("pot/acme/mailboxes/dropped", {"username": address, "password": "inbox-pass"})
-    acme = await seed_tenant(
-        db,
-        "acme",
-        imap_port=imap_server.tls_port,
-        creds="vault:pot/acme/mailboxes/dropped",
-        mailbox="dropped",
-    )
+    address, acme = await password_inbox(db, vault, imap_server, "dropped")
     _, mid = await add_job(db, acme.campaign_id, "late-bounce-9@good.test", mailbox_id=acme.mailbox_id)
     supervisor = await running(settings(fresh_database, vault, imap_server))
     reader = await wait_until(lambda: asyncio.sleep(0, result=supervisor.readers.get(acme.mailbox_id)))
@@ -222,12 +210,7 @@ async def test_without_idle_the_inbox_is_polled(
     overrides: dict[str, Any],
     mode: str,
 ) -> None:
-    address = user("polled")
-    imap_server.add_user(address, "inbox-pass")
-    vault.put_secret("pot/acme/mailboxes/polled", {"username": address, "password": "inbox-pass"})
-    acme = await seed_tenant(
-        db, "acme", imap_port=imap_server.tls_port, creds="vault:pot/acme/mailboxes/polled", mailbox="polled"
-    )
+    address, acme = await password_inbox(db, vault, imap_server, "polled")
     _, mid = await add_job(db, acme.campaign_id, "reply-7@good.test", mailbox_id=acme.mailbox_id)
     supervisor = await running(settings(fresh_database, vault, imap_server, **overrides))
     reader = await wait_until(lambda: asyncio.sleep(0, result=supervisor.readers.get(acme.mailbox_id)))

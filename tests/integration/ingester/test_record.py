@@ -3,13 +3,28 @@ transaction with the checkpoint, replays recorded once, and tenant isolation (ca
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import asyncpg
 from pot_common.sql import load_sql
 from pot_feedback.classify import Verdict
 from pot_ingester.imapparse import Fetched
-from pot_ingester.store import Store
+from pot_ingester.store import Inbox, Store
 
 from .conftest import add_campaign, add_job, as_worker_role, seed_tenant
+
+
+@contextlib.asynccontextmanager
+async def reading(url: str, pool_id: int) -> AsyncIterator[tuple[Store, Inbox]]:
+    """The ingester's store for the pool's only inbox, closed afterwards."""
+    store = Store(url, "acme/outreach")
+    await store.open()
+    try:
+        (inbox,) = await store.inboxes(pool_id)
+        yield store, inbox
+    finally:
+        await store.close()
 
 
 def message(uid: int, key: str) -> Fetched:
@@ -35,17 +50,12 @@ async def test_a_hard_bounce_is_an_event_and_a_suppression_once_with_the_checkpo
 ) -> None:
     acme = await seed_tenant(db, "acme")
     job, mid = await add_job(db, acme.campaign_id, "Late-Bounce-1@good.test", mailbox_id=acme.mailbox_id)
-    store = Store(fresh_database, "acme/outreach")
-    await store.open()
-    try:
-        (inbox,) = await store.inboxes(acme.pool_id)
+    async with reading(fresh_database, acme.pool_id) as (store, inbox):
         first = await store.record(inbox, 77, message(5, "dsn-1"), bounce("late-bounce-1@good.test", mid))
         again = await store.record(inbox, 77, message(5, "dsn-1"), bounce("late-bounce-1@good.test", mid))
         assert (first.new, first.linked, first.suppressed) == (True, True, 1)
         assert (again.new, again.suppressed) == (False, 0)
         assert await store.checkpoint(inbox.id) == (77, 5)
-    finally:
-        await store.close()
     assert [tuple(r) for r in await events(db, "late_bounce")] == [
         (job, acme.mailbox_id, "Late-Bounce-1@good.test", "5.1.1")
     ]
@@ -66,17 +76,12 @@ async def test_a_soft_bounce_and_an_auto_reply_are_events_without_suppression(
 ) -> None:
     acme = await seed_tenant(db, "acme")
     _, mid = await add_job(db, acme.campaign_id, "full@good.test", mailbox_id=acme.mailbox_id)
-    store = Store(fresh_database, "acme/outreach")
-    await store.open()
-    try:
-        (inbox,) = await store.inboxes(acme.pool_id)
+    async with reading(fresh_database, acme.pool_id) as (store, inbox):
         await store.record(inbox, 1, message(1, "soft"), bounce("full@good.test", mid, hard=False))
         ooo = Verdict("auto-reply", None, False, "vacation", "full@good.test", (mid,))
         await store.record(inbox, 1, message(2, "ooo"), ooo)
         await store.record(inbox, 1, message(3, "junk"), Verdict("unknown", None, False, "unknown", None))
         assert await store.checkpoint(inbox.id) == (1, 3)
-    finally:
-        await store.close()
     assert len(await events(db, "late_soft_bounce")) == 1
     assert len(await events(db, "auto_reply")) == 1
     assert await db.fetchval("SELECT count(*) FROM suppressions") == 0
@@ -92,15 +97,10 @@ async def test_a_reply_suppresses_its_author_and_cancels_their_open_jobs_in_the_
     later = await add_campaign(db, acme.pool_id, "acme", "follow-up")
     open_job, _ = await add_job(db, later, "Reply-1@good.test", state="queued")
     canary, _ = await add_job(db, other.campaign_id, "reply-1@good.test", state="queued")
-    store = Store(as_worker_role(fresh_database), "acme/outreach")
     await db.execute(load_sql("pot_common.db", "worker_role", folder=""))
-    await store.open()
-    try:
-        (inbox,) = await store.inboxes(acme.pool_id)
+    async with reading(as_worker_role(fresh_database), acme.pool_id) as (store, inbox):
         done = await store.record(inbox, 3, message(1, "r1"), reply("reply-1@good.test", "<x@y>", mid))
         assert (done.linked, done.suppressed, done.cancelled) == (True, 1, 1)
-    finally:
-        await store.close()
     assert await db.fetchval("SELECT state::text FROM send_jobs WHERE id = $1", open_job) == "cancelled"
     assert await db.fetchval("SELECT state::text FROM send_jobs WHERE id = $1", canary) == "queued"
     rows = await db.fetch("SELECT tenant, reason FROM suppressions")
@@ -113,13 +113,8 @@ async def test_a_reply_asking_to_unsubscribe_is_an_unsubscribe(
 ) -> None:
     acme = await seed_tenant(db, "acme")
     _, mid = await add_job(db, acme.campaign_id, "stop@good.test", mailbox_id=acme.mailbox_id)
-    store = Store(fresh_database, "acme/outreach")
-    await store.open()
-    try:
-        (inbox,) = await store.inboxes(acme.pool_id)
+    async with reading(fresh_database, acme.pool_id) as (store, inbox):
         await store.record(inbox, 3, message(1, "u"), reply("stop@good.test", mid, unsubscribe=True))
-    finally:
-        await store.close()
     assert (
         await db.fetchval("SELECT reason FROM suppressions WHERE address = 'stop@good.test'") == "unsubscribe"
     )
@@ -132,10 +127,7 @@ async def test_without_a_message_id_the_recipient_links_to_this_mailboxs_latest_
     await add_job(db, acme.campaign_id, "gone@good.test", mailbox_id=acme.mailbox_id)
     later = await add_campaign(db, acme.pool_id, "acme", "later")
     newest, _ = await add_job(db, later, "gone@good.test", mailbox_id=acme.mailbox_id)
-    store = Store(fresh_database, "acme/outreach")
-    await store.open()
-    try:
-        (inbox,) = await store.inboxes(acme.pool_id)
+    async with reading(fresh_database, acme.pool_id) as (store, inbox):
         await store.record(inbox, 3, message(1, "b"), bounce("gone@good.test"))
         # An earlier attempt's Message-ID (the job row holds the latest) still names the job.
         earlier = f"<pot.{later}.{newest}.1@elsewhere.test>"
@@ -143,8 +135,6 @@ async def test_without_a_message_id_the_recipient_links_to_this_mailboxs_latest_
         await store.record(
             inbox, 3, message(2, "c"), Verdict("complaint", None, False, "abuse", None, (earlier,))
         )
-    finally:
-        await store.close()
     assert [r["job_id"] for r in await events(db, "late_bounce")] == [newest]
     assert [r["job_id"] for r in await events(db, "complaint")] == [newest]
 
@@ -157,15 +147,10 @@ async def test_a_message_naming_another_tenants_job_touches_nothing(
     canary_job, canary_mid = await add_job(
         db, other.campaign_id, "canary@good.test", mailbox_id=other.mailbox_id
     )
-    store = Store(fresh_database, "acme/outreach")
-    await store.open()
-    try:
-        (inbox,) = await store.inboxes(acme.pool_id)
+    async with reading(fresh_database, acme.pool_id) as (store, inbox):
         forged = bounce("canary@good.test", canary_mid, f"<pot.{other.campaign_id}.{canary_job}.1@x>")
         done = await store.record(inbox, 3, message(1, "forged"), forged)
         stranger = await store.record(inbox, 3, message(2, "stranger"), reply("canary@good.test"))
-    finally:
-        await store.close()
     assert (done.new, done.linked, stranger.linked) == (True, False, False)
     assert await db.fetchval("SELECT count(*) FROM suppressions") == 0
     assert await db.fetchval("SELECT count(*) FROM delivery_events WHERE outcome <> 'sent'") == 0
@@ -177,16 +162,11 @@ async def test_a_renumbered_inbox_is_read_again_without_repeating_effects(
 ) -> None:
     acme = await seed_tenant(db, "acme")
     _, mid = await add_job(db, acme.campaign_id, "x@good.test", mailbox_id=acme.mailbox_id)
-    store = Store(fresh_database, "acme/outreach")
-    await store.open()
-    try:
-        (inbox,) = await store.inboxes(acme.pool_id)
+    async with reading(fresh_database, acme.pool_id) as (store, inbox):
         await store.record(inbox, 10, message(40, "m"), bounce("x@good.test", mid))
         await store.reset(inbox.id, 11)
         assert await store.checkpoint(inbox.id) == (11, 0)
         again = await store.record(inbox, 11, message(1, "m"), bounce("x@good.test", mid))
         assert (again.new, again.suppressed) == (False, 0)
         assert await store.checkpoint(inbox.id) == (11, 1)
-    finally:
-        await store.close()
     assert len(await events(db, "late_bounce")) == 1
