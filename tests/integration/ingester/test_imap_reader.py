@@ -18,7 +18,7 @@ from pot_ingester.store import Store
 from pot_ingester.supervisor import Supervisor
 from prometheus_client import REGISTRY
 
-from .conftest import World, add_job, seed_tenant
+from .conftest import World, add_job, add_mailbox, seed_tenant
 from .messages import dsn, human_reply
 
 
@@ -222,3 +222,82 @@ async def test_without_idle_the_inbox_is_polled(
     assert reader[0].stats.mode == mode
     if mode == "poll":
         assert reader[0].stats.logins >= 2  # logged in again for the poll that found it
+
+
+async def test_a_refused_xoauth2_login_is_answered_and_counted_not_hung(
+    db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, oauth_server: Any, running: Any
+) -> None:
+    address = user("wrongtoken")
+    imap_server.add_user(address)
+    refresh = f"refresh-{uuid.uuid4().hex}"
+    # The endpoint issues tokens for another user: the IMAP server refuses them for this one, with the
+    # XOAUTH2 error challenge the client must answer before the server says NO.
+    oauth_server.register(user("someone-else"), "client-2", "client-secret-2", refresh)
+    vault.put_secret(
+        "pot/acme/mailboxes/wrongtoken",
+        {
+            "username": address,
+            "client_id": "client-2",
+            "client_secret": "client-secret-2",
+            "refresh_token": refresh,
+        },
+    )
+    await seed_tenant(
+        db,
+        "acme",
+        mailbox="wrongtoken",
+        imap_port=imap_server.tls_port,
+        creds="vault:pot/acme/mailboxes/wrongtoken",
+        auth="oauth2",
+        token_url=oauth_server.token_url,
+    )
+    before = metric("pot_ingester_errors_total", pool="acme/outreach", reason="login")
+    await running(settings(fresh_database, vault, imap_server, imap_timeout_seconds=30))
+    # Well within the command timeout: the challenge was answered, not waited out.
+    await wait_until(
+        lambda: asyncio.sleep(
+            0, result=metric("pot_ingester_errors_total", pool="acme/outreach", reason="login") > before
+        ),
+        within=10,
+    )
+
+
+async def test_idle_is_renewed_on_the_same_connection(
+    db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, running: Any
+) -> None:
+    address, acme = await password_inbox(db, vault, imap_server, "renewed")
+    _, mid = await add_job(db, acme.campaign_id, "late-bounce-4@good.test", mailbox_id=acme.mailbox_id)
+    supervisor = await running(settings(fresh_database, vault, imap_server, idle_renew_seconds=0.5))
+    reader = await wait_until(lambda: asyncio.sleep(0, result=supervisor.readers.get(acme.mailbox_id)))
+    await wait_until(lambda: asyncio.sleep(0, result=reader[0].stats.mode == "idle"))
+    await asyncio.sleep(2.5)  # several renewals
+    imap_server.deliver(address, dsn("late-bounce-4@good.test", mid))
+    await wait_until(lambda: db.fetchval("SELECT count(*) FROM suppressions"), within=10)
+    assert reader[0].stats.logins == 1
+
+
+async def test_the_mailbox_set_follows_the_pool(
+    db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, running: Any
+) -> None:
+    _, acme = await password_inbox(db, vault, imap_server, "first")
+    supervisor = await running(settings(fresh_database, vault, imap_server))
+    await wait_until(lambda: asyncio.sleep(0, result=set(supervisor.readers) == {acme.mailbox_id}))
+    address = user("second")
+    imap_server.add_user(address, "inbox-pass")
+    vault.put_secret("pot/acme/mailboxes/second", {"username": address, "password": "inbox-pass"})
+    second = await add_mailbox(
+        db,
+        acme.pool_id,
+        "acme",
+        "second",
+        imap_port=imap_server.tls_port,
+        creds="vault:pot/acme/mailboxes/second",
+    )
+    await wait_until(lambda: asyncio.sleep(0, result=set(supervisor.readers) == {acme.mailbox_id, second}))
+    await db.execute("UPDATE mailboxes SET state = 'paused' WHERE id = $1", acme.mailbox_id)
+    await wait_until(lambda: asyncio.sleep(0, result=set(supervisor.readers) == {second}))
+    await db.execute("UPDATE mailboxes SET imap_host = NULL WHERE id = $1", second)
+    await wait_until(lambda: asyncio.sleep(0, result=not supervisor.readers))
+    await wait_until(
+        lambda: asyncio.sleep(0, result=metric("pot_ingester_imap_connections", pool="acme/outreach") == 0)
+    )
