@@ -14,6 +14,7 @@ from pot_feedback.classify import Verdict
 _POT_MESSAGE_ID = re.compile(r"<pot\.(\d+)\.(\d+)\.(\d+)@[^>]*>")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]{1,900}>)", re.IGNORECASE | re.MULTILINE)
+_PRINTABLE = re.compile(rb"[\x21-\x7e]+")  # a Message-ID with other bytes is known by the hash instead
 MAX_REFERENCES = 50  # a References chain is not read further (a long thread names its oldest first)
 
 
@@ -59,8 +60,8 @@ def message_key(raw: bytes) -> str:
     end = _HEADER_END.search(raw)
     header = raw[: end.start()] if end else raw
     found = _MESSAGE_ID.search(header)
-    if found:
-        return "mid:" + found.group(1).decode("ascii", "replace")
+    if found and _PRINTABLE.fullmatch(found.group(1)):
+        return "mid:" + found.group(1).decode("ascii")
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 

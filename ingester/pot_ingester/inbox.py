@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import asyncpg
 from pot_common.backoff import Backoff
 from pot_common.mail_credentials import (
     CredentialsError,
@@ -24,6 +25,7 @@ from pot_common.mail_credentials import (
     VaultUnavailable,
 )
 from pot_feedback.classify import classify
+from pot_feedback.classify.verdict import UNKNOWN
 
 from pot_ingester import metrics
 from pot_ingester.config import IngesterSettings
@@ -201,7 +203,19 @@ class InboxReader:
                 uids[i : i + self.settings.fetch_batch], self.settings.max_message_bytes
             ):
                 verdict = classify(message.raw)
-                recorded = await self.store.record(inbox, session.uidvalidity, message, verdict)
+                try:
+                    recorded = await self.store.record(inbox, session.uidvalidity, message, verdict)
+                except asyncpg.DataError as exc:
+                    # Something in this message Postgres will not store (a NUL byte in an address): it
+                    # is recorded as unknown, so one bad message never holds up the inbox behind it.
+                    metrics.ERRORS.labels(self.pool, "message").inc()
+                    log.warning(
+                        "Recorded a message as unknown mailbox=%s uid=%d error=%s",
+                        inbox.label,
+                        message.uid,
+                        type(exc).__name__,
+                    )
+                    recorded = await self.store.record(inbox, session.uidvalidity, message, UNKNOWN)
                 if recorded.new:
                     new += 1
                     linked += recorded.linked

@@ -18,7 +18,8 @@ MAILBOXES = Gauge("pot_ingester_mailboxes", "Inboxes being read, by how: idle, p
 ERRORS = Counter(
     "pot_ingester_errors",
     "Errors the ingester recovered from, by reason: login (the server refused it), credentials (Vault "
-    "or the token endpoint), imap (connection or command), postgres, plaintext_refused, crashed.",
+    "or the token endpoint), imap (connection or command), postgres, plaintext_refused, crashed, "
+    "message (one Postgres would not store; recorded as unknown).",
     ["pool", "reason"],
 )
 LAG = Gauge(

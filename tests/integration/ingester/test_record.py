@@ -7,8 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
+import pytest
 from pot_common.sql import load_sql
 from pot_feedback.classify import Verdict
+from pot_feedback.classify.verdict import UNKNOWN
 from pot_ingester.imapparse import Fetched
 from pot_ingester.store import Inbox, Store
 
@@ -170,3 +172,16 @@ async def test_a_renumbered_inbox_is_read_again_without_repeating_effects(
         assert (again.new, again.suppressed) == (False, 0)
         assert await store.checkpoint(inbox.id) == (11, 1)
     assert len(await events(db, "late_bounce")) == 1
+
+
+async def test_what_postgres_refuses_is_a_data_error_and_unknown_still_records(
+    db: asyncpg.Connection, fresh_database: str
+) -> None:
+    """The reader's fallback (pot_ingester.inbox): a verdict Postgres will not store raises DataError, and
+    the same message recorded as unknown moves the checkpoint past it."""
+    acme = await seed_tenant(db, "acme")
+    async with reading(fresh_database, acme.pool_id) as (store, inbox):
+        with pytest.raises(asyncpg.DataError):
+            await store.record(inbox, 3, message(1, "nul"), reply("bad\x00@good.test"))
+        done = await store.record(inbox, 3, message(1, "nul"), UNKNOWN)
+        assert done.new and await store.checkpoint(inbox.id) == (3, 1)

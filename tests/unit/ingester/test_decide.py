@@ -66,3 +66,8 @@ def test_a_read_resumes_after_the_checkpoint_of_the_same_uidvalidity_only() -> N
     assert resume_after(None, 7) == 0
     assert resume_after((7, 120), 7) == 120
     assert resume_after((6, 120), 7) == 0
+
+
+def test_a_message_id_with_unprintable_bytes_is_known_by_the_hash() -> None:
+    assert message_key(b"Message-ID: <a\x00b@x.test>\r\n\r\n").startswith("sha256:")
+    assert message_key("Message-ID: <é@x.test>\r\n\r\n".encode()).startswith("sha256:")
