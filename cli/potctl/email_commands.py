@@ -234,17 +234,10 @@ def _check_in_cluster(ask: email_cluster.ClusterRun, source: str, output: str) -
         stream = _open_source(source, stack)
         csv_format = None if source == "-" else Path(source).suffix.lower() == ".csv" or None
         counts = {"bad": 0, "resumed": 0, "rows": 0}
-        rows = (r for r in _rows(emailcheck.read_rows(stream, csv_format=csv_format), None, counts))
+        rows = _rows(emailcheck.read_rows(stream, csv_format=csv_format), None, counts)
         addresses = (r for r in rows if not isinstance(r, emailcheck.EmailResult))
         writer = _Writer(output)
-        with Progress(
-            TextColumn("checking in the cluster"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as progress:
+        with _progress("checking in the cluster") as progress:
             task = progress.add_task("check", total=None)
             notice = email_cluster.run_in_cluster(
                 ask,
@@ -257,6 +250,12 @@ def _check_in_cluster(ask: email_cluster.ClusterRun, source: str, output: str) -
         err.print(f"note (in the cluster): {notice}", highlight=False)
     if counts["bad"]:
         err.print(f"{counts['bad']} row(s) skipped; see the line numbers above", highlight=False)
+
+
+def _progress(label: str) -> Progress:
+    """The progress bar on stderr, gone when the run ends."""
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=err, transient=True)
 
 
 def _open_source(source: str, stack: ExitStack) -> BinaryIO:
@@ -323,14 +322,7 @@ async def _run_checks(
     ordered: bool,
 ) -> None:
     done = resume.done if resume is not None else {}
-    with Progress(
-        TextColumn("checking"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress("checking") as progress:
         task = progress.add_task("check", total=total)
         flusher = asyncio.create_task(writer.flush_now_and_then())
         try:
