@@ -44,6 +44,20 @@ FROM verification_run_addresses a
 JOIN verification_results r ON r.tenant = $2 AND r.address = lower(a.address)
 WHERE a.run_id = $1
 """
+# The run's verdicts once it is done, so they outlive its addresses.
+TALLY = """
+UPDATE verification_runs v SET
+    valid = t.valid, invalid = t.invalid, risky = t.risky, unknown = t.unknown, used_mode = t.used_mode
+FROM (SELECT count(*) FILTER (WHERE r.verdict = 'valid') AS valid,
+             count(*) FILTER (WHERE r.verdict = 'invalid') AS invalid,
+             count(*) FILTER (WHERE r.verdict = 'risky') AS risky,
+             count(*) FILTER (WHERE r.verdict = 'unknown') AS unknown,
+             max(r.mode) FILTER (WHERE r.checked_at >= $3 AND r.mode <> 'auto') AS used_mode
+      FROM verification_run_addresses a
+      JOIN verification_results r ON r.tenant = $2 AND r.address = lower(a.address)
+      WHERE a.run_id = $1) t
+WHERE v.id = $1
+"""
 SAVE = """
 INSERT INTO verification_results (tenant, address, verdict, reason, smtp_reply, mode, checked_at)
 SELECT $1, lower(t.address), t.verdict, t.reason, t.reply, t.mode, now()
@@ -105,11 +119,13 @@ async def run_job(url: str, run_id: int, settings: emailcheck.CheckerSettings, r
             if len(held) >= BATCH or time.monotonic() - flushed >= FLUSH_SECONDS:
                 await flush()
         await flush()
-        await conn.execute(
-            "UPDATE verification_runs SET state = 'done', notice = $2, finished_at = now() WHERE id = $1",
-            run_id,
-            checker.notice,
-        )
+        async with conn.transaction():
+            await conn.execute(TALLY, run_id, tenant, created)
+            await conn.execute(
+                "UPDATE verification_runs SET state = 'done', notice = $2, finished_at = now() WHERE id = $1",
+                run_id,
+                checker.notice,
+            )
         log("Checked addresses", run=run_id, mode=checker.mode.value, checked=checked, reused=reused)
         if checker.notice:
             log("Fell back", run=run_id, notice=checker.notice)

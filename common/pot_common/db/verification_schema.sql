@@ -31,13 +31,21 @@ CREATE TABLE IF NOT EXISTS verification_runs (
     checked     integer     NOT NULL DEFAULT 0,
     state       text        NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'running', 'done', 'failed')),
     notice      text        NOT NULL DEFAULT '',
+    -- What the run found, written by the Job when it is done (its addresses may then be deleted):
+    -- verdicts of every address of the run, reused ones included, and what `auto` became.
+    valid       integer     NOT NULL DEFAULT 0,
+    invalid     integer     NOT NULL DEFAULT 0,
+    risky       integer     NOT NULL DEFAULT 0,
+    unknown     integer     NOT NULL DEFAULT 0,
+    used_mode   text,
     created_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS verification_runs_owner ON verification_runs (tenant, owner);
 
 -- The addresses of a run as given (line: their place in the list, 1-based), one row per distinct
--- lower-cased address; the results are read back through them.
+-- lower-cased address; the results are read back through them, and they are deleted once used (potctl
+-- once it wrote the results, the operator once the send jobs exist), so they do not pile up.
 CREATE TABLE IF NOT EXISTS verification_run_addresses (
     run_id      bigint      NOT NULL REFERENCES verification_runs (id) ON DELETE CASCADE,
     line        integer     NOT NULL,

@@ -74,10 +74,11 @@ async def _project(rt: Runtime, o: CampaignObserved, p: Projection, now: dt.date
     rows = o.recipients.rows if o.recipients is not None else None
     import_name = o.spec.recipients.import_name if o.recipients is None else None
     invalid = risky = 0
-    if p.verification is not None and p.verification.done:
+    run = o.verification.run if o.verification is not None else None
+    if p.verification is not None and p.verification.done and run is not None:
         skip_risky = o.spec.verification.risky == "skip"
         inserted, suppressed_at_load, invalid, risky = await materialise_verified(
-            database, campaign_id, p.row.tenant, rows, import_name, skip_risky
+            database, campaign_id, p.row.tenant, rows, import_name, skip_risky, run.id
         )
     else:
         inserted, suppressed_at_load = await db.materialise_send_jobs(

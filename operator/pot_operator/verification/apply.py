@@ -103,9 +103,11 @@ async def materialise_verified(
     recipients: Iterable[tuple[str, dict[str, str]]] | None,
     import_name: str | None,
     skip_risky: bool,
+    run_id: int,
 ) -> tuple[int, int, int, int]:
     """db.materialise_send_jobs with the checked addresses left out first: (inserted, suppressed,
-    invalid, risky skipped), in one transaction."""
+    invalid, risky skipped), in one transaction that also deletes the run's addresses (its verdicts are
+    on the run, the results stay for reuse)."""
     async with database.acquire() as conn, conn.transaction():
         await conn.execute(db.sql("create_recipient_staging"))
         if recipients is not None:
@@ -119,4 +121,5 @@ async def materialise_verified(
         suppressed = int(await conn.fetchval(db.sql("count_suppressed"), tenant, campaign_id))
         skipped = await conn.fetchrow(db.sql("skip_unverified"), tenant, skip_risky, campaign_id)
         inserted = int(await conn.fetchval(db.sql("materialise_send_jobs"), campaign_id, tenant))
+        await conn.execute("DELETE FROM verification_run_addresses WHERE run_id = $1", run_id)
         return inserted, suppressed, int(skipped["invalid"]), int(skipped["risky"])

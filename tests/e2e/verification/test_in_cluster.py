@@ -91,6 +91,7 @@ def test_in_cluster_from_a_blocked_host_returns_smtp_level_results(  # type: ign
         (namespace, v) for v in ("valid", "invalid", "risky")
     }
     assert len(stored) == 4
+    assert sql(database, "SELECT count(*) AS n FROM verification_run_addresses")[0]["n"] == 0, "list not kept"
 
     # Asked again within --max-age: the namespace's results are reused, nobody is probed again.
     probes = len(probe_server.rcpt_log)

@@ -76,6 +76,10 @@ async def test_results_are_reused_per_tenant_within_max_age_and_unknown_never(
             "someone@deadonly.probe.test": ("unknown", "smtp"),
         }
         assert dict(await run_row(conn, first)) == {"state": "done", "checked": 5, "reused": 0}
+        tally = await conn.fetchrow(
+            "SELECT valid, invalid, risky, unknown, used_mode FROM verification_runs WHERE id = $1", first
+        )
+        assert tuple(tally) == (1, 2, 1, 1, "smtp")
         probed = list(probe_server.rcpt_log)
 
         # The same tenant within max age: all reused but the unknown one, which is asked again.
@@ -196,15 +200,19 @@ async def test_materialisation_skips_what_the_check_found_and_counts_each_addres
                 "fresh@x.test",
             )
         ]
-        inserted, suppressed, invalid, risky = await materialise_verified(
-            pool, campaign_id, "acme", rows, None, True
-        )
+        kept = await create_run(pool, "acme", "Campaign/c/u/0", spec(configMapRef={"name": "l"}), rows)
+        done = await materialise_verified(pool, campaign_id, "acme", rows, None, True, kept)
+        inserted, suppressed, invalid, risky = done
         assert (inserted, suppressed, invalid, risky) == (2, 1, 1, 2)
         jobs = {
             r["recipient"]
             for r in await pool.fetch("SELECT recipient FROM send_jobs WHERE campaign_id = $1", campaign_id)
         }
         assert jobs == {"good@x.test", "fresh@x.test"}
+        assert (
+            await pool.fetchval("SELECT count(*) FROM verification_run_addresses WHERE run_id = $1", kept)
+            == 0
+        )
 
         # The operator stages a CSV's or an imported list's addresses as the run's, once each.
         csv_run = await create_run(pool, "acme", "Campaign/c/u/1", spec(configMapRef={"name": "l"}), rows)

@@ -17,7 +17,8 @@ from potctl.email_job import run_job
 PROPOSED = os.environ.get("POT_TEST_PROPOSED_GRANTS") == "1"
 GRANTS = """
 GRANT SELECT ON verification_runs, verification_run_addresses TO pot_worker;
-GRANT UPDATE (state, checked, reused, notice, finished_at) ON verification_runs TO pot_worker;
+GRANT UPDATE (state, checked, reused, notice, finished_at, valid, invalid, risky, unknown, used_mode)
+    ON verification_runs TO pot_worker;
 GRANT SELECT, INSERT, UPDATE ON verification_results TO pot_worker;
 """
 
