@@ -85,6 +85,9 @@ class InboxReader:
         self.pool = settings.pool
         self.stats = Stats()
         self.backoff = Backoff(settings.reconnect_base_seconds, settings.reconnect_cap_seconds)
+        # A refused login is retried far more slowly than a dropped connection: providers lock accounts
+        # after repeated failures, and a fixed secret is seen at the next try anyway.
+        self.login_backoff = Backoff(max(30.0, settings.reconnect_base_seconds), 1800.0)
 
     async def run(self) -> None:
         """Until cancelled. Every failure is logged, counted and waited out; none ends the loop."""
@@ -98,7 +101,8 @@ class InboxReader:
             failures += 1
             self.stats.mode = "failing"
             metrics.ERRORS.labels(self.pool, reason).inc()
-            await asyncio.sleep(self.backoff.delay(failures))
+            backoff = self.login_backoff if reason in ("login", "credentials") else self.backoff
+            await asyncio.sleep(backoff.delay(failures))
 
     async def _one_connection(self) -> str | None:
         """One connection's life; None when it ended normally (a poll round), else the error reason."""

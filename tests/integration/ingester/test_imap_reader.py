@@ -276,7 +276,7 @@ async def test_idle_is_renewed_on_the_same_connection(
     assert reader[0].stats.logins == 1
 
 
-async def test_the_mailbox_set_follows_the_pool(
+async def test_the_mailbox_set_follows_the_pool(  # added, paused, refused, inbox removed
     db: asyncpg.Connection, fresh_database: str, vault: Any, imap_server: Any, running: Any
 ) -> None:
     _, acme = await password_inbox(db, vault, imap_server, "first")
@@ -295,6 +295,10 @@ async def test_the_mailbox_set_follows_the_pool(
     )
     await wait_until(lambda: asyncio.sleep(0, result=set(supervisor.readers) == {acme.mailbox_id, second}))
     await db.execute("UPDATE mailboxes SET state = 'paused' WHERE id = $1", acme.mailbox_id)
+    await wait_until(lambda: asyncio.sleep(0, result=set(supervisor.readers) == {second}))
+    await db.execute("UPDATE mailboxes SET state = 'credentials_bad' WHERE id = $1", second)
+    await wait_until(lambda: asyncio.sleep(0, result=not supervisor.readers))
+    await db.execute("UPDATE mailboxes SET state = 'active' WHERE id = $1", second)  # a new secret
     await wait_until(lambda: asyncio.sleep(0, result=set(supervisor.readers) == {second}))
     await db.execute("UPDATE mailboxes SET imap_host = NULL WHERE id = $1", second)
     await wait_until(lambda: asyncio.sleep(0, result=not supervisor.readers))
