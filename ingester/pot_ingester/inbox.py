@@ -139,7 +139,8 @@ class InboxReader:
             log.warning("IMAP server refused the login mailbox=%s error=%s", inbox.label, exc)
             return "login"
         except (ImapError, OSError, TimeoutError) as exc:
-            log.warning("Lost the inbox, reconnecting mailbox=%s error=%s", inbox.label, str(exc)[:200])
+            detail = str(exc) or type(exc).__name__  # a timeout has no text of its own
+            log.warning("Lost the inbox, reconnecting mailbox=%s error=%s", inbox.label, detail[:200])
             return "imap"
         except PG_FAILURES as exc:
             log.warning("Postgres failed, reconnecting mailbox=%s error=%s", inbox.label, type(exc).__name__)
