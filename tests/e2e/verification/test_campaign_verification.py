@@ -187,3 +187,13 @@ def test_invalid_addresses_are_skipped_before_any_send_and_results_are_reused(wo
     assert status["verification"]["mode"] == "format+mx"
     assert "nobody@acme.probe.test" in jobs_of(w, "shallow")
     assert status["counts"]["invalid"] == 1, "only the null-MX domain"
+
+    # Without spec.verification (mode off, the default) nothing is checked: no Job, everything sent.
+    w.create("campaigns", W.campaign("plain", "p", "leads"))
+    status = w.wait_phase("plain", "Completed", timeout=120)
+    assert len(jobs_of(w, "plain")) == 6 and "verification" not in status
+    assert condition({"status": status}, "Verified") == {}
+    assert len(client.BatchV1Api(w.api).list_namespaced_job(w.namespace).items) == 4
+    # Every run's address list is gone once its send jobs exist; the results stay for reuse.
+    assert w.sql("SELECT count(*) AS n FROM verification_run_addresses")[0]["n"] == 0
+    assert w.sql("SELECT count(*) AS n FROM verification_results WHERE tenant = $1", w.namespace)[0]["n"] == 6
