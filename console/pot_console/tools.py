@@ -48,7 +48,20 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Check email addresses",
         "Syntax, MX, an SMTP RCPT probe (never DATA) and catch-all detection for an uploaded list.",
         fixed=("--output", "json"),
-        hidden=frozenset({"output"}),
+        # The in-cluster run creates a Job that receives the workers' database Secret: not offered
+        # here until the console checks per-namespace access for it (potctl's --in-cluster does).
+        hidden=frozenset(
+            {
+                "output",
+                "in_cluster",
+                "namespace",
+                "max_age",
+                "image",
+                "database_secret",
+                "node_selector",
+                "timeout",
+            }
+        ),
         upload="source",
         results=True,
     ),

@@ -20,6 +20,14 @@ POOL_POLICY = "tests/unit/operator/test_pool_policy.py"
 WARMUP = "tests/unit/operator/test_warmup.py"
 WINDOW = "tests/unit/common/test_window.py"
 SCHEDULE = "tests/unit/operator/test_campaign_schedule.py"
+VERIFY = (
+    "tests/e2e/verification/test_campaign_verification.py"
+    "::test_invalid_addresses_are_skipped_before_any_send_and_results_are_reused"
+)
+VERIFY_RUNS = "tests/integration/verification/test_runs.py"
+VERIFY_JOB = (
+    "tests/unit/verification/test_plan.py::test_the_job_carries_the_egress_pool_and_the_workers_secret"
+)
 # The API e2e tests on the real stack (operator, local runner, workers, sink).
 FIELDS = "tests/e2e/api/test_campaign_fields.py"
 E2E_SENT = f"{FIELDS}::test_templates_tokens_order_suppression_and_rejected_rows"
@@ -180,6 +188,26 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
     },
     "Campaign": {
+        "spec.verification.mode": (
+            VERIFY,
+            f"{VERIFY_RUNS}::test_format_mx_results_serve_auto_but_not_smtp",
+            "tests/e2e/verification/test_in_cluster.py::test_in_cluster_from_a_blocked_host_returns_smtp_level_results",
+        ),
+        "spec.verification.maxAge": (
+            VERIFY,
+            f"{VERIFY_RUNS}::test_results_are_reused_per_tenant_within_max_age_and_unknown_never",
+            "tests/unit/verification/test_job.py::test_durations_as_kubernetes_writes_them",
+        ),
+        "spec.verification.risky": (
+            VERIFY,
+            f"{VERIFY_RUNS}::test_materialisation_skips_what_the_check_found_and_counts_each_address_once",
+        ),
+        "spec.verification.job.nodeSelector": (VERIFY, VERIFY_JOB),
+        "spec.verification.job.tolerations[].key": (VERIFY, VERIFY_JOB),
+        "spec.verification.job.tolerations[].operator": (VERIFY, VERIFY_JOB),
+        "spec.verification.job.tolerations[].value": (VERIFY,),
+        "spec.verification.job.tolerations[].effect": (VERIFY, VERIFY_JOB),
+        "spec.verification.job.tolerations[].tolerationSeconds": (VERIFY, VERIFY_JOB),
         "spec.poolRef.name": (E2E_OPERATOR,),
         "spec.recipients.configMapRef.name": (E2E_OPERATOR, E2E_SENT),
         "spec.recipients.configMapRef.key": (E2E_OPERATOR,),

@@ -50,3 +50,11 @@ GRANT UPDATE (seen_at, in_flight) ON worker_heartbeats TO pot_worker;
 -- keeps its own bookkeeping: the inbox checkpoints and the messages recorded.
 GRANT SELECT, INSERT ON inbox_messages TO pot_worker;
 GRANT SELECT, INSERT, UPDATE ON inbox_checkpoints TO pot_worker;
+
+-- The checker Job (`potctl check-emails --job`, Campaign.spec.verification) runs with this role too:
+-- its Job takes the workers' database Secret. It reads its run and address list, reports progress,
+-- and writes the results reused across the tenant's campaigns.
+GRANT SELECT ON verification_runs, verification_run_addresses TO pot_worker;
+GRANT UPDATE (state, checked, reused, notice, finished_at, valid, invalid, risky, unknown, used_mode)
+    ON verification_runs TO pot_worker;
+GRANT SELECT, INSERT, UPDATE ON verification_results TO pot_worker;

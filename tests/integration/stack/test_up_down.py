@@ -151,8 +151,8 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
 
     state = json.loads((root / "state.json").read_text())
     names = [entry["name"] for entry in state["services"]]
-    # the services, then the apps that need them: the operator, the local runner for its workers and
-    # the unsubscribe endpoint
+    # the services, then the apps that need them: the operator, the local runner for its workers, the
+    # job runner for its checker Jobs and the unsubscribe endpoint
     assert names == [
         "controlplane",
         "postgres",
@@ -166,6 +166,7 @@ def test_up_then_down_with_the_control_plane(root: Path) -> None:
         "imap",
         "operator",
         "local-runner",
+        "job-runner",
         "unsubscribe",
     ]
     env_file = root / "env"

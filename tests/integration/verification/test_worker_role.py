@@ -3,7 +3,6 @@ common/pot_common/db/worker_role.sql must grant what potctl.email_job reads and 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,29 +12,13 @@ from pot_common.sql import load_sql
 from pot_deliverability.emailcheck import CheckerSettings
 from potctl.email_job import run_job
 
-# What worker_role.sql needs for the checker (given to the lead to add there; PROPOSED below proves it).
-PROPOSED = os.environ.get("POT_TEST_PROPOSED_GRANTS") == "1"
-GRANTS = """
-GRANT SELECT ON verification_runs, verification_run_addresses TO pot_worker;
-GRANT UPDATE (state, checked, reused, notice, finished_at, valid, invalid, risky, unknown, used_mode)
-    ON verification_runs TO pot_worker;
-GRANT SELECT, INSERT, UPDATE ON verification_results TO pot_worker;
-"""
 
-
-@pytest.mark.xfail(
-    not PROPOSED and "verification_results" not in load_sql("pot_common.db", "worker_role", folder=""),
-    reason="worker_role.sql does not grant the checker's tables yet",
-    strict=True,
-)
 async def test_the_checker_job_runs_as_the_worker_role(
     database: str, probe_server: Any, resolver: Any
 ) -> None:
     conn = await asyncpg.connect(database)
     try:
         await conn.execute(load_sql("pot_common.db", "worker_role", folder=""))
-        if PROPOSED:
-            await conn.execute(GRANTS)
         await conn.execute("ALTER ROLE pot_worker PASSWORD 'checker-test'")
         run_id = await conn.fetchval(
             "INSERT INTO verification_runs (tenant, owner, mode, max_age, total)"

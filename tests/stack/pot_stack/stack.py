@@ -76,6 +76,12 @@ def _runner_app(root: Path, env: dict[str, str]) -> Service:
     return LocalRunnerService(root, env)
 
 
+def _job_runner_app(root: Path, env: dict[str, str]) -> Service:
+    from pot_stack.job_runner import JobRunnerService
+
+    return JobRunnerService(root, env)
+
+
 def _unsubscribe_app(root: Path, env: dict[str, str]) -> Service:
     from pot_stack.unsubscribe_app import UnsubscribeService
 
@@ -85,6 +91,7 @@ def _unsubscribe_app(root: Path, env: dict[str, str]) -> Service:
 APPS: list[AppSpec] = [
     AppSpec("operator", _operator_app),
     AppSpec("local-runner", _runner_app),
+    AppSpec("job-runner", _job_runner_app),
     AppSpec("unsubscribe", _unsubscribe_app),
 ]
 
