@@ -219,6 +219,7 @@ async def sweep_once(rt: Runtime, now: dt.datetime) -> SweepResult | None:
     """One pass with the operator's clients; None when Postgres is unreachable (tried next time)."""
     database = await rt.database()
     if database is None:
+        log.warning("Swept history skipped: %s", rt.db_error or "Postgres unreachable")
         return None
     live = await live_campaigns(rt)
     days = rt.settings.events_retention_days
