@@ -241,18 +241,30 @@ async def materialise_send_jobs(
 ) -> tuple[int, int]:
     """COPY the recipients into staging and insert their send jobs once; returns (inserted, suppressed)."""
     async with db.acquire() as conn, conn.transaction():
-        await conn.execute(sql("create_recipient_staging"))
-        if recipients is not None:
-            await conn.copy_records_to_table(
-                "recipient_staging",
-                records=[(address, json.dumps(variables)) for address, variables in recipients],
-                columns=["address", "variables"],
-            )
-        if import_name is not None:
-            await conn.execute(sql("stage_imported_recipients"), tenant, import_name)
-        suppressed = int(await conn.fetchval(sql("count_suppressed"), tenant, campaign_id))
+        suppressed = await stage_recipients(conn, campaign_id, tenant, recipients, import_name)
         inserted = int(await conn.fetchval(sql("materialise_send_jobs"), campaign_id, tenant))
         return inserted, suppressed
+
+
+async def stage_recipients(
+    conn: asyncpg.Connection,
+    campaign_id: int,
+    tenant: str,
+    recipients: Iterable[tuple[str, dict[str, str]]] | None,
+    import_name: str | None,
+) -> int:
+    """Inside the caller's transaction: the list (given, or an imported one) into the session's staging
+    table, suppressed addresses left out; returns how many were suppressed."""
+    await conn.execute(sql("create_recipient_staging"))
+    if recipients is not None:
+        await conn.copy_records_to_table(
+            "recipient_staging",
+            records=[(address, json.dumps(variables)) for address, variables in recipients],
+            columns=["address", "variables"],
+        )
+    if import_name is not None:
+        await conn.execute(sql("stage_imported_recipients"), tenant, import_name)
+    return int(await conn.fetchval(sql("count_suppressed"), tenant, campaign_id))
 
 
 async def imported_list_exists(db: asyncpg.Pool, tenant: str, list_name: str) -> bool:

@@ -5,7 +5,6 @@ the skipping of what the check found. Called by the campaign controller's apply 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -109,16 +108,7 @@ async def materialise_verified(
     invalid, risky skipped), in one transaction that also deletes the run's addresses (its verdicts are
     on the run, the results stay for reuse)."""
     async with database.acquire() as conn, conn.transaction():
-        await conn.execute(db.sql("create_recipient_staging"))
-        if recipients is not None:
-            await conn.copy_records_to_table(
-                "recipient_staging",
-                records=[(address, json.dumps(variables)) for address, variables in recipients],
-                columns=["address", "variables"],
-            )
-        if import_name is not None:
-            await conn.execute(db.sql("stage_imported_recipients"), tenant, import_name)
-        suppressed = int(await conn.fetchval(db.sql("count_suppressed"), tenant, campaign_id))
+        suppressed = await db.stage_recipients(conn, campaign_id, tenant, recipients, import_name)
         skipped = await conn.fetchrow(db.sql("skip_unverified"), tenant, skip_risky, campaign_id)
         inserted = int(await conn.fetchval(db.sql("materialise_send_jobs"), campaign_id, tenant))
         await conn.execute("DELETE FROM verification_run_addresses WHERE run_id = $1", run_id)
