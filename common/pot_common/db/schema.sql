@@ -187,6 +187,8 @@ CREATE TABLE IF NOT EXISTS delivery_events (
 CREATE UNIQUE INDEX IF NOT EXISTS delivery_events_once ON delivery_events (job_id, attempt, outcome);
 CREATE INDEX IF NOT EXISTS delivery_events_mailbox_at ON delivery_events (mailbox_id, at);
 CREATE INDEX IF NOT EXISTS delivery_events_campaign_at ON delivery_events (campaign_id, at);
+-- The retention sweeper (pot_operator.retention) walks events oldest first, a batch at a time.
+CREATE INDEX IF NOT EXISTS delivery_events_at ON delivery_events (at);
 
 -- Addresses never to send to again, per tenant (namespace).
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -271,6 +273,8 @@ CREATE TABLE IF NOT EXISTS inbox_messages (
     at                      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (mailbox_id, message_key)
 );
+-- Deleting old send jobs clears their inbox messages' job_id (ON DELETE SET NULL) by this index.
+CREATE INDEX IF NOT EXISTS inbox_messages_job ON inbox_messages (job_id) WHERE job_id IS NOT NULL;
 -- Linking a reply or a bounce to its send job by the Message-ID it names.
 CREATE INDEX IF NOT EXISTS send_jobs_message_id ON send_jobs (message_id) WHERE message_id IS NOT NULL;
 -- Linking by recipient when a message names no Message-ID: this mailbox's latest job to the address.

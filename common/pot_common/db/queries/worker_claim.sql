@@ -42,13 +42,10 @@ WITH candidates AS (
     INSERT INTO delivery_events (job_id, attempt, campaign_id, recipient, outcome, at)
     SELECT id, attempts, campaign_id, recipient, 'suppressed', $3 FROM claimed WHERE state = 'suppressed'
     ON CONFLICT DO NOTHING
-), schedules AS (
-    SELECT c.id, c.schedule::text AS schedule
-    FROM campaigns c
-    WHERE c.id IN (SELECT campaign_id FROM claimed WHERE state = 'claimed')
 )
+-- The schedule by primary key per claimed job: a join here was planned as a scan of every campaign row
+-- for each job, which grew with the campaigns' history (make bench-history).
 SELECT cl.id, cl.campaign_id, cl.recipient, cl.recipient_domain, cl.variables::text AS variables, cl.attempts,
-       cl.next_attempt_at, s.schedule
+       cl.next_attempt_at, (SELECT c.schedule::text FROM campaigns c WHERE c.id = cl.campaign_id) AS schedule
 FROM claimed cl
-LEFT JOIN schedules s ON s.id = cl.campaign_id
 WHERE cl.state = 'claimed'
