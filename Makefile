@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator bench-console screenshots clean image test-image docs bench-onboarding
+.PHONY: help venv lock controlplane tools crds lint test test-unit test-integration test-e2e up down demo bench bench-pipeline bench-checker bench-operator bench-console screenshots clean image test-image docs bench-onboarding bench-feedback bench-history
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -79,10 +79,16 @@ down: ## Stop everything `make up` started
 demo: up ## POT end to end on the local stack
 	$(PY) -m pot_stack demo
 
-bench: bench-pipeline bench-checker bench-operator bench-console bench-memory bench-onboarding ## Every benchmark; each prints name=value lines
+bench: bench-pipeline bench-checker bench-operator bench-console bench-memory bench-onboarding bench-feedback bench-history ## Every benchmark; each prints name=value lines
 
 bench-pipeline: tools ## Worker pipeline vs bare aiosmtplib on loopback (issue 4)
 	$(PY) bench/pipeline.py
+
+bench-feedback: tools ## One pot-ingester reading 1,200 inboxes on the stack's Dovecot: connections, memory, classifier speed, bounce to health (issue 13)
+	$(PY) bench/feedback.py
+
+bench-history: tools ## Claim latency with 0 and 10,000,000 historical events, and the retention sweeper's throughput (issue 15)
+	$(PY) bench/claims_history.py
 
 bench-checker: tools ## Email checker on a world of shared MX hosts, greylisting and full mailboxes: efficiency, politeness
 	$(PY) bench/checker.py
