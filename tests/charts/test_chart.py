@@ -383,3 +383,15 @@ def test_operator_reads_every_variable_the_chart_sets() -> None:
     sources = [REPO / "docs" / "contracts.md", *(REPO / "operator" / "pot_operator").rglob("*.py")]
     read = {n for path in sources for n in re.findall(r"\bPOT_[A-Z0-9_]+", path.read_text())}
     assert names - read == set()
+
+
+def test_retention_reaches_the_operator_and_a_window_shorter_than_health_is_refused(tools: Tools) -> None:
+    (deployment,) = by_kind(render(tools, "--set", "retention.eventsDays=45"), "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POT_EVENTS_RETENTION_DAYS"] == "45"
+    (deployment,) = by_kind(render(tools), "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POT_EVENTS_RETENTION_DAYS"] == "90"
+    too_short = ("--set", "retention.eventsDays=7")
+    refused = tools.run_unchecked(tools.helm, "template", "pot", str(CHART), *too_short)
+    assert refused.returncode != 0 and "eventsDays" in refused.stderr
