@@ -24,6 +24,7 @@ VERIFY = (
     "tests/e2e/verification/test_campaign_verification.py"
     "::test_invalid_addresses_are_skipped_before_any_send_and_results_are_reused"
 )
+FEEDBACK_E2E = "tests/e2e/feedback/test_feedback.py::test_late_bounces_alone_auto_pause_the_pool"
 VERIFY_RUNS = "tests/integration/verification/test_runs.py"
 VERIFY_JOB = (
     "tests/unit/verification/test_plan.py::test_the_job_carries_the_egress_pool_and_the_workers_secret"
@@ -69,6 +70,16 @@ FIELD_TESTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "spec.credentials.secretRef.passwordKey": (
             "tests/unit/operator/test_credentials.py::test_a_secret_needs_both_keys_and_the_values_stay_inside",
+        ),
+        "spec.imap.host": (
+            FEEDBACK_E2E,
+            "tests/unit/common/test_providers.py::test_the_spec_host_wins_then_the_provider_then_nothing",
+        ),
+        "spec.imap.port": (FEEDBACK_E2E,),
+        "spec.imap.tlsMode": (
+            FEEDBACK_E2E,
+            "tests/integration/ingester/test_imap_reader.py::test_starttls_and_xoauth2",
+            "tests/unit/operator/test_credentials_oauth.py::test_imap_without_tls_is_refused_with_credentials_unless_allowed",
         ),
         "spec.credentials.oauth2.provider": (
             "tests/e2e/operator/test_oauth_mailbox.py::test_an_oauth2_mailbox_becomes_ready_and_its_campaign_reaches_the_sink_over_xoauth2",

@@ -16,12 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 # Fields without a proving test yet, each with a comment saying why; the lead decides whether to write
 # one or remove the field. A field leaves this set when FIELD_TESTS names its test.
-KNOWN_UNTESTED: set[tuple[str, str]] = {  # (kind, field path)
-    # In progress this round (issue 13): named here until their e2e tests land.
-    ("Mailbox", "spec.imap.host"),
-    ("Mailbox", "spec.imap.port"),
-    ("Mailbox", "spec.imap.tlsMode"),
-}
+KNOWN_UNTESTED: set[tuple[str, str]] = set()  # (kind, field path)
 
 
 @cache
