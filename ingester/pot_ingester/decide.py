@@ -35,12 +35,16 @@ NOTHING = Effect(None)
 def effect(verdict: Verdict) -> Effect:
     """The effect of a message linked to one of this mailbox's send jobs (docs/feedback.md).
 
-    A hard bounce suppresses; a soft or delayed one is recorded only. A reply stops further sends to
+    A hard bounce suppresses, unless it is a policy refusal (5.7.x: the sending IP on a blocklist, DMARC):
+    the address is usually fine, the sender is what was refused, so it counts against the mailbox's
+    health only. A soft or delayed one is recorded only. A reply stops further sends to
     its author: a suppression ('unsubscribe' when the reply asks for it, else 'reply': an address has one
     suppression, and an unsubscribe is the stronger statement) and the open jobs cancelled.
     """
     if verdict.kind == "bounce":
-        return Effect("late_bounce", "hard_bounce") if verdict.hard else Effect("late_soft_bounce")
+        if not verdict.hard:
+            return Effect("late_soft_bounce")
+        return Effect("late_bounce", None if verdict.reason == "policy" else "hard_bounce")
     if verdict.kind == "complaint":
         return Effect("complaint", "complaint")
     if verdict.kind == "auto-reply":

@@ -71,3 +71,9 @@ def test_a_read_resumes_after_the_checkpoint_of_the_same_uidvalidity_only() -> N
 def test_a_message_id_with_unprintable_bytes_is_known_by_the_hash() -> None:
     assert message_key(b"Message-ID: <a\x00b@x.test>\r\n\r\n").startswith("sha256:")
     assert message_key("Message-ID: <é@x.test>\r\n\r\n".encode()).startswith("sha256:")
+
+
+def test_a_policy_bounce_counts_against_the_mailbox_but_suppresses_nobody() -> None:
+    # 5.7.x: the sending IP or domain was refused (a blocklist, DMARC), not the address.
+    policy = Verdict("bounce", "5.7.1", True, "policy", "a@b.test", (), False)
+    assert effect(policy) == Effect("late_bounce")
