@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
 from pathlib import Path
 
 from pot_common.backoff import Backoff
+from pot_common.logs import configure_logging
 from pot_common.mail_credentials import CredentialStore
 from pot_common.vault import SERVICE_ACCOUNT_TOKEN, VaultConfig, VaultKV
 from prometheus_client import start_http_server
@@ -27,27 +27,6 @@ from pot_ingester.supervisor import Supervisor
 START_BACKOFF = Backoff(0.5, 10.0)
 
 log = logging.getLogger("pot_ingester")
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
-
-
-def _configure_logging(as_json: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    logging.getLogger("aioimaplib.aioimaplib").setLevel(logging.WARNING)  # its INFO lines quote server data
 
 
 def credential_store(settings: IngesterSettings) -> CredentialStore:
@@ -116,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         field = "POT_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
         print(f"pot-ingester: {field}: {first['msg']}", file=sys.stderr)
         sys.exit(2)
-    _configure_logging(settings.log_json)
+    configure_logging(settings.log_json, quiet=("aioimaplib.aioimaplib",))
     limit_tls_buffers()
     if settings.metrics_port:
         start_http_server(settings.metrics_port)

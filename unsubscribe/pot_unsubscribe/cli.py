@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
+from pot_common.logs import configure_logging
 from pot_common.vault import VaultConfig, VaultKV
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -31,26 +31,6 @@ Settings come from the environment (flags win):
 Routes: GET/POST /u/<token> (or any path with ?token=<token>), GET /healthz, GET /readyz.
 docs/unsubscribe.md says more.
 """
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
-
-
-def _configure_logging(as_json: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
 def build(settings: UnsubscribeSettings, vault: VaultKV) -> Starlette:
@@ -85,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         field = str(first["loc"][0]) if first["loc"] else "settings"
         print(f"pot-unsubscribe: POT_{field.upper()}: {first['msg']}", file=sys.stderr)
         sys.exit(2)
-    _configure_logging(settings.log_json)
+    configure_logging(settings.log_json)
     vault = VaultKV(VaultConfig.from_env())
     if not vault.config.configured:
         log.warning("Vault is not configured: every link will be refused as invalid")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import signal
 import sys
 
 from pot_common.backoff import Backoff
+from pot_common.logs import configure_logging
 from prometheus_client import start_http_server
 
 from pot_worker.catalog import PoolNotFound
@@ -24,26 +24,6 @@ from pot_worker.services import PG_ERRORS, REDIS_ERRORS
 START_BACKOFF = Backoff(0.5, 10.0)
 
 log = logging.getLogger("pot_worker")
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
-
-
-def _configure_logging(as_json: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
-    )
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 def _clock(settings: WorkerSettings) -> Clock:
@@ -94,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool", help="namespace/name (default: POT_POOL)")
     args = parser.parse_args(argv)
     settings = settings_from_env() if args.pool is None else settings_from_env(pool=args.pool)
-    _configure_logging(settings.log_json)
+    configure_logging(settings.log_json)
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     sys.exit(asyncio.run(_serve(settings)))
