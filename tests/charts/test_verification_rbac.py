@@ -29,4 +29,3 @@ def test_checker_jobs_are_created_and_read_by_name_never_listed_patched_or_delet
     assert rules_on_jobs(tools) == [("Role", ["get", "create"])]
     cluster_wide = rules_on_jobs(tools, "-f", str(CHART / "ci" / "cluster-wide-values.yaml"))
     assert cluster_wide == [("ClusterRole", ["get", "create"])]
-
