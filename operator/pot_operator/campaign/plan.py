@@ -27,7 +27,12 @@ from pot_operator.db import CampaignRow
 from pot_operator.index import Body, Key
 from pot_operator.statusdiff import status_patch
 from pot_operator.verification.plan import CONDITION as VERIFIED
-from pot_operator.verification.plan import VerificationObserved, VerificationStep, plan_verification
+from pot_operator.verification.plan import (
+    VerificationObserved,
+    VerificationStep,
+    plan_verification,
+    without_verified,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +183,8 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     if spec is None:
         cond("Ready", False, "InvalidSpec", o.spec_error[:1000])
         return Projection(conditions, {"phase": "Failed", "conditions": conditions})
+    if spec.verification.mode == "off":  # a Verified left by an earlier generation would be stale
+        conditions = without_verified(conditions)
     pool_name = spec.pool_ref.name
     if not o.pool_found:
         cond("PoolReady", False, "PoolNotFound", f"MailboxPool {pool_name} does not exist in {namespace}")
@@ -415,6 +422,8 @@ def plan_lifecycle(
     }
     if p.verification is not None:
         status["verification"] = p.verification.status
+    elif spec.verification.mode == "off":
+        status["verification"] = None  # removed: nothing checks this generation's list
     return Lifecycle(status, status_patch(current, status), phase, completed_now, alerts)
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pot_common.api.campaign import Verification
 from pot_deliverability.emailcheck.job import checker_job, job_name
 
-from pot_operator.conditions import rfc3339
+from pot_operator.conditions import Condition, rfc3339
 from pot_operator.config import Settings
 
 CONDITION = "Verified"
@@ -67,6 +67,13 @@ def owner_key(name: str, uid: str, generation: int | None) -> str:
     """The run's owner: one run per Campaign object and generation (a new spec checks again, reusing
     results younger than maxAge)."""
     return f"Campaign/{name}/{uid}/{generation}"
+
+
+def without_verified(conditions: Sequence[Condition]) -> list[Condition]:
+    """The conditions without Verified, for a Campaign whose spec.verification.mode is `off`: the
+    condition is removed rather than kept as "not checked", so such a campaign shows what one that
+    never had verification shows (pure)."""
+    return [c for c in conditions if c.get("type") != CONDITION]
 
 
 def verification_status(run: Run, job: str | None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from pot_common.api.campaign import CampaignSpec, Verification
@@ -193,3 +194,48 @@ def test_memory_keeps_the_skipped_counts_across_a_restart() -> None:
     memory = CampaignMemory(3, 120, 7)
     assert CampaignMemory.from_json(memory.to_json()) == memory
     assert CampaignMemory.from_json({"suppressedAtLoad": 2}) == CampaignMemory(2, 0, 0)
+
+
+def test_switching_verification_off_removes_the_verified_condition_and_status() -> None:
+    """A generation with mode `off` checks nothing: the Verified condition and status.verification an
+    earlier generation left would describe a list this one does not check."""
+    from pot_operator.campaign.plan import Loaded, plan_lifecycle
+    from pot_operator.statusdiff import status_patch
+
+    earlier = observed(None)
+    body = {
+        **earlier.body,
+        "metadata": {**earlier.body["metadata"], "generation": 2},
+        "status": {
+            "conditions": [
+                {"type": "Verified", "status": "False", "reason": "Verifying", "message": "1/6 checked"},
+                {"type": "Ready", "status": "False", "reason": "Verifying", "message": "1/6 checked"},
+            ],
+            "verification": {"job": "pot-verify-7-c", "total": 6, "checked": 1},
+        },
+    }
+    assert earlier.spec is not None
+    off = earlier.spec.model_copy(update={"verification": Verification()})
+    o = dataclasses.replace(earlier, body=body, spec=off)
+    p = plan_projection(o, NOW)
+    assert p.load and p.verification is None
+    assert [c["type"] for c in p.conditions if c["type"] == "Verified"] == []
+    counts = dict.fromkeys(
+        ("total", "queued", "sent", "deferred", "bounced", "failed", "unknown", "suppressed", "unsubscribed"),
+        0,
+    )
+    life = plan_lifecycle(
+        o,
+        p,
+        Loaded(1, 1, 0),
+        {**counts, "total": 1, "queued": 1, "first_sent_at": None, "last_final_at": None},
+        NOW,
+    )
+    assert not any(c["type"] == "Verified" for c in life.status["conditions"])
+    ready = next(c for c in life.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] != "Verifying"
+    assert status_patch(body["status"], life.status)["verification"] is None  # type: ignore[index]
+
+    # With verification on, the same scan keeps planning it (the condition is its own).
+    kept = plan_projection(dataclasses.replace(o, spec=earlier.spec), NOW)
+    assert any(c["type"] == "Verified" for c in kept.conditions)
