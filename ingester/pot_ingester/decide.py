@@ -1,5 +1,6 @@
-"""Pure decisions of the ingester: what each classified message does, its key, where a read resumes;
-used by pot_ingester.store (the record step) and pot_ingester.inbox (the checkpoint)."""
+"""Pure decisions of the ingester: what each classified message does, its key, where a read resumes,
+what an inbox's failures say about it; used by pot_ingester.store (the record step) and
+pot_ingester.inbox (the checkpoint and the inbox's state)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,29 @@ def resume_after(checkpoint: tuple[int, int] | None, uidvalidity: int) -> int:
     if checkpoint is None or checkpoint[0] != uidvalidity:
         return 0
     return checkpoint[1]
+
+
+# Consecutive failures of other kinds (a lost connection, Vault away) before the inbox is said to be
+# failing: one dropped connection is reconnected within seconds and is nobody's news.
+FAILING_AFTER = 3
+MAX_ERROR_CHARS = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def inbox_state(reason: str, failures: int) -> str | None:
+    """The inbox state a failure of `reason` (pot_ingester_errors_total's word), the `failures`-th in a
+    row, records; None: the last state stands. A refused login or a refused plaintext connection is the
+    server's (or the settings') final word and says so at once; a Postgres failure is not the inbox's."""
+    if reason == "login":
+        return "login_refused"
+    if reason == "plaintext_refused":
+        return "plaintext_refused"
+    if reason == "postgres":
+        return None
+    return "failing" if failures >= FAILING_AFTER else None
+
+
+def one_line(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """`text` as one line of at most `limit` characters (a server's words go into a status message)."""
+    line = " ".join(_CONTROL.sub(" ", text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -1,6 +1,9 @@
 """Reads one mailbox's inbox for as long as the pool has it: log in, record what arrived since the
 checkpoint, then wait (IDLE, or polling) and again; reconnects with backoff. Run by pot_ingester.supervisor.
 
+The inbox's state (reading, or why not) is written to its mailbox row when it changes, for the
+operator's InboxReady condition: a refused login at once, other failures once several come in a row.
+
 Held connections are bounded (Gates.hold): an inbox beyond the bound logs in every poll_seconds, reads
 and logs out. Logins in progress are bounded too (Gates.login), so a restart of thousands of inboxes
 does not open thousands of TLS handshakes at once.
@@ -29,7 +32,7 @@ from pot_feedback.classify.verdict import UNKNOWN
 
 from pot_ingester import metrics
 from pot_ingester.config import IngesterSettings
-from pot_ingester.decide import resume_after
+from pot_ingester.decide import inbox_state, one_line, resume_after
 from pot_ingester.session import ImapError, LoginFailed, PlaintextRefused, Session
 from pot_ingester.store import PG_FAILURES, Inbox, Store
 
@@ -88,28 +91,51 @@ class InboxReader:
         # A refused login is retried far more slowly than a dropped connection: providers lock accounts
         # after repeated failures, and a fixed secret is seen at the next try anyway.
         self.login_backoff = Backoff(max(30.0, settings.reconnect_base_seconds), 1800.0)
+        # The (state, error) last written to the mailbox row by this reader: only a change is written.
+        self.state: tuple[str, str | None] | None = None
 
     async def run(self) -> None:
         """Until cancelled. Every failure is logged, counted and waited out; none ends the loop."""
         failures = 0
         while True:
-            reason = await self._one_connection()
-            if reason is None:
+            failure = await self._one_connection()
+            if failure is None:
                 failures = 0
                 await asyncio.sleep(self.settings.poll_seconds)  # a poll round ended: the next one
                 continue
+            reason, error = failure
             failures += 1
             self.stats.mode = "failing"
             metrics.ERRORS.labels(self.pool, reason).inc()
+            state = inbox_state(reason, failures)
+            if state is not None:
+                try:
+                    await self._set_state(state, error)
+                except PG_FAILURES as exc:  # said again at the next failure
+                    log.warning(
+                        "Could not record the inbox state mailbox=%s error=%s",
+                        self.inbox.label,
+                        type(exc).__name__,
+                    )
             backoff = self.login_backoff if reason in ("login", "credentials") else self.backoff
             await asyncio.sleep(backoff.delay(failures))
 
-    async def _one_connection(self) -> str | None:
-        """One connection's life; None when it ended normally (a poll round), else the error reason."""
+    async def _set_state(self, state: str, error: str | None) -> None:
+        verdict = (state, one_line(error) if error is not None else None)
+        if verdict == self.state:
+            return
+        if await self.store.inbox_state(self.inbox.id, *verdict):
+            log.info("Recorded the inbox state mailbox=%s state=%s", self.inbox.label, state)
+        self.state = verdict
+
+    async def _one_connection(self) -> tuple[str, str] | None:
+        """One connection's life; None when it ended normally (a poll round), else the error reason
+        (pot_ingester_errors_total's word) and its text as logged (never a secret)."""
         inbox = self.inbox
         try:
             async with self._session() as (session, held):
                 await self.read_new(session)
+                await self._set_state("reading", None)
                 if not held:
                     self.stats.mode = "poll"
                     return None
@@ -124,27 +150,27 @@ class InboxReader:
                     await self.read_new(session)
         except PlaintextRefused as exc:
             log.warning("Refused to read inbox mailbox=%s error=%s", inbox.label, exc)
-            return "plaintext_refused"
+            return "plaintext_refused", str(exc)
         except LoginRefused as exc:
             log.warning("Token endpoint refused the login mailbox=%s error=%s", inbox.label, exc)
-            return "credentials"
+            return "credentials", f"the OAuth2 token endpoint refused the login: {exc}"
         except CredentialsError as exc:
             log.warning("Could not resolve the login mailbox=%s error=%s", inbox.label, exc)
-            return "credentials"
+            return "credentials", f"could not resolve the login: {exc}"
         except (VaultUnavailable, TokenUnavailable) as exc:
             log.warning("Login source unavailable mailbox=%s error=%s", inbox.label, type(exc).__name__)
-            return "credentials"
+            return "credentials", f"login source unavailable: {type(exc).__name__}"
         except LoginFailed as exc:
             self._forget_login()
             log.warning("IMAP server refused the login mailbox=%s error=%s", inbox.label, exc)
-            return "login"
+            return "login", str(exc)
         except (ImapError, OSError, TimeoutError) as exc:
-            detail = str(exc) or type(exc).__name__  # a timeout has no text of its own
-            log.warning("Lost the inbox, reconnecting mailbox=%s error=%s", inbox.label, detail[:200])
-            return "imap"
+            detail = (str(exc) or type(exc).__name__)[:200]  # a timeout has no text of its own
+            log.warning("Lost the inbox, reconnecting mailbox=%s error=%s", inbox.label, detail)
+            return "imap", detail
         except PG_FAILURES as exc:
             log.warning("Postgres failed, reconnecting mailbox=%s error=%s", inbox.label, type(exc).__name__)
-            return "postgres"
+            return "postgres", type(exc).__name__
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[tuple[Session, bool]]:

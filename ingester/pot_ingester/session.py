@@ -165,12 +165,15 @@ class Session:
         await asyncio.wait_for(protocol.capability(), self.timeout)  # capabilities change after TLS
 
     async def _authenticate(self, client: _Client, login: Login) -> None:
+        secret = login.secret()
         if login.is_oauth2:
-            response = await client.xoauth2(login.username, login.secret())
+            response = await client.xoauth2(login.username, secret)
         else:
-            response = await client.login(login.username, login.secret())
+            response = await client.login(login.username, secret)
         if response.result != "OK":
             text = b" ".join(bytes(line) for line in response.lines[-1:]).decode("utf-8", "replace")
+            if secret:
+                text = text.replace(secret, "***")  # a server that echoes it must not put it in a status
             raise LoginFailed(f"{'XOAUTH2' if login.is_oauth2 else 'LOGIN'} refused: {text[:200]}")
 
     async def new_uids(self, after: int) -> list[int]:

@@ -1,5 +1,6 @@
-"""The ingester's Postgres side: the pool's inboxes, checkpoints, and the record step (one transaction
-per message: its effects and the checkpoint together); used by pot_ingester.supervisor and .inbox."""
+"""The ingester's Postgres side: the pool's inboxes, checkpoints, the record step (one transaction
+per message: its effects and the checkpoint together) and each inbox's state; used by
+pot_ingester.supervisor and .inbox."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 from pot_common.db import apply_schema, query
+from pot_common.sql import load_sql
 from pot_feedback.classify import Verdict
 
 from pot_ingester import metrics
@@ -119,6 +121,14 @@ class Store:
 
     async def reset(self, mailbox_id: int, uidvalidity: int) -> None:
         await self.db.execute(query("ingest_reset"), mailbox_id, uidvalidity, datetime.now(UTC))
+
+    async def inbox_state(self, mailbox_id: int, state: str, error: str | None) -> bool:
+        """Record the ingester's verdict on the inbox (pot_ingester/sql/inbox_state.sql); True when the
+        row changed (it already said so otherwise)."""
+        status = await self.db.execute(
+            load_sql("pot_ingester", "inbox_state", "sql"), mailbox_id, state, error
+        )
+        return bool(status == "UPDATE 1")
 
     async def record(self, inbox: Inbox, uidvalidity: int, message: Fetched, verdict: Verdict) -> Recorded:
         """Link, then write the message, its effects and the checkpoint in one transaction."""

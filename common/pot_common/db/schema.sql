@@ -248,6 +248,15 @@ ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS auth_mechanism text NOT NULL DEFA
     CHECK (auth_mechanism IN ('password', 'oauth2'));
 ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS oauth_provider text;
 ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS oauth_token_url text;
+-- The ingester's last verdict on the inbox, written when it changes (the operator's InboxReady
+-- condition says it): 'reading', 'login_refused' (the IMAP server said NO to the login),
+-- 'plaintext_refused' (no TLS, and a login may not travel in clear) or 'failing' (several attempts in a
+-- row failed otherwise); inbox_error the server's words, one bounded line, never the secret; NULL: not
+-- read yet. The SMTP side is not touched: an inbox login refused says nothing of the submission login.
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS inbox_state text
+    CHECK (inbox_state IN ('reading', 'login_refused', 'plaintext_refused', 'failing'));
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS inbox_error text;
+ALTER TABLE mailboxes ADD COLUMN IF NOT EXISTS inbox_since timestamptz;
 
 -- The ingester (pot_ingester, docs/feedback.md "Checkpoints"). Per mailbox, the inbox's UIDVALIDITY
 -- and the highest UID whose effects are recorded; advanced in the same transaction as each message's
@@ -289,3 +298,15 @@ DO $$ BEGIN
             CHECK (reason IN ('hard_bounce', 'complaint', 'unsubscribe', 'manual', 'reply'));
     END IF;
 END $$;
+
+-- Retention of ended campaigns (pot_operator.retention, docs/operator.md "Retention"). final_counts: a
+-- Campaign's status counts by job state, written once by the operator when it has ended (Completed or
+-- Failed, no job left in a worker's hands), final_at when; its status reads them from then on.
+-- final_feedback: its feedback counts (unsubscribed, replied, bounced later, complained, auto-replied),
+-- counted live until the retention has passed since final_at, then frozen here by the sweeper; after
+-- that nothing of its status is read from send_jobs or delivery_events, and its jobs may go.
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS final_counts jsonb;
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS final_at timestamptz;
+ALTER TABLE campaigns ADD COLUMN IF NOT EXISTS final_feedback jsonb;
+-- The sweeper deletes inbox messages past the retention that no longer guard a send job, oldest first.
+CREATE INDEX IF NOT EXISTS inbox_messages_unlinked_at ON inbox_messages (at) WHERE job_id IS NULL;

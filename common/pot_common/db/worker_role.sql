@@ -50,6 +50,8 @@ GRANT UPDATE (seen_at, in_flight) ON worker_heartbeats TO pot_worker;
 -- keeps its own bookkeeping: the inbox checkpoints and the messages recorded.
 GRANT SELECT, INSERT ON inbox_messages TO pot_worker;
 GRANT SELECT, INSERT, UPDATE ON inbox_checkpoints TO pot_worker;
+-- Its verdict on each inbox (read, or why not), nothing else of the mailbox row.
+GRANT UPDATE (inbox_state, inbox_error, inbox_since) ON mailboxes TO pot_worker;
 
 -- The checker Job (`potctl check-emails --job`, Campaign.spec.verification) runs with this role too:
 -- its Job takes the workers' database Secret. It reads its run and address list, reports progress,
