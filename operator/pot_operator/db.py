@@ -113,11 +113,15 @@ class MailboxId(NamedTuple):
     state: str
     # The KV version of the secret the SMTP server refused, when the worker recorded one.
     credentials_bad_version: int | None = None
+    # The ingester's last verdict on the inbox (reading, login_refused, ...), its words and since when.
+    inbox_state: str | None = None
+    inbox_error: str | None = None
+    inbox_since: dt.datetime | None = None
 
 
 async def mailbox_ids(db: asyncpg.Pool, pool_id: int) -> dict[str, MailboxId]:
     rows = await db.fetch(sql("mailbox_ids"), pool_id)
-    return {r["name"]: MailboxId(r["id"], r["state"], r["credentials_bad_version"]) for r in rows}
+    return {r["name"]: MailboxId(*(r[c] for c in MailboxId._fields)) for r in rows}
 
 
 async def upsert_mailboxes(
@@ -272,8 +276,67 @@ async def imported_list_exists(db: asyncpg.Pool, tenant: str, list_name: str) ->
     return bool(await db.fetchval(sql("imported_list_exists"), tenant, list_name))
 
 
-async def campaign_counts(db: asyncpg.Pool, campaign_id: int) -> asyncpg.Record:
-    return await db.fetchrow(sql("campaign_counts"), campaign_id)
+# A campaign's status counts by job state: written once on its row when it ended (`final_counts`).
+JOB_COUNTS = (
+    "total",
+    "queued",
+    "sent",
+    "deferred",
+    "bounced",
+    "failed",
+    "unknown",
+    "suppressed",
+    "first_sent_at",
+    "last_final_at",
+    "next_due_at",
+)
+# Its feedback counts: counted live for the retention after the end, then frozen (`final_feedback`).
+FEEDBACK_COUNTS = ("unsubscribed", "replied", "bounced_later", "complained", "auto_replied")
+_TIMES = ("first_sent_at", "last_final_at", "next_due_at")
+
+
+async def campaign_counts(db: asyncpg.Pool, campaign_id: int) -> dict[str, Any]:
+    """The campaign's status counts: from its jobs and events, or what its row froze once it ended."""
+    return merged_counts(dict(await db.fetchrow(sql("campaign_counts"), campaign_id)))
+
+
+def merged_counts(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The live counts with the frozen ones over them (pure); `final` and `frozen` say which are.
+
+    The frozen JSON holds the same keys as the live columns, times as ISO 8601 text."""
+    counts = {k: v for k, v in row.items() if k not in ("final_counts", "final_feedback")}
+    final = _json_object(row.get("final_counts"))
+    feedback = _json_object(row.get("final_feedback"))
+    for key, value in {**(final or {}), **(feedback or {})}.items():
+        counts[key] = dt.datetime.fromisoformat(value) if key in _TIMES and value else value
+    counts["final"] = final is not None
+    counts["frozen"] = feedback is not None
+    return counts
+
+
+def frozen_json(counts: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """`keys` of the counts as the JSON a campaign's row keeps (pure)."""
+    return json.dumps(
+        {k: v.isoformat() if isinstance(v, dt.datetime) else v for k, v in ((k, counts[k]) for k in keys)},
+        sort_keys=True,
+    )
+
+
+def _json_object(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    data = json.loads(value) if isinstance(value, str) else value
+    return dict(data)
+
+
+async def store_final_counts(db: asyncpg.Pool, campaign_id: int, counts: Mapping[str, Any]) -> bool:
+    """Write an ended campaign's counts by job state on its row, once; whether this call wrote them."""
+    return bool(await db.fetchval(sql("campaign_final"), campaign_id, frozen_json(counts, JOB_COUNTS)))
+
+
+async def freeze_feedback(db: asyncpg.Pool, campaign_id: int, counts: Mapping[str, Any]) -> bool:
+    """Write an ended campaign's feedback counts on its row, once; whether this call wrote them."""
+    return bool(await db.fetchval(sql("retention_freeze"), campaign_id, frozen_json(counts, FEEDBACK_COUNTS)))
 
 
 async def set_campaign_state(db: asyncpg.Pool, campaign_id: int, state: str) -> None:

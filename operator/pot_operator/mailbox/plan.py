@@ -27,6 +27,7 @@ from pot_operator.health import (
     health_score,
     reduced_cap_factor,
 )
+from pot_operator.mailbox.inbox import InboxVerdict, inbox_verdict
 from pot_operator.pool.policy import PoolPolicy
 from pot_operator.warmup import WarmupProgress, advance_warmup, effective_daily_cap
 
@@ -87,6 +88,8 @@ class Observed:
     blocklisted: str | None = None
     # POT_VAULT_TENANT_PREFIX: its Vault path is resolved under <prefix>/<namespace>/.
     vault_prefix: str = DEFAULT_TENANT_PREFIX
+    # What the ingester last said of the inbox (None: nothing yet).
+    inbox: InboxVerdict | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +129,17 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
     elif pool.paused:
         pause_reason = f"MailboxPool {pool.name} is paused"
     state = _state(o, pool, failed=failed, cooling=cooling, day=progress.day)
+    if o.worker_rejected_credentials:
+        db_state, db_reason = "credentials_bad", "The SMTP server refused the credentials"
+    elif failed:
+        # 'credentials_bad' is the worker's verdict (AUTH refused); ours is a pause with the reason.
+        db_state, db_reason = "paused", f"{creds[1]}: {creds[2]}"
+    elif o.spec.paused or pool.paused:
+        db_state, db_reason = "paused", pause_reason or ""
+    elif cooling:
+        db_state, db_reason = "cooling", cooldown.reason or ""
+    else:
+        db_state, db_reason = "active", ""
     status: dict[str, Any] = {
         "observedGeneration": o.generation,
         "state": state,
@@ -144,19 +158,8 @@ def plan_mailbox(o: Observed, pool: PoolPolicy, now: dt.datetime) -> MailboxPlan
         },
         "cooldownUntil": rfc3339(cooldown.until) if cooldown.until else None,
         "pauseReason": pause_reason,
-        "conditions": _conditions(o, pool, cooldown, health, creds, progress.day, start, now),
+        "conditions": _conditions(o, pool, cooldown, health, creds, progress.day, start, now, db_state),
     }
-    if o.worker_rejected_credentials:
-        db_state, db_reason = "credentials_bad", "The SMTP server refused the credentials"
-    elif failed:
-        # 'credentials_bad' is the worker's verdict (AUTH refused); ours is a pause with the reason.
-        db_state, db_reason = "paused", f"{creds[1]}: {creds[2]}"
-    elif o.spec.paused or pool.paused:
-        db_state, db_reason = "paused", pause_reason or ""
-    elif cooling:
-        db_state, db_reason = "cooling", cooldown.reason or ""
-    else:
-        db_state, db_reason = "active", ""
     return MailboxPlan(
         status=status,
         row=_row(o, pool, cap if db_state == "active" else 0, db_state, db_reason, cooldown),
@@ -262,6 +265,7 @@ def _conditions(
     day: int,
     start: dt.date,
     now: dt.datetime,
+    db_state: str,
 ) -> list[Condition]:
     generation = o.generation
     conditions = set_condition(
@@ -280,7 +284,7 @@ def _conditions(
         sample = "WithinThresholds" if health.sample_sufficient else "SampleTooSmall"
         healthy = (True, sample, f"Health score {health.score}")
     conditions = set_condition(conditions, "Healthy", *healthy, generation=generation, now=now)
-    conditions = _inbox_condition(o, conditions, now)
+    conditions = _inbox_condition(o, conditions, now, db_state)
     blocked = None
     if o.spec.paused:
         blocked = ("Paused", o.spec.pause_reason or "Paused by spec")
@@ -295,21 +299,16 @@ def _conditions(
     )
 
 
-def _inbox_condition(o: Observed, conditions: list[Condition], now: dt.datetime) -> list[Condition]:
-    """InboxReady: whether the pool's ingester knows where to read this mailbox's inbox (only with
-    spec.imap; without it the condition is absent, as the feature is)."""
+def _inbox_condition(
+    o: Observed, conditions: list[Condition], now: dt.datetime, db_state: str
+) -> list[Condition]:
+    """InboxReady (only with spec.imap; without it the condition is absent, as the feature is)."""
     imap = o.spec.imap
     if imap is None:
         return [c for c in conditions if c.get("type") != "InboxReady"]
     inbox = imap_endpoint(imap.host, imap.port, imap.tls_mode, o.spec.smtp.host)
-    verdict = (
-        (True, "Configured", f"The ingester reads {inbox.host}:{inbox.port} ({inbox.tls})")
-        if inbox
-        else (
-            False,
-            "ImapHostUnknown",
-            f"POT knows no IMAP server for SMTP host {o.spec.smtp.host}: set spec.imap.host",
-        )
+    verdict = inbox_verdict(
+        f"{inbox.host}:{inbox.port} ({inbox.tls})" if inbox else None, o.spec.smtp.host, db_state, o.inbox
     )
     return set_condition(conditions, "InboxReady", *verdict, generation=o.generation, now=now)
 

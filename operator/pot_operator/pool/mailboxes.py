@@ -20,6 +20,7 @@ from pot_operator.credentials import CredentialCheck, rotated_since_rejection
 from pot_operator.db import MailboxId, MailboxRow
 from pot_operator.health import WindowCounts, reduced_cap_factor
 from pot_operator.index import Body, Key, ParsedMailbox
+from pot_operator.mailbox.inbox import InboxVerdict
 from pot_operator.mailbox.plan import BLOCKLIST_REASON, MailboxMemory, MailboxPlan, Observed, plan_mailbox
 from pot_operator.pool.policy import PoolPolicy
 from pot_operator.statusdiff import status_patch
@@ -27,9 +28,18 @@ from pot_operator.statusdiff import status_patch
 EMPTY_MEMORY = MailboxMemory()
 NO_COUNTS = (WindowCounts(), 0)
 # What a mailbox's plan is made from besides its body: pool policy, window counts, sent today,
-# credential verdict, worker rejection, remembered state, today's date, blocklist listing.
+# credential verdict, worker rejection, remembered state, today's date, blocklist listing, and the
+# ingester's word on the inbox (its InboxReady condition changes with it alone).
 PlanInputs = tuple[
-    PoolPolicy, WindowCounts, int, CredentialCheck | None, bool, MailboxMemory, dt.date, str | None
+    PoolPolicy,
+    WindowCounts,
+    int,
+    CredentialCheck | None,
+    bool,
+    MailboxMemory,
+    dt.date,
+    str | None,
+    InboxVerdict | None,
 ]
 
 
@@ -88,7 +98,8 @@ def plan_mailboxes(seen: MailboxesSeen, pool: PoolPolicy, now: dt.datetime) -> l
         rejected = mid is not None and still_rejected(mid, check, body)
         memory = seen.memories.get(key, EMPTY_MEMORY)
         listing = seen.listed.get(parsed.target)
-        inputs: PlanInputs = (pool, window, sent_today, check, rejected, memory, today, listing)
+        inbox = inbox_verdict_of(mid)
+        inputs: PlanInputs = (pool, window, sent_today, check, rejected, memory, today, listing, inbox)
         memo = seen.memos.get(key)
         if memo is not None and memo.inputs == inputs and not time_sensitive(memory, pool, now):
             if memo.body is body:
@@ -112,11 +123,12 @@ def plan_mailboxes(seen: MailboxesSeen, pool: PoolPolicy, now: dt.datetime) -> l
             memory=memory,
             blocklisted=listing,
             vault_prefix=seen.vault_prefix,
+            inbox=inbox,
         )
         plan = plan_mailbox(observed, pool, now)
         # Planning again with the memory this plan leaves behind gives the same plan (same day,
         # nothing time-sensitive), so that memory is what the next scan's inputs are compared to.
-        settled: PlanInputs = (pool, window, sent_today, check, rejected, plan.memory, today, listing)
+        settled: PlanInputs = (pool, window, sent_today, check, rejected, plan.memory, today, listing, inbox)
         out.append(Planned(key, body, parsed, plan, True, PlanMemo(settled, body, plan)))
     return out
 
@@ -176,6 +188,13 @@ def time_sensitive(memory: MailboxMemory, pool: PoolPolicy, now: dt.datetime) ->
         memory.cooldown_until is not None
         or reduced_cap_factor(pool.thresholds, memory.resumed_at, now) is not None
     )
+
+
+def inbox_verdict_of(row: MailboxId | None) -> InboxVerdict | None:
+    """What the ingester last wrote on the mailbox's row about its inbox (None: nothing yet)."""
+    if row is None or row.inbox_state is None:
+        return None
+    return InboxVerdict(row.inbox_state, row.inbox_error, row.inbox_since)
 
 
 def still_rejected(row: MailboxId, check: CredentialCheck | None, body: Mapping[str, Any]) -> bool:

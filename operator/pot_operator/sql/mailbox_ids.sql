@@ -1,1 +1,2 @@
-SELECT name, id, state, credentials_bad_version FROM mailboxes WHERE pool_id = $1;
+SELECT name, id, state, credentials_bad_version, inbox_state, inbox_error, inbox_since
+FROM mailboxes WHERE pool_id = $1;
