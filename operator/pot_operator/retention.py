@@ -1,17 +1,21 @@
-"""Bounded Postgres growth: the sweeper deleting delivery events and send jobs past the retention.
+"""Bounded Postgres growth: the sweeper deleting delivery events, send jobs and inbox messages past the
+retention, and the rule that lets an ended campaign's history go without changing its status.
 
 Started by pot_operator.main's startup handler as a background task (`run_sweeper`), cancelled at
 cleanup; `sweep` is the whole of one pass and is what the integration test and bench/claims_history.py
-call. Decisions are pure functions here; the SQL is in sql/retention_*.sql.
+call. pot_operator.campaign.apply asks `counts_final_due` when an ended campaign's counts may be
+written on its row. Decisions are pure functions here; the SQL is in sql/retention_*.sql.
 
 What goes (docs/operator.md "Retention"):
 - delivery_events older than the retention, in batches of BATCH rows, oldest first. The outcomes a
   Campaign's status counts (reply, late_bounce, complaint, auto_reply: campaign_counts.sql) stay while
-  their campaign still has send jobs, so a live campaign's counts never drop.
-- send jobs of *retired* campaigns: a row in a final state (completed, failed, cancelled) that ended
-  (its updated_at) more than the retention ago and whose Campaign object no longer exists. A Campaign
-  that still exists keeps its jobs: its status is counted from them on every scan. Jobs still being
-  sent ('claimed', 'sending') are never touched.
+  their campaign still has send jobs, so a counted reply goes only once nothing counts it live.
+- send jobs no status reads: those of an *ended* campaign once its counts are frozen on its row (by
+  job state when it ended, written by the campaign scan; its feedback counts the retention after
+  that, written here by `freeze_feedback`), and those of a *retired* campaign (final, last changed
+  more than the retention ago, its Campaign object gone). Jobs still being sent ('claimed',
+  'sending') are never touched.
+- inbox_messages read more than the retention ago whose send job is gone (or that never had one).
 Never touched: suppressions, suppression lists, campaigns, mailboxes, pools, recipients.
 """
 
@@ -95,8 +99,27 @@ class LiveCampaigns:
 class SweepResult:
     events: int = 0
     jobs: int = 0
+    inbox_messages: int = 0
+    frozen: int = 0  # ended campaigns whose feedback counts this pass froze
     batches: int = 0
     seconds: float = 0.0
+
+
+# The phases after which a campaign sends nothing more (pot_operator.campaign.plan.decide_phase).
+ENDED_PHASES = ("Completed", "Failed")
+
+
+def counts_final_due(previous_phase: str | None, phase: str, counts: Mapping[str, Any]) -> bool:
+    """Whether this scan writes the campaign's counts by job state on its row, for good (pure).
+
+    It has ended, and had already on the scan before (a job claimed as it ended has had a whole scan
+    interval to finish), no job is in a worker's hands, and they are not written yet."""
+    return (
+        phase in ENDED_PHASES
+        and previous_phase == phase
+        and int(counts.get("in_flight") or 0) == 0
+        and not counts.get("final")
+    )
 
 
 def more_to_do(deleted: int, batch: int) -> bool:
@@ -150,14 +173,16 @@ async def sweep_events(
 async def sweep_jobs(
     database: asyncpg.Pool,
     before: dt.datetime,
-    live: LiveCampaigns,
+    live: LiveCampaigns | None,
     namespaces: Sequence[str],
     *,
     batch: int = BATCH,
     pause: float = PAUSE_SECONDS,
     result: SweepResult | None = None,
 ) -> int:
-    """Delete the send jobs of campaigns retired before `before` (in `namespaces`; empty: all)."""
+    """Delete the send jobs of frozen campaigns and of campaigns retired before `before` (in
+    `namespaces`; empty: all). Without `live` (the Campaign objects unknown) only frozen ones go."""
+    known = live or LiveCampaigns([], [], [])
 
     async def one() -> int:
         return int(
@@ -165,14 +190,49 @@ async def sweep_jobs(
                 db.sql("retention_jobs"),
                 before,
                 batch,
-                live.namespaces,
-                live.names,
-                live.uids,
+                known.namespaces,
+                known.names,
+                known.uids,
                 list(namespaces),
+                live is not None,
             )
         )
 
     return await _in_batches("send_jobs", one, batch, pause, result or SweepResult())
+
+
+async def freeze_feedback(
+    database: asyncpg.Pool, before: dt.datetime, namespaces: Sequence[str], *, batch: int = 100
+) -> int:
+    """Freeze the feedback counts of campaigns that ended before `before`: each is read as its status
+    reads it and written on its row, which its status reads from then on. Returns how many."""
+    frozen = 0
+    while True:
+        ids = [
+            r["id"]
+            for r in await database.fetch(db.sql("retention_unfrozen"), before, list(namespaces), batch)
+        ]
+        for campaign_id in ids:
+            counts = await db.campaign_counts(database, campaign_id)
+            frozen += await db.freeze_feedback(database, campaign_id, counts)
+        if not more_to_do(len(ids), batch):
+            return frozen
+
+
+async def sweep_inbox(
+    database: asyncpg.Pool,
+    before: dt.datetime,
+    *,
+    batch: int = BATCH,
+    pause: float = PAUSE_SECONDS,
+    result: SweepResult | None = None,
+) -> int:
+    """Delete inbox_messages read before `before` that guard no send job any more."""
+
+    async def one() -> int:
+        return int(await database.fetchval(db.sql("retention_inbox"), before, batch))
+
+    return await _in_batches("inbox_messages", one, batch, pause, result or SweepResult())
 
 
 async def sweep(
@@ -185,20 +245,23 @@ async def sweep(
     batch: int = BATCH,
     pause: float = PAUSE_SECONDS,
 ) -> SweepResult:
-    """One pass: old events, then the jobs of retired campaigns (skipped when `live` is unknown:
-    without the list of existing Campaigns no job can be proven history)."""
+    """One pass: old events; the feedback of campaigns ended before the cutoff frozen; the jobs nothing
+    reads (a retired campaign's only when `live` is known: without the list of existing Campaigns it
+    cannot be proven history); old inbox messages whose job is gone."""
     before = cutoff(now, retention_days)
     result = SweepResult()
     started = time.monotonic()
     # Events first: a job's old events are gone before the job, so its deletion has little to unlink.
     result.events = await sweep_events(database, before, batch=batch, pause=pause, result=result)
-    if live is not None:
-        result.jobs = await sweep_jobs(
-            database, before, live, namespaces, batch=batch, pause=pause, result=result
-        )
+    result.frozen = await freeze_feedback(database, before, namespaces)
+    result.jobs = await sweep_jobs(
+        database, before, live, namespaces, batch=batch, pause=pause, result=result
+    )
     if result.jobs:
-        # The counted feedback of campaigns that just lost their jobs is no longer counted anywhere.
+        # The counted feedback of campaigns that just lost their jobs is no longer counted live anywhere.
         result.events += await sweep_events(database, before, batch=batch, pause=pause, result=result)
+    # Last: the messages of the jobs that just went are unlinked now (ON DELETE SET NULL).
+    result.inbox_messages = await sweep_inbox(database, before, batch=batch, pause=pause, result=result)
     result.seconds = time.monotonic() - started
     return result
 
@@ -225,13 +288,15 @@ async def sweep_once(rt: Runtime, now: dt.datetime) -> SweepResult | None:
     days = rt.settings.events_retention_days
     result = await sweep(database, now, days, live, rt.settings.namespaces)
     log.info(
-        "Swept history: retention_days=%d before=%s delivery_events=%d send_jobs=%d%s batches=%d "
-        "seconds=%.1f",
+        "Swept history: retention_days=%d before=%s delivery_events=%d campaigns_frozen=%d send_jobs=%d%s "
+        "inbox_messages=%d batches=%d seconds=%.1f",
         days,
         cutoff(now, days).isoformat(timespec="seconds"),
         result.events,
+        result.frozen,
         result.jobs,
-        "" if live is not None else " (jobs kept: campaigns not listed)",
+        "" if live is not None else " (retired campaigns' jobs kept: campaigns not listed)",
+        result.inbox_messages,
         result.batches,
         result.seconds,
     )

@@ -1,7 +1,7 @@
 """The Campaign controller's apply steps: the projection's writes, then the lifecycle's.
 
 Called by pot_operator.campaign.reconcile. Postgres (campaign row, send jobs, remembered state, the
-verification run), the checker Job,
+verification run, an ended campaign's final counts), the checker Job,
 the status patch, alerts, logs and the preflight metric; no decision is taken here.
 """
 
@@ -24,6 +24,7 @@ from pot_operator.campaign.plan import (
 from pot_operator.campaign.waits import postponements
 from pot_operator.lifecycle import adopt_campaign
 from pot_operator.pool.apply import post_event
+from pot_operator.retention import counts_final_due
 from pot_operator.verification.apply import apply_verification, materialise_verified
 
 if TYPE_CHECKING:
@@ -130,6 +131,18 @@ async def apply_lifecycle(
         assert database is not None
         await db.set_campaign_state(database, loaded.campaign_id, "completed")
         log.info("Completed campaign: campaign=%s/%s sent=%d", namespace, name, counts["sent"])
+    previous_phase = (o.body.get("status") or {}).get("phase")
+    if counts_final_due(previous_phase, life.phase, counts):
+        database = await rt.database()
+        assert database is not None
+        if await db.store_final_counts(database, loaded.campaign_id, counts):
+            log.info(
+                "Stored final counts: campaign=%s/%s phase=%s sent=%d",
+                namespace,
+                name,
+                life.phase,
+                counts["sent"],
+            )
     _notify(rt, o, life.alerts)
     await _write_status(rt, o, life.status_patch)
 

@@ -95,10 +95,11 @@ def verification_wanted(spec: CampaignSpec, load: bool) -> bool:
 
 
 async def observe_counts(rt: Runtime, campaign_id: int) -> dict[str, Any]:
-    """The campaign's jobs by state, after this scan's writes."""
+    """The campaign's jobs by state, after this scan's writes; once it ended, what its row froze
+    (pot_operator.db.merged_counts): its jobs may be gone then."""
     database = await rt.database()
     assert database is not None  # observed connected: the pool stays connected
-    return dict(await db.campaign_counts(database, campaign_id))
+    return await db.campaign_counts(database, campaign_id)
 
 
 UNSUBSCRIBE_TOKENS = "UnsubscribeTokens"

@@ -1,5 +1,8 @@
 -- A campaign's jobs by state, plus unsubscribes recorded for its recipients after it started, plus what
--- the pool's ingester read in the sending mailboxes' inboxes (recipients, each counted once).
+-- the pool's ingester read in the sending mailboxes' inboxes (recipients, each counted once), plus
+-- what was frozen on its row once it ended (final_counts, final_feedback: pot_operator.db merges them
+-- over the live columns, which are gone with the jobs and events the retention sweeper deletes). One
+-- statement, so the row and the jobs are read from one snapshot.
 WITH feedback AS (
     SELECT count(DISTINCT lower(recipient)) FILTER (WHERE outcome = 'reply') AS replied,
            count(DISTINCT lower(recipient)) FILTER (WHERE outcome = 'late_bounce') AS bounced_later,
@@ -18,6 +21,8 @@ SELECT count(*) AS total,
        -- a recipient who was never mailed.
        count(*) FILTER (WHERE state = 'unknown') AS unknown,
        count(*) FILTER (WHERE state = 'suppressed') AS suppressed,
+       -- Still in a worker's hands: an ended campaign's counts are final only once this is 0.
+       count(*) FILTER (WHERE state IN ('claimed', 'sending')) AS in_flight,
        min(updated_at) FILTER (WHERE state = 'sent') AS first_sent_at,
        -- When the next open job is due (a schedule's closed hours or the start put it later).
        min(next_attempt_at) FILTER (WHERE state IN ('queued', 'deferred')) AS next_due_at,
@@ -39,5 +44,7 @@ SELECT count(*) AS total,
        (SELECT replied FROM feedback) AS replied,
        (SELECT bounced_later FROM feedback) AS bounced_later,
        (SELECT complained FROM feedback) AS complained,
-       (SELECT auto_replied FROM feedback) AS auto_replied
+       (SELECT auto_replied FROM feedback) AS auto_replied,
+       (SELECT final_counts FROM campaigns WHERE id = $1) AS final_counts,
+       (SELECT final_feedback FROM campaigns WHERE id = $1) AS final_feedback
 FROM send_jobs WHERE campaign_id = $1;

@@ -269,3 +269,188 @@ async def test_a_retired_campaigns_counted_feedback_goes_with_its_last_jobs(data
 
     assert (result.events, result.jobs) == (2, 1)
     assert await _count(database, "SELECT count(*) FROM delivery_events") == 0
+
+
+# Ended campaigns (docs/operator.md "Retention"): their counts frozen on their row, their jobs let go.
+
+
+async def _ended(db: asyncpg.Pool, name: str, ended_at: dt.datetime, *, uid: str) -> tuple[int, list[int]]:
+    """A completed campaign with a job in each state a finished campaign has, ended at `ended_at`."""
+    cid = await _campaign(db, name, "completed", ended_at, uid=uid)
+    states = ["sent", "sent", "sent", "sent", "bounced", "failed", "unknown", "suppressed", "queued"]
+    jobs = [await _job(db, cid, f"{name}{i}@x.test", state, ended_at) for i, state in enumerate(states)]
+    return cid, jobs
+
+
+async def _store_final(db: asyncpg.Pool, cid: int, at: dt.datetime) -> None:
+    """As the campaign scan does once it ended (pot_operator.campaign.apply), then dated `at`."""
+    assert await operator_db.store_final_counts(db, cid, await operator_db.campaign_counts(db, cid))
+    await db.execute("UPDATE campaigns SET final_at = $2 WHERE id = $1", cid, at)
+
+
+def _status_counts(counts: dict[str, object]) -> dict[str, object]:
+    """Everything the status is made of: all but the flag saying where the feedback was read."""
+    return {k: v for k, v in counts.items() if k != "frozen"}
+
+
+async def test_an_ended_campaigns_jobs_go_past_the_retention_and_its_counts_stay(
+    database: asyncpg.Pool,
+) -> None:
+    cid, jobs = await _ended(database, "done", OLD, uid="u-done")
+    await _event(database, "sent", OLD, job_id=jobs[0], campaign_id=cid, recipient="done0@x.test")
+    await _event(database, "complaint", OLD, job_id=jobs[1], campaign_id=cid, recipient="done1@x.test")
+    await _store_final(database, cid, OLD)
+    # After the end: a reply, a late bounce, an unsubscribe; all still counted until the retention passed.
+    await _event(
+        database,
+        "reply",
+        OLD + dt.timedelta(days=2),
+        job_id=jobs[0],
+        campaign_id=cid,
+        recipient="done0@x.test",
+    )
+    await _event(
+        database,
+        "late_bounce",
+        OLD + dt.timedelta(days=3),
+        job_id=jobs[2],
+        campaign_id=cid,
+        recipient="done2@x.test",
+    )
+    await database.execute(
+        "INSERT INTO suppressions (tenant, address, reason, created_at) VALUES ('acme', 'done3@x.test',"
+        " 'unsubscribe', $1)",
+        OLD + dt.timedelta(days=4),
+    )
+    before = await operator_db.campaign_counts(database, cid)
+    assert (before["final"], before["frozen"]) == (True, False)
+    assert (before["sent"], before["queued"], before["bounced"], before["total"]) == (4, 1, 1, 9)
+    assert (before["replied"], before["bounced_later"], before["complained"], before["unsubscribed"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
+
+    # The Campaign object still exists: before this rule, its jobs were kept for as long as it did.
+    result = await sweep(
+        database, NOW, RETENTION, _live(("acme", "done", "u-done")), ["acme"], pause=NO_PAUSE
+    )
+
+    after = await operator_db.campaign_counts(database, cid)
+    assert (result.frozen, result.jobs) == (1, len(jobs))
+    assert await _count(database, "SELECT count(*) FROM send_jobs WHERE campaign_id = $1", cid) == 0
+    assert await _count(database, "SELECT count(*) FROM delivery_events WHERE campaign_id = $1", cid) == 0
+    assert after["frozen"] and after["total"] == 9
+    assert _status_counts(after) == _status_counts(before)
+    # Another pass finds nothing more and reads the same.
+    again = await sweep(database, NOW, RETENTION, _live(("acme", "done", "u-done")), ["acme"], pause=NO_PAUSE)
+    assert (again.frozen, again.jobs, again.events) == (0, 0, 0)
+    assert await operator_db.campaign_counts(database, cid) == after
+
+
+async def test_a_reply_after_the_end_counts_while_the_retention_has_not_passed(
+    database: asyncpg.Pool,
+) -> None:
+    cid, jobs = await _ended(database, "fresh", RECENT, uid="u-fresh")
+    await _store_final(database, cid, RECENT)
+    ended = await operator_db.campaign_counts(database, cid)
+    assert ended["replied"] == 0
+
+    # Days after the end a recipient replies (the ingester's event); one left queued at schedule.end is
+    # cancelled by a reply to another campaign: the counts by job state are those at the end.
+    await _event(database, "reply", NOW, job_id=jobs[0], campaign_id=cid, recipient="fresh0@x.test")
+    await database.execute("UPDATE send_jobs SET state = 'cancelled' WHERE id = $1", jobs[-1])
+    result = await sweep(
+        database, NOW, RETENTION, _live(("acme", "fresh", "u-fresh")), ["acme"], pause=NO_PAUSE
+    )
+
+    counts = await operator_db.campaign_counts(database, cid)
+    assert (result.frozen, result.jobs) == (0, 0)
+    assert counts["replied"] == 1
+    assert counts["queued"] == ended["queued"] == 1
+    assert await _count(database, "SELECT count(*) FROM send_jobs WHERE campaign_id = $1", cid) == len(jobs)
+
+
+async def test_final_counts_are_written_once_and_only_for_an_ended_row(database: asyncpg.Pool) -> None:
+    running = await _campaign(database, "running", "running", RECENT, uid="u-run")
+    await _job(database, running, "r@x.test", "sent", RECENT)
+    assert not await operator_db.store_final_counts(
+        database, running, await operator_db.campaign_counts(database, running)
+    )
+    cid, _ = await _ended(database, "done", RECENT, uid="u-done")
+    first = await operator_db.campaign_counts(database, cid)
+    assert await operator_db.store_final_counts(database, cid, first)
+    written = await database.fetchval("SELECT final_counts::text FROM campaigns WHERE id = $1", cid)
+    assert not await operator_db.store_final_counts(database, cid, first | {"sent": 99})
+    assert await database.fetchval("SELECT final_counts::text FROM campaigns WHERE id = $1", cid) == written
+    assert (await operator_db.campaign_counts(database, running))["final"] is False
+
+
+async def test_a_frozen_campaigns_jobs_go_even_when_campaigns_cannot_be_listed(
+    database: asyncpg.Pool,
+) -> None:
+    frozen, _ = await _ended(database, "frozen", OLD, uid="u-frozen")
+    await _store_final(database, frozen, OLD)
+    # A job still in a worker's hands is never deleted, whatever its campaign's row says.
+    sending = await _job(database, frozen, "frozen-sending@x.test", "sending", OLD)
+    # Retired (its object gone) but without final counts: only the list of Campaigns can prove it.
+    retired = await _campaign(database, "retired", "completed", OLD, uid="u-retired")
+    await _job(database, retired, "x@x.test", "sent", OLD)
+
+    result = await sweep(database, NOW, RETENTION, None, ["acme"], pause=NO_PAUSE)
+
+    remaining = {
+        r["campaign_id"]: r["n"]
+        for r in await database.fetch("SELECT campaign_id, count(*) AS n FROM send_jobs GROUP BY campaign_id")
+    }
+    assert (result.frozen, result.jobs) == (1, 9)
+    assert remaining == {frozen: 1, retired: 1}
+    assert await _count(database, "SELECT count(*) FROM send_jobs WHERE id = $1", sending) == 1
+
+
+async def test_campaigns_of_namespaces_not_served_are_not_frozen(database: asyncpg.Pool) -> None:
+    other, _ = await _ended(database, "done", OLD, uid="u-other")
+    await database.execute("UPDATE campaigns SET namespace = 'other', tenant = 'other' WHERE id = $1", other)
+    await _store_final(database, other, OLD)
+
+    result = await sweep(database, NOW, RETENTION, _live(), ["acme"], pause=NO_PAUSE)
+
+    assert (result.frozen, result.jobs) == (0, 0)
+    assert await database.fetchval("SELECT final_feedback FROM campaigns WHERE id = $1", other) is None
+
+
+async def test_old_inbox_messages_go_once_they_guard_no_job(database: asyncpg.Pool) -> None:
+    pool = await _pool(database)
+    mailbox = await _mailbox(database, pool)
+    running = await _campaign(database, "running", "running", OLD, uid="u-run")
+    live_job = await _job(database, running, "r@x.test", "sent", OLD)
+    ended, ended_jobs = await _ended(database, "done", OLD, uid="u-done")
+    await _store_final(database, ended, OLD)
+
+    async def message(key: str, at: dt.datetime, job_id: int | None) -> None:
+        await database.execute(
+            "INSERT INTO inbox_messages (mailbox_id, message_key, uidvalidity, uid, kind, job_id, at)"
+            " VALUES ($1, $2, 1, 1, 'reply', $3, $4)",
+            mailbox,
+            key,
+            job_id,
+            at,
+        )
+
+    await message("old-stranger", OLD, None)  # linked to nothing: goes
+    await message("old-live-job", OLD, live_job)  # its job still exists: stays
+    await message("old-ended-job", OLD, ended_jobs[0])  # its job goes in this pass: goes with it
+    await message("recent-stranger", RECENT, None)  # inside the retention: stays
+
+    result = await sweep(
+        database,
+        NOW,
+        RETENTION,
+        _live(("acme", "running", "u-run"), ("acme", "done", "u-done")),
+        pause=NO_PAUSE,
+    )
+
+    keys = {r["message_key"] for r in await database.fetch("SELECT message_key FROM inbox_messages")}
+    assert result.inbox_messages == 2
+    assert keys == {"old-live-job", "recent-stranger"}

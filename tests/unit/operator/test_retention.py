@@ -72,3 +72,55 @@ def test_only_the_outcomes_campaign_status_counts_are_kept_for_live_campaigns() 
     counts_sql = db.sql("campaign_counts")
     for outcome in retention.COUNTED_OUTCOMES:
         assert f"'{outcome}'" in counts_sql
+
+
+def test_counts_are_final_once_an_ended_campaign_has_nothing_in_a_workers_hands() -> None:
+    from pot_operator.retention import counts_final_due
+
+    idle = {"in_flight": 0, "final": False}
+    assert counts_final_due("Completed", "Completed", idle)
+    assert counts_final_due("Failed", "Failed", idle)
+    # The scan that completes it waits a scan: a job claimed as it ended may still finish.
+    assert not counts_final_due("Running", "Completed", idle)
+    assert not counts_final_due("Running", "Running", idle)
+    assert not counts_final_due("Paused", "Paused", idle)
+    assert not counts_final_due("Completed", "Completed", {"in_flight": 1, "final": False})
+    assert not counts_final_due("Completed", "Completed", {"in_flight": 0, "final": True})  # written once
+
+
+def test_frozen_counts_replace_the_live_ones_and_times_come_back_as_times() -> None:
+    from pot_operator import db
+
+    sent_at = dt.datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=dt.UTC)
+    live = {key: 7 for key in db.JOB_COUNTS + db.FEEDBACK_COUNTS} | {
+        "first_sent_at": sent_at,
+        "last_final_at": sent_at,
+        "next_due_at": None,
+        "in_flight": 0,
+        "sent_today": 0,
+    }
+    final = db.frozen_json(live, db.JOB_COUNTS)
+    feedback = db.frozen_json(live, db.FEEDBACK_COUNTS)
+
+    # The jobs gone: the live columns are zeros, the row's JSON says what they were.
+    gone = {key: 0 for key in live} | {"first_sent_at": None, "last_final_at": None, "next_due_at": None}
+    merged = db.merged_counts(gone | {"final_counts": final, "final_feedback": feedback})
+    assert {k: v for k, v in merged.items() if k not in ("final", "frozen")} == live
+    assert merged["first_sent_at"] == sent_at and isinstance(merged["first_sent_at"], dt.datetime)
+    assert (merged["final"], merged["frozen"]) == (True, True)
+
+
+def test_until_the_feedback_is_frozen_it_is_counted_live() -> None:
+    from pot_operator import db
+
+    live = {key: 1 for key in db.JOB_COUNTS + db.FEEDBACK_COUNTS} | {
+        "first_sent_at": None,
+        "last_final_at": None,
+        "next_due_at": None,
+    }
+    final = db.frozen_json(live, db.JOB_COUNTS)
+    later = live | {"replied": 2, "unsubscribed": 3, "sent": 0}  # a reply and an unsubscribe after the end
+    merged = db.merged_counts(later | {"final_counts": final, "final_feedback": None})
+    assert (merged["replied"], merged["unsubscribed"], merged["sent"]) == (2, 3, 1)
+    assert (merged["final"], merged["frozen"]) == (True, False)
+    assert db.merged_counts(later | {"final_counts": None, "final_feedback": None})["sent"] == 0
