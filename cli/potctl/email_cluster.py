@@ -21,10 +21,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import typer
 from pot_deliverability import emailcheck
-from pot_deliverability.emailcheck.job import checker_job, job_name, job_state, parse_duration
+from pot_deliverability.emailcheck.job import (
+    SWEEP_RUN_ADDRESSES,
+    checker_job,
+    job_name,
+    job_state,
+    parse_duration,
+    sweep_arguments,
+)
 
-from potctl.console import fail
+from potctl.console import err, fail
 from potctl.inputs import BadInput, shown
 
 WORKER_SELECTOR = "app.kubernetes.io/name=pot-worker"
@@ -39,6 +47,24 @@ FROM verification_run_addresses a
 LEFT JOIN verification_results r ON r.tenant = $2 AND r.address = lower(a.address)
 WHERE a.run_id = $1 ORDER BY a.line
 """
+# A run potctl gave up on: failed with the reason (a run already done stays done: its results were
+# written, only reading them back failed), and its address list deleted; never another run's rows.
+GIVE_UP = """
+UPDATE verification_runs
+SET state = CASE WHEN state = 'done' THEN state ELSE 'failed' END, failure = $2,
+    finished_at = coalesce(finished_at, now())
+WHERE id = $1
+"""
+
+
+class RunFailed(Exception):
+    """The run cannot end well: `reason` for the person and the run; `stop_job` when the Job must go
+    (nobody will read what it finds)."""
+
+    def __init__(self, reason: str, stop_job: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stop_job = stop_job
 
 
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -126,6 +152,8 @@ async def upload(
     """The run and its addresses (the first line of each address, case-insensitively): (run id, total)."""
     conn = await asyncpg.connect(url, timeout=15)
     try:
+        # What an earlier potctl of this namespace that died (kill -9) left behind.
+        await conn.fetchval(SWEEP_RUN_ADDRESSES, *sweep_arguments(tenant))
         async with conn.transaction():
             owner = f"potctl/{getpass.getuser()}"
             run_id = int(await conn.fetchval(CREATE_RUN, tenant, owner, mode, max_age))
@@ -151,8 +179,8 @@ async def wait(
     advance: Callable[[int], None],
     limit_s: float,
 ) -> str:
-    """Poll the run's progress until it is done; the checker's notice (why auto fell back), or exit 1
-    when the Job failed, vanished or the timeout passed."""
+    """Poll the run's progress until it is done; the checker's notice (why auto fell back), or
+    RunFailed when the Job failed, vanished or the timeout passed."""
     conn = await asyncpg.connect(url, timeout=15)
     deadline = time.monotonic() + limit_s
     try:
@@ -165,32 +193,59 @@ async def wait(
                 return str(run["notice"])
             state, why = await asyncio.to_thread(lambda: job_state(read_job()))
             if state == "failed":
-                fail(f"the checker Job failed: {why}")
+                raise RunFailed(f"the checker Job failed: {why}")
             if state == "missing":
-                fail("the checker Job was deleted before it finished")
+                raise RunFailed("the checker Job was deleted before it finished")
             if time.monotonic() > deadline:
-                fail(f"the checker Job did not finish within {limit_s:.0f}s; it goes on in the cluster")
+                raise RunFailed(f"the checker Job did not finish within {limit_s:.0f}s", stop_job=True)
             await asyncio.sleep(POLL_SECONDS)
     finally:
         await conn.close()
 
 
 async def results(
-    url: str, run_id: int, tenant: str, write: Callable[[emailcheck.EmailResult], None]
+    url: str, run_id: int, tenant: str, total: int, write: Callable[[emailcheck.EmailResult], None]
 ) -> None:
     """Each of the run's results to `write`, in the list's order, read a page at a time; the run's
     addresses are deleted once read (the results stay, for later runs to reuse)."""
     conn = await asyncpg.connect(url, timeout=15)
     try:
+        read = 0
         async with conn.transaction():
             async for r in conn.cursor(RESULTS, run_id, tenant, prefetch=1000):
                 verdict = emailcheck.Verdict(r["verdict"] or "unknown")
                 reason = r["reason"] if r["verdict"] else "no result was written"
                 reply, mode = r["smtp_reply"] or "", r["mode"] or ""
                 write(emailcheck.EmailResult(r["address"], verdict, reason, "", reply, mode, int(r["line"])))
+                read += 1
+        if read != total:  # swept meanwhile (a laptop asleep for over an hour): say so, not a short list
+            raise RunFailed(f"only {read} of the run's {total} addresses were still in Postgres")
         await conn.execute("DELETE FROM verification_run_addresses WHERE run_id = $1", run_id)
     finally:
         await conn.close()
+
+
+async def give_up(url: str, run_id: int, reason: str) -> None:
+    """Mark run `run_id` failed with `reason` and delete its address list, in one transaction."""
+    conn = await asyncpg.connect(url, timeout=15)
+    try:
+        async with conn.transaction():
+            await conn.execute(GIVE_UP, run_id, reason[:1000])
+            await conn.execute("DELETE FROM verification_run_addresses WHERE run_id = $1", run_id)
+    finally:
+        await conn.close()
+
+
+def give_up_quietly(url: str, run_id: int, reason: str) -> None:
+    """give_up, or one line on stderr when Postgres cannot be reached (the sweep removes it later)."""
+    try:
+        asyncio.run(give_up(url, run_id, reason))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        err.print(
+            f"warning: run {run_id}'s address list stays until the next sweep: Postgres: "
+            f"{exc.__class__.__name__}",
+            highlight=False,
+        )
 
 
 def build_job(
@@ -246,26 +301,61 @@ def run_in_cluster(
                 client.AppsV1Api(cluster.api.api_client), namespace, ask.image, ask.secret
             )
         run_id, total = asyncio.run(upload(ask.database_url, namespace, mode, ask.max_age, rows))
-        progress(total, 0)
-        job = build_job(namespace, run_id, template, ask.node_selector)
-        name = job["metadata"]["name"]
-        with api_errors(f"Job {name} in {namespace}"):
-            batch.create_namespaced_job(namespace, job)  # type: ignore[arg-type]
+        name = job_name(run_id, "potctl")
+        created = False
+        stage = "creating the checker Job"
+        try:
+            progress(total, 0)
+            job = build_job(namespace, run_id, template, ask.node_selector)
+            with api_errors(f"Job {name} in {namespace}"):
+                batch.create_namespaced_job(namespace, job)  # type: ignore[arg-type]
+            created = True
+            stage = "waiting for the checker Job"
 
-        def read_job() -> dict[str, Any] | None:
-            from kubernetes.client.exceptions import ApiException
+            def read_job() -> dict[str, Any] | None:
+                from kubernetes.client.exceptions import ApiException
 
-            try:
-                found = batch.read_namespaced_job(name, namespace)
-            except ApiException as exc:
-                if exc.status == 404:
-                    return None
-                raise
-            return dict(batch.api_client.sanitize_for_serialization(found))
+                try:
+                    found = batch.read_namespaced_job(name, namespace)
+                except ApiException as exc:
+                    if exc.status == 404:
+                        return None
+                    raise
+                return dict(batch.api_client.sanitize_for_serialization(found))
 
-        with api_errors(f"Job {name} in {namespace}"):
-            notice = asyncio.run(
-                wait(ask.database_url, run_id, read_job, lambda done: progress(total, done), ask.timeout)
-            )
-    asyncio.run(results(ask.database_url, run_id, namespace, write))
+            with api_errors(f"Job {name} in {namespace}"):
+                notice = asyncio.run(
+                    wait(ask.database_url, run_id, read_job, lambda done: progress(total, done), ask.timeout)
+                )
+            stage = "reading the results"
+            asyncio.run(results(ask.database_url, run_id, namespace, total, write))
+        except RunFailed as exc:
+            give_up_quietly(ask.database_url, run_id, exc.reason)
+            if exc.stop_job:
+                stop_job(batch, namespace, name)
+            fail(f"{exc.reason}{STOPPED if exc.stop_job else ''}")
+        except KeyboardInterrupt:
+            give_up_quietly(ask.database_url, run_id, f"interrupted (Ctrl-C) while {stage}")
+            if created:
+                stop_job(batch, namespace, name)
+            fail(f"interrupted while {stage}{STOPPED if created else ''}", 130)
+        except BaseException as exc:  # the Job not created, Postgres or the apiserver gone, a closed pipe
+            why = "potctl stopped" if isinstance(exc, typer.Exit) else exc.__class__.__name__
+            give_up_quietly(ask.database_url, run_id, f"{why} while {stage}")
+            raise
     return notice
+
+
+# Said when potctl deleted the Job: results it wrote stay and a rerun with --max-age reuses them.
+STOPPED = "; stopped the Job (results written so far are kept: --max-age reuses them)"
+
+
+def stop_job(batch: Any, namespace: str, name: str) -> None:
+    """Delete the Job and its pod (nobody reads what it finds any more); a Job already gone is fine."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+    except ApiException as exc:
+        if exc.status != 404:
+            err.print(f"warning: could not delete Job {name}: HTTP {exc.status}", highlight=False)

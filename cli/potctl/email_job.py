@@ -44,7 +44,8 @@ FROM verification_run_addresses a
 JOIN verification_results r ON r.tenant = $2 AND r.address = lower(a.address)
 WHERE a.run_id = $1
 """
-# The run's verdicts once it is done, so they outlive its addresses.
+# The run's verdicts once it is done, so they outlive its addresses; not on a run given up meanwhile
+# (potctl or the sweep deleted its addresses: its counts would be zeros).
 TALLY = """
 UPDATE verification_runs v SET
     valid = t.valid, invalid = t.invalid, risky = t.risky, unknown = t.unknown, used_mode = t.used_mode
@@ -56,7 +57,7 @@ FROM (SELECT count(*) FILTER (WHERE r.verdict = 'valid') AS valid,
       FROM verification_run_addresses a
       JOIN verification_results r ON r.tenant = $2 AND r.address = lower(a.address)
       WHERE a.run_id = $1) t
-WHERE v.id = $1
+WHERE v.id = $1 AND v.state <> 'failed'
 """
 SAVE = """
 INSERT INTO verification_results (tenant, address, verdict, reason, smtp_reply, mode, checked_at)
@@ -82,9 +83,14 @@ async def run_job(url: str, run_id: int, settings: emailcheck.CheckerSettings, r
         if run is None:
             log("Found no verification run", run=run_id)
             return 2
+        if run["state"] == "failed":  # its caller gave up and deleted its addresses: nothing to check
+            log("Skipped verification run given up", run=run_id)
+            return 0
         tenant, mode, max_age, created = run["tenant"], run["mode"], run["max_age"], run["created_at"]
         args = (run_id, tenant, max_age, mode, created)
-        await conn.execute("UPDATE verification_runs SET state = 'running' WHERE id = $1", run_id)
+        await conn.execute(
+            "UPDATE verification_runs SET state = 'running' WHERE id = $1 AND state <> 'failed'", run_id
+        )
         progress = await conn.fetchrow(PROGRESS, *args)
         checked, reused = int(progress["checked"]), int(progress["reused"])
         await conn.execute(
@@ -122,7 +128,8 @@ async def run_job(url: str, run_id: int, settings: emailcheck.CheckerSettings, r
         async with conn.transaction():
             await conn.execute(TALLY, run_id, tenant, created)
             await conn.execute(
-                "UPDATE verification_runs SET state = 'done', notice = $2, finished_at = now() WHERE id = $1",
+                "UPDATE verification_runs SET state = 'done', notice = $2, finished_at = now()"
+                " WHERE id = $1 AND state <> 'failed'",
                 run_id,
                 checker.notice,
             )

@@ -42,10 +42,14 @@ CREATE TABLE IF NOT EXISTS verification_runs (
     finished_at timestamptz
 );
 CREATE INDEX IF NOT EXISTS verification_runs_owner ON verification_runs (tenant, owner);
+-- Why a run failed (potctl gave up on it: its Job failed, could not be made, was interrupted or timed
+-- out; or the sweep found it abandoned); a failed run's addresses are deleted.
+ALTER TABLE verification_runs ADD COLUMN IF NOT EXISTS failure text NOT NULL DEFAULT '';
 
 -- The addresses of a run as given (line: their place in the list, 1-based), one row per distinct
 -- lower-cased address; the results are read back through them, and they are deleted once used (potctl
--- once it wrote the results, the operator once the send jobs exist), so they do not pile up.
+-- once it wrote the results or gave up, the operator once the send jobs exist), so they do not pile up;
+-- what a caller that died left is swept (pot_deliverability.emailcheck.job.SWEEP_RUN_ADDRESSES).
 CREATE TABLE IF NOT EXISTS verification_run_addresses (
     run_id      bigint      NOT NULL REFERENCES verification_runs (id) ON DELETE CASCADE,
     line        integer     NOT NULL,

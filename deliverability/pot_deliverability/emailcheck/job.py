@@ -1,4 +1,5 @@
-"""The checker as a Kubernetes Job: its manifest and the run's duration syntax; pure, no I/O.
+"""The checker as a Kubernetes Job: its manifest, the run's duration syntax and when a run's address list
+may go (the sweep's SQL); pure, no I/O.
 
 Built by the operator (a Campaign's spec.verification) and by `potctl check-emails --in-cluster`, so
 both run the same Job: the workers' image running `potctl check-emails --job RUN`, which reads the run's
@@ -19,6 +20,39 @@ DURATION = re.compile(r"^(?:(\d{1,6})h)?(?:(\d{1,6})m)?(?:(\d{1,6})s)?$")
 # takes hours, never days.
 DEADLINE_SECONDS = 2 * 24 * 3600
 KEEP_FINISHED_SECONDS = 24 * 3600  # the finished Job (and its pod's log) stays a day for a person to read
+
+# A run's address list is needed while its Job checks it and until its caller reads the results back;
+# then it goes (the run keeps its counts, the results stay for reuse). The callers delete it themselves
+# (potctl once it wrote the results or gave up, the operator with the send jobs); this sweep, run by
+# both when they make a run, removes what a caller that died (kill -9) or a deleted Campaign left:
+# the lists of failed runs, of runs done over KEEP_DONE ago (potctl reads its results at once, the
+# operator needs none once the run is done), and of unfinished runs made over KEEP_UNFINISHED ago (no
+# Job can still be checking them: a Job gets DEADLINE_SECONDS), which are marked failed. $1 is a tenant
+# (potctl sweeps only its namespace's) or NULL (the operator, every tenant's); returns the runs swept.
+KEEP_DONE = dt.timedelta(hours=1)
+KEEP_UNFINISHED = dt.timedelta(seconds=DEADLINE_SECONDS) + dt.timedelta(days=1)
+GIVEN_UP = "given up: no checker Job can still be working on it"
+SWEEP_RUN_ADDRESSES = """
+WITH abandoned AS (
+    UPDATE verification_runs SET state = 'failed', failure = $4, finished_at = now()
+    WHERE state IN ('pending', 'running') AND created_at < now() - $2::interval
+      AND ($1::text IS NULL OR tenant = $1)
+    RETURNING id
+), stale AS (
+    SELECT id FROM verification_runs
+    WHERE ($1::text IS NULL OR tenant = $1)
+      AND (state = 'failed' OR (state = 'done' AND finished_at < now() - $3::interval))
+    UNION SELECT id FROM abandoned
+), gone AS (
+    DELETE FROM verification_run_addresses a USING stale WHERE a.run_id = stale.id RETURNING a.run_id
+)
+SELECT count(DISTINCT run_id) FROM gone
+"""
+
+
+def sweep_arguments(tenant: str | None) -> tuple[str | None, dt.timedelta, dt.timedelta, str]:
+    """SWEEP_RUN_ADDRESSES's parameters for one tenant, or every tenant with None (pure)."""
+    return tenant, KEEP_UNFINISHED, KEEP_DONE, GIVEN_UP
 
 
 def parse_duration(text: str) -> dt.timedelta:

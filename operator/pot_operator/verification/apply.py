@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes.client.exceptions import ApiException
 from pot_common.api.campaign import CampaignSpec
-from pot_deliverability.emailcheck.job import parse_duration
+from pot_deliverability.emailcheck.job import SWEEP_RUN_ADDRESSES, parse_duration, sweep_arguments
 
 from pot_operator import db
 from pot_operator.verification.observe import batch_api
@@ -64,7 +64,18 @@ async def create_run(
             " WHERE run_id = $1) WHERE id = $1",
             run_id,
         )
+    await sweep_run_addresses(database)
     return run_id
+
+
+async def sweep_run_addresses(database: Any) -> int:
+    """Delete the address lists nobody can need any more, of every tenant (the runs of a potctl that
+    died, of deleted Campaigns, of superseded generations): after each new run, and from the retention
+    sweeper. Returns how many runs' lists went."""
+    swept = int(await database.fetchval(SWEEP_RUN_ADDRESSES, *sweep_arguments(None)))
+    if swept:
+        log.info("Swept verification address lists: runs=%d", swept)
+    return swept
 
 
 async def apply_verification(

@@ -59,8 +59,11 @@ async def observe_verification(
         risky=int(row["risky"]),
         unknown=int(row["unknown"]),
         used_mode=row["used_mode"],
+        failure=str(row["failure"] or ""),
     )
     job = job_name(run.id, name)
+    if run.state == "failed":  # a new run is made: its Job is not asked about
+        return VerificationObserved(owner, run, job)
     if run.state == "done":
         return VerificationObserved(owner, run, job, "succeeded")
     state, why = job_state(await read_job(rt, namespace, job))

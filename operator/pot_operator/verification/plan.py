@@ -30,7 +30,7 @@ class Run:
     total: int
     reused: int
     checked: int
-    state: str  # pending, running, done
+    state: str  # pending, running, done, failed
     notice: str = ""
     finished_at: dt.datetime | None = None
     valid: int = 0
@@ -38,6 +38,7 @@ class Run:
     risky: int = 0
     unknown: int = 0
     used_mode: str | None = None  # what auto became, from the results this run wrote
+    failure: str = ""  # why it failed (state failed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +109,9 @@ def plan_verification(v: VerificationObserved) -> VerificationStep:
         return VerificationStep(
             False, (False, "Verifying", "Starting the checker Job"), None, create_run=True, create_job=True
         )
+    if run.state == "failed":  # given up by the sweep (its list is gone): a new run checks again
+        message = f"Starting the checker Job again: run {run.id} was {run.failure or 'given up'}"
+        return VerificationStep(False, (False, "Verifying", message), None, create_run=True, create_job=True)
     status = verification_status(run, v.job)
     if run.state == "done":
         return VerificationStep(True, (True, CONDITION, summary(run)), status)

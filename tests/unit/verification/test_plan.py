@@ -239,3 +239,10 @@ def test_switching_verification_off_removes_the_verified_condition_and_status() 
     # With verification on, the same scan keeps planning it (the condition is its own).
     kept = plan_projection(dataclasses.replace(o, spec=earlier.spec), NOW)
     assert any(c["type"] == "Verified" for c in kept.conditions)
+
+
+def test_a_run_given_up_by_the_sweep_is_made_again() -> None:
+    gone = run(state="failed", failure="given up: no checker Job can still be working on it")
+    step = plan_verification(VerificationObserved("o", gone, "pot-verify-7-c"))
+    assert (step.done, step.create_run, step.create_job) == (False, True, True)
+    assert step.condition[1] == "Verifying" and "run 7 was given up" in step.condition[2]
