@@ -12,12 +12,13 @@ from pot_common.api.pool import MailboxPoolSpec
 from pot_operator.conditions import get_condition
 from pot_operator.credentials import CredentialCheck
 from pot_operator.db import MailboxId
-from pot_operator.health import WindowCounts
 from pot_operator.index import parse_mailbox
 from pot_operator.mailbox.inbox import InboxVerdict, inbox_verdict
-from pot_operator.mailbox.plan import MailboxMemory, Observed, plan_mailbox
+from pot_operator.mailbox.plan import Observed, plan_mailbox
 from pot_operator.pool.mailboxes import MailboxesSeen, plan_mailboxes
 from pot_operator.pool.policy import policy_from_spec
+
+from .test_controllers_pure import observed as mailbox_observed
 
 NOW = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 SINCE = dt.datetime(2026, 3, 10, 11, 58, 7, tzinfo=dt.UTC)
@@ -92,21 +93,8 @@ def test_an_unknown_host_and_a_skipped_mailbox_say_why_whatever_the_ingester_sai
 
 
 def observed(**kw: Any) -> Observed:
-    args: dict[str, Any] = {
-        "namespace": "ns",
-        "name": "a",
-        "generation": 1,
-        "spec": parse_mailbox(SPEC).spec,
-        "created": dt.date(2026, 3, 1),
-        "status": {},
-        "counts": WindowCounts(),
-        "sent_today": 0,
-        "credentials": OK,
-        "worker_rejected_credentials": False,
-        "memory": MailboxMemory(),
-    }
-    args.update(kw)
-    return Observed(**args)
+    """test_controllers_pure's mailbox, with spec.imap."""
+    return mailbox_observed(**{"spec": parse_mailbox(SPEC).spec, **kw})
 
 
 def inbox_ready(status: dict[str, Any]) -> tuple[str, str]:
