@@ -12,6 +12,7 @@ one job at a time (batch 1, one lane), so the sink's arrival order is the claim 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,14 @@ def test_a_job_whose_send_outlived_its_lease_counts_as_unknown_not_failed(world:
     counts = world.wait_phase("crash", "Completed", timeout=60)["counts"]
     assert (counts["sent"], counts["unknown"], counts["failed"]) == (2, 1, 0)
     assert len(by_campaign(world)["crash"]) == 2
+
+    # Ended: a later scan stores the counts once (retention may then delete the jobs), and they are the
+    # status's.
+    def stored() -> Any:
+        query = "SELECT final_counts::text AS f FROM campaigns WHERE namespace = $1 AND name = 'crash'"
+        rows = world.sql(query, world.namespace)
+        return json.loads(rows[0]["f"]) if rows and rows[0]["f"] else None
+
+    wait_for(lambda: stored() is not None, 30, "the ended campaign's counts stored", world.logs)
+    final = stored()
+    assert (final["sent"], final["unknown"], final["failed"]) == (2, 1, 0)
