@@ -197,3 +197,16 @@ def test_invalid_addresses_are_skipped_before_any_send_and_results_are_reused(wo
     # Every run's address list is gone once its send jobs exist; the results stay for reuse.
     assert w.sql("SELECT count(*) AS n FROM verification_run_addresses")[0]["n"] == 0
     assert w.sql("SELECT count(*) AS n FROM verification_results WHERE tenant = $1", w.namespace)[0]["n"] == 6
+
+    # Switched to mode off, a campaign loses the Verified condition and status.verification its earlier
+    # generation left: they described a check this generation does not make.
+    w.custom.patch_namespaced_custom_object(
+        "pot.dev", "v1alpha1", w.namespace, "campaigns", "reuse", {"spec": {"verification": {"mode": "off"}}}
+    )
+
+    def unverified() -> dict[str, Any] | None:
+        status = w.status("reuse")
+        left = condition({"status": status}, "Verified") or status.get("verification")
+        return None if left else status
+
+    wait_for(unverified, 30, "campaign reuse without Verified and status.verification", w.logs)
