@@ -9,10 +9,10 @@ that is retried goes on where the last attempt stopped. Logs are one key=value l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import sys
-import time
 from typing import Any
 
 import asyncpg
@@ -101,29 +101,48 @@ async def run_job(url: str, run_id: int, settings: emailcheck.CheckerSettings, r
         settings.mode = emailcheck.Mode(mode)
         checker = emailcheck.EmailChecker(resolver, settings)
         held: list[emailcheck.EmailResult] = []
-        flushed = time.monotonic()
+        writing = asyncio.Lock()  # one connection: the ticker's and the loop's writes take turns
 
         async def flush() -> None:
-            nonlocal checked, flushed
-            if held:
-                await conn.execute(
-                    SAVE,
-                    tenant,
-                    [r.address for r in held],
-                    [r.result.value for r in held],
-                    [r.reason for r in held],
-                    [r.smtp_reply for r in held],
-                    [r.mode for r in held],
-                )
-                checked += len(held)
+            nonlocal checked
+            async with writing:
+                batch = held.copy()  # results finishing while it is written wait for the next one
                 held.clear()
-                await conn.execute("UPDATE verification_runs SET checked = $2 WHERE id = $1", run_id, checked)
-            flushed = time.monotonic()
+                if batch:
+                    await conn.execute(
+                        SAVE,
+                        tenant,
+                        [r.address for r in batch],
+                        [r.result.value for r in batch],
+                        [r.reason for r in batch],
+                        [r.smtp_reply for r in batch],
+                        [r.mode for r in batch],
+                    )
+                    checked += len(batch)
+                    await conn.execute(
+                        "UPDATE verification_runs SET checked = $2 WHERE id = $1", run_id, checked
+                    )
 
-        async for result in checker.check_many(pending):
-            held.append(result)
-            if len(held) >= BATCH or time.monotonic() - flushed >= FLUSH_SECONDS:
+        async def tick() -> None:
+            # On a clock, not on the next result: a result that finished just before a long greylist
+            # wait would otherwise sit unwritten (lost to a kill, the progress standing still).
+            while True:
+                await asyncio.sleep(FLUSH_SECONDS)
                 await flush()
+
+        ticker = asyncio.create_task(tick())
+        try:
+            async for result in checker.check_many(pending):
+                held.append(result)
+                if ticker.done():  # it failed (Postgres gone): stop checking, the Job is retried
+                    ticker.result()
+                if len(held) >= BATCH:
+                    await flush()
+        finally:
+            async with writing:  # never cancelled halfway through a write: its batch would be lost
+                ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         await flush()
         async with conn.transaction():
             await conn.execute(TALLY, run_id, tenant, created)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from pot_stack.e2e import sql
+from pot_stack.e2e import sql, wait_for
 
 LIST = (
     "email,first_name\n"
@@ -83,7 +83,12 @@ def test_in_cluster_from_a_blocked_host_returns_smtp_level_results(  # type: ign
     # The Job the person's potctl made: the checker, finished, and the results stored for the namespace.
     jobs = client.BatchV1Api(kube_api).list_namespaced_job(namespace).items
     assert len(jobs) == 1 and jobs[0].metadata.labels["app.kubernetes.io/name"] == "pot-checker"
-    assert jobs[0].status.succeeded == 1
+
+    def succeeded() -> bool:  # the run is done a moment before its process ends and the runner sees it
+        (job,) = client.BatchV1Api(kube_api).list_namespaced_job(namespace).items
+        return job.status.succeeded == 1
+
+    wait_for(succeeded, 30, "the checker Job succeeded")
     container = jobs[0].spec.template.spec.containers[0]
     assert container.args[:3] == ["potctl", "check-emails", "--job"] and container.image == "pot:test"
     stored = sql(database, "SELECT tenant, address, verdict FROM verification_results ORDER BY address")

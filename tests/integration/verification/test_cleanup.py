@@ -180,3 +180,40 @@ async def test_a_job_killed_half_way_keeps_its_work_and_the_retry_probes_only_th
     finally:
         await conn.close()
         server.stop()
+
+
+async def test_a_result_is_written_within_seconds_even_while_nothing_else_finishes(
+    database: str, dns_server: Any
+) -> None:
+    """alice answers at once, grey is greylisted and asked again only 30 s later: alice's result must
+    not wait for grey's (a Job killed meanwhile would lose it, and the progress would stand still)."""
+    grey = "grey@acme.probe.test"
+    server = ProbeServer(users={"acme.probe.test": {"alice", "grey"}}, greylist={grey}).start()
+    conn = await asyncpg.connect(database)
+    job = None
+    try:
+        run_id = await add_run(conn, "acme", addresses=("alice@acme.probe.test", grey))
+        env = {
+            **os.environ,
+            "POT_DATABASE_URL": database,
+            "POT_DNS_RESOLVER": dns_server.resolver,
+            "POT_SMTP_PROBE_PORT": str(server.port),
+        }
+        args = ["check-emails", "--job", str(run_id), "--interval", "0", "--greylist-delay", "30"]
+        job = subprocess.Popen([sys.executable, "-m", "potctl.main", *args], env=env)  # noqa: ASYNC220
+        deadline = time.monotonic() + 30
+        asked = {"alice@acme.probe.test", grey}  # (and a made-up address: the catch-all test)
+        while not asked <= set(server.rcpt_log) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        assert asked <= set(server.rcpt_log)
+        await asyncio.sleep(3)  # the flush interval (1 s) and then some
+        assert job.poll() is None, "still waiting to ask grey again"
+        stored = await conn.fetch("SELECT address, verdict FROM verification_results WHERE tenant = 'acme'")
+        assert [tuple(r) for r in stored] == [("alice@acme.probe.test", "valid")]
+        assert await conn.fetchval("SELECT checked FROM verification_runs WHERE id = $1", run_id) == 1
+    finally:
+        if job is not None and job.poll() is None:
+            job.send_signal(signal.SIGKILL)
+            job.wait(10)
+        await conn.close()
+        server.stop()
