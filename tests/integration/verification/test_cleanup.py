@@ -127,6 +127,20 @@ async def test_the_job_leaves_a_run_given_up_alone(database: str, probe_server: 
         await conn.close()
 
 
+def start_job(
+    database: str, dns_server: Any, server: ProbeServer, run_id: int, greylist_delay: str
+) -> subprocess.Popen[bytes]:
+    """The checker Job's program in its own process (so it can be killed), probing `server`."""
+    env = {
+        **os.environ,
+        "POT_DATABASE_URL": database,
+        "POT_DNS_RESOLVER": dns_server.resolver,
+        "POT_SMTP_PROBE_PORT": str(server.port),
+    }
+    args = ["check-emails", "--job", str(run_id), "--interval", "0", "--greylist-delay", greylist_delay]
+    return subprocess.Popen([sys.executable, "-m", "potctl.main", *args], env=env)
+
+
 HALF = 20
 MANY = [f"user{i:02d}@acme.probe.test" for i in range(2 * HALF)]
 
@@ -141,14 +155,7 @@ async def test_a_job_killed_half_way_keeps_its_work_and_the_retry_probes_only_th
     conn = await asyncpg.connect(database)
     try:
         run_id = await add_run(conn, "acme", addresses=tuple(MANY))
-        env = {
-            **os.environ,
-            "POT_DATABASE_URL": database,
-            "POT_DNS_RESOLVER": dns_server.resolver,
-            "POT_SMTP_PROBE_PORT": str(server.port),
-        }
-        args = ["check-emails", "--job", str(run_id), "--interval", "0", "--greylist-delay", "0"]
-        job = subprocess.Popen([sys.executable, "-m", "potctl.main", *args], env=env)  # noqa: ASYNC220
+        job = start_job(database, dns_server, server, run_id, greylist_delay="0")
         deadline = time.monotonic() + 60
         # The probe server records RCPTs in its own thread: polled, there is nothing to await.
         while len(server.rcpt_log) < HALF and job.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110
@@ -193,14 +200,7 @@ async def test_a_result_is_written_within_seconds_even_while_nothing_else_finish
     job = None
     try:
         run_id = await add_run(conn, "acme", addresses=("alice@acme.probe.test", grey))
-        env = {
-            **os.environ,
-            "POT_DATABASE_URL": database,
-            "POT_DNS_RESOLVER": dns_server.resolver,
-            "POT_SMTP_PROBE_PORT": str(server.port),
-        }
-        args = ["check-emails", "--job", str(run_id), "--interval", "0", "--greylist-delay", "30"]
-        job = subprocess.Popen([sys.executable, "-m", "potctl.main", *args], env=env)  # noqa: ASYNC220
+        job = start_job(database, dns_server, server, run_id, greylist_delay="30")
         deadline = time.monotonic() + 30
         asked = {"alice@acme.probe.test", grey}  # (and a made-up address: the catch-all test)
         while not asked <= set(server.rcpt_log) and time.monotonic() < deadline:  # noqa: ASYNC110
