@@ -141,7 +141,14 @@ def check_emails_cmd(
         ),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="--in-cluster: seconds to wait for the Job.")
+        float,
+        typer.Option(
+            "--timeout",
+            help=(
+                "--in-cluster: seconds to wait for the Job; then potctl stops it (results written so far "
+                "are kept)."
+            ),
+        ),
     ] = 3600.0,
     database_url: DatabaseOpt = None,
     kubeconfig: KubeconfigOpt = None,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from pot_common.api.pool import HealthPolicy
+from pot_deliverability.emailcheck.job import SWEEP_RUN_ADDRESSES, sweep_arguments
 from prometheus_client import Counter
 
 from pot_operator import db
@@ -287,6 +288,10 @@ async def sweep_once(rt: Runtime, now: dt.datetime) -> SweepResult | None:
     live = await live_campaigns(rt)
     days = rt.settings.events_retention_days
     result = await sweep(database, now, days, live, rt.settings.namespaces)
+    # Verification address lists nobody can need any more (a potctl that died, a superseded run).
+    runs = int(await database.fetchval(SWEEP_RUN_ADDRESSES, *sweep_arguments(None)))
+    if runs:
+        log.info("Swept verification address lists: runs=%d", runs)
     log.info(
         "Swept history: retention_days=%d before=%s delivery_events=%d campaigns_frozen=%d send_jobs=%d%s "
         "inbox_messages=%d batches=%d seconds=%.1f",
