@@ -15,10 +15,11 @@ from typing import Any
 
 from pot_common.api.campaign import CampaignSpec
 from pot_common.api.pool import AlertRoutes
-from pot_deliverability.gate import campaign_gate, preflight_status
 from pot_deliverability.preflight import PreflightReport
 
 from pot_operator.campaign import waits as sched
+from pot_operator.campaign.blocked import blocked_by
+from pot_operator.campaign.preflight import preflight_gate
 from pot_operator.campaign.recipients import ParsedRecipients
 from pot_operator.campaign.template import CONDITION as TEMPLATE_VALID
 from pot_operator.campaign.template import check_template
@@ -264,54 +265,6 @@ def plan_projection(o: CampaignObserved, now: dt.datetime) -> Projection:
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class PreflightOutcome:
-    """The DNS gate's effect on a scan; nothing (status.preflight kept) once the campaign started."""
-
-    status: dict[str, Any] | None  # status.preflight
-    condition: tuple[bool, str, str] | None = None  # PreflightPassed: (status, reason, message)
-    blocks: bool = False
-    failing: bool | None = None  # the metric, when the gate was evaluated
-    alerts: list[tuple[str, str]] = dataclasses.field(default_factory=list)
-    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
-
-
-def preflight_gate(o: CampaignObserved, spec: CampaignSpec, now: dt.datetime) -> PreflightOutcome:
-    """Until the campaign has started, every sending domain of the pool must pass (or
-    spec.preflightOverride says to send anyway); its jobs stay unclaimable ('pending') meanwhile."""
-    namespace, name = o.key
-    current: Mapping[str, Any] = o.body.get("status") or {}
-    if o.preflight is None:
-        return PreflightOutcome(current.get("preflight"))
-    gate = campaign_gate(o.preflight)
-    status = preflight_status(gate, current.get("preflight"), rfc3339(now))
-    if gate.passed:
-        condition = (True, gate.reason, gate.message)
-    elif spec.preflight_override:
-        condition = (False, gate.reason, f"Overridden by spec.preflightOverride: {gate.message}")
-    else:
-        condition = (False, gate.reason, gate.message)
-    blocks = not gate.passed and not spec.preflight_override
-    alerts, events = [], []
-    was = get_condition(list(current.get("conditions") or []), "PreflightPassed")
-    if not gate.passed and (was is None or was.get("status") != "False" or was.get("reason") != gate.reason):
-        alerts.append(
-            (
-                f"preflight:{name}",
-                f"POT: campaign {namespace}/{name} preflight failed"
-                + (" (sending anyway: preflightOverride)" if spec.preflight_override else "")
-                + f": {gate.message}",
-            )
-        )
-        next_step = (
-            "sending anyway (spec.preflightOverride)"
-            if spec.preflight_override
-            else "held until it passes; fix the records or set spec.preflightOverride to send anyway"
-        )
-        events.append(("Warning", "PreflightFailed", f"Preflight failed: {gate.message}; {next_step}"))
-    return PreflightOutcome(status, condition, blocks, not gate.passed, alerts, events)
-
-
 def campaign_row(namespace: str, name: str, spec: CampaignSpec, state: str) -> CampaignRow:
     """The campaign as its workers read it from Postgres."""
     return CampaignRow(
@@ -425,46 +378,6 @@ def plan_lifecycle(
     elif spec.verification.mode == "off":
         status["verification"] = None  # removed: nothing checks this generation's list
     return Lifecycle(status, status_patch(current, status), phase, completed_now, alerts)
-
-
-def blocked_by(
-    o: CampaignObserved,
-    phase: str,
-    conditions: list[Condition],
-    counts: Mapping[str, Any],
-    open_jobs: int,
-    now: dt.datetime,
-) -> tuple[str, str] | None:
-    """What a campaign that is not done waits on, for Ready=False (reason, message with the next step):
-    its own hold, the preflight, its pool's pause, its schedule or a spent cap; None when it can send."""
-    assert o.spec is not None
-    spec, (namespace, name) = o.spec, o.key
-    if phase == "Completed" and open_jobs and sched.ended(spec.schedule, now):
-        return ("ScheduleEnded", f"{open_jobs} recipients left unsent at schedule.end")
-    if phase in ("Completed", "Failed"):
-        return None
-    if phase == "Paused" and spec.suspend and not spec.paused:
-        return (
-            "Suspended",
-            f"Suspended by spec.suspend; resume: kubectl patch campaign {name} -n {namespace} "
-            """--type merge -p '{"spec":{"suspend":false}}'""",
-        )
-    if phase == "Paused":
-        return ("Paused", f"Paused by spec; resume with `potctl resume campaign {name} -n {namespace}`")
-    if phase == "Preflight":
-        return ("PreflightFailed", (get_condition(conditions, "PreflightPassed") or {}).get("message", ""))
-    if o.pool_pause is not None:
-        return ("PoolPaused", o.pool_pause)
-    wait = sched.schedule_wait(spec.schedule, now, counts.get("next_due_at") if open_jobs else None)
-    if wait is None and open_jobs:
-        wait = sched.cap_wait(
-            spec.limits.per_day,
-            spec.limits.per_hour,
-            int(counts.get("sent_today") or 0),
-            int(counts.get("sent_this_hour") or 0),
-            now,
-        )
-    return (wait.reason, wait.message) if wait is not None else None
 
 
 def early_patch(o: CampaignObserved, status: dict[str, Any]) -> dict[str, Any] | None:
