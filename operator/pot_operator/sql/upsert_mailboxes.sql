@@ -1,6 +1,7 @@
 -- Project effective limits of many mailboxes at once (one round trip per pool scan). Rows whose
 -- values are unchanged are not rewritten. The caller keeps a worker-set 'credentials_bad' state;
--- once it clears that state, the refused secret's version goes too.
+-- once it clears that state, the refused secret's version goes too, and while it lasts the worker's
+-- reason stays.
 INSERT INTO mailboxes (pool_id, namespace, name, address, display_name, smtp_host, smtp_port, smtp_tls,
                        credentials_ref, daily_cap, hourly_cap, min_spacing_seconds, state, state_reason,
                        cooldown_until, signature, imap_host, imap_port, imap_tls, auth_mechanism,
@@ -26,7 +27,11 @@ ON CONFLICT (namespace, name) DO UPDATE SET
     hourly_cap = EXCLUDED.hourly_cap,
     min_spacing_seconds = EXCLUDED.min_spacing_seconds,
     state = EXCLUDED.state,
-    state_reason = EXCLUDED.state_reason,
+    -- The worker's own words for a refusal (the server's reply, or invalid_grant from the token
+    -- endpoint) say more than the operator's: kept while the mailbox stays credentials_bad.
+    state_reason = CASE WHEN EXCLUDED.state = 'credentials_bad' AND mailboxes.state = 'credentials_bad'
+                             AND mailboxes.state_reason <> ''
+                        THEN mailboxes.state_reason ELSE EXCLUDED.state_reason END,
     cooldown_until = EXCLUDED.cooldown_until,
     signature = EXCLUDED.signature,
     imap_host = EXCLUDED.imap_host,
