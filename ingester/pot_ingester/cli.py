@@ -9,12 +9,11 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path
 
 from pot_common.backoff import Backoff
 from pot_common.logs import configure_logging
 from pot_common.mail_credentials import CredentialStore
-from pot_common.vault import SERVICE_ACCOUNT_TOKEN, VaultConfig, VaultKV
+from pot_common.vault import VaultKV
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
@@ -31,17 +30,7 @@ log = logging.getLogger("pot_ingester")
 
 def credential_store(settings: IngesterSettings) -> CredentialStore:
     """Token auth when POT_VAULT_TOKEN is set, else kubernetes auth as the pod's ServiceAccount."""
-    token = settings.vault_token.get_secret_value() if settings.vault_token is not None else ""
-    config = VaultConfig(
-        addr=settings.vault_addr or "",
-        token=token,
-        role=settings.vault_role or "",
-        mount=settings.vault_mount,
-        k8s_auth_path=settings.vault_k8s_auth_path,
-        jwt_path=Path(settings.vault_jwt_path) if settings.vault_jwt_path else SERVICE_ACCOUNT_TOKEN,
-        timeout=10,
-    )
-    return CredentialStore(VaultKV(config), settings.credentials_ttl_seconds)
+    return CredentialStore(VaultKV(settings.vault_config()), settings.credentials_ttl_seconds)
 
 
 async def serve(settings: IngesterSettings, stop: asyncio.Event) -> int:

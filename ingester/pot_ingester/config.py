@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import os
 
-from pot_common.config import load_settings
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pot_common.config import VaultLogin, load_settings
+from pydantic import Field, field_validator
 
 
-class IngesterSettings(BaseModel):
+class IngesterSettings(VaultLogin):
     """Every knob of `pot-ingester`; the env variable is POT_ + the field name in upper case. The
     operator gives its Deployment the worker's variables (pool, database, Vault, plaintext policy)."""
 
     pool: str = Field(description="The pool whose mailboxes' inboxes are read, `namespace/name` (POT_POOL).")
     database_url: str = Field(description="asyncpg DSN (POT_DATABASE_URL).")
-    vault_addr: str | None = Field(None, description="OpenBao/Vault address for the mailboxes' credentials.")
-    vault_token: SecretStr | None = Field(
-        None, description="Vault token (token auth, the local stack's tests); wins over vault_role."
-    )
-    vault_role: str | None = Field(
-        None, description="Vault kubernetes auth role: log in as this pod's own ServiceAccount."
-    )
-    vault_k8s_auth_path: str = Field("kubernetes", description="Where Vault's kubernetes auth is mounted.")
-    vault_jwt_path: str | None = Field(
-        None, description="The ServiceAccount token file; the pod's mounted token if unset (local runner)."
-    )
-    vault_mount: str = Field("secret", description="KV v2 mount holding `vault:` credential paths.")
-    vault_tenant_prefix: str = Field(
-        "pot", description="The folder holding each namespace's secrets: `<prefix>/<namespace>/...`."
-    )
     allow_plaintext_auth: bool = Field(
         False,
         description="Log in to an IMAP server without TLS (tlsMode none); the cluster admin's choice, off "

@@ -7,35 +7,20 @@ import socket
 import uuid
 from urllib.parse import urlsplit
 
-from pot_common.config import load_settings
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pot_common.config import VaultLogin, load_settings
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 
 def _default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(VaultLogin):
     """Every knob of `pot-worker`; the env variable is POT_ + the field name in upper case."""
 
     pool: str = Field(description="The pool to send for, `namespace/name` (POT_POOL).")
     database_url: str = Field(description="asyncpg DSN (POT_DATABASE_URL).")
     redis_url: str = Field(description="Redis URL holding the limit counters (POT_REDIS_URL).")
-    vault_addr: str | None = Field(None, description="OpenBao/Vault address for SMTP credentials.")
-    vault_token: SecretStr | None = Field(
-        None, description="Vault token (token auth, the local stack's tests); wins over vault_role."
-    )
-    vault_role: str | None = Field(
-        None, description="Vault kubernetes auth role: log in as this pod's own ServiceAccount."
-    )
-    vault_k8s_auth_path: str = Field("kubernetes", description="Where Vault's kubernetes auth is mounted.")
-    vault_jwt_path: str | None = Field(
-        None, description="The ServiceAccount token file; the pod's mounted token if unset (local runner)."
-    )
-    vault_mount: str = Field("secret", description="KV v2 mount holding `vault:` credential paths.")
-    vault_tenant_prefix: str = Field(
-        "pot", description="The folder holding each namespace's secrets: `<prefix>/<namespace>/...`."
-    )
     allow_plaintext_auth: bool = Field(
         False,
         description="Send SMTP AUTH over a connection without TLS (tlsMode none); the cluster admin's "

@@ -15,11 +15,9 @@ longest a rotated password waits to be used, for one Vault read per sending mail
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pot_common import mail_credentials
 from pot_common.mail_credentials import CredentialsError, Login, LoginRefused
-from pot_common.vault import SERVICE_ACCOUNT_TOKEN, VaultConfig, VaultKV
+from pot_common.vault import VaultConfig, VaultKV
 
 from pot_worker.config import WorkerSettings
 
@@ -29,16 +27,7 @@ Credentials = Login.with_password
 
 def vault_config(settings: WorkerSettings) -> VaultConfig:
     """Token auth when POT_VAULT_TOKEN is set, else kubernetes auth as the pod's ServiceAccount."""
-    token = settings.vault_token.get_secret_value() if settings.vault_token is not None else ""
-    return VaultConfig(
-        addr=settings.vault_addr or "",
-        token=token,
-        role=settings.vault_role or "",
-        mount=settings.vault_mount,
-        k8s_auth_path=settings.vault_k8s_auth_path,
-        jwt_path=Path(settings.vault_jwt_path) if settings.vault_jwt_path else SERVICE_ACCOUNT_TOKEN,
-        timeout=10,
-    )
+    return settings.vault_config()
 
 
 class CredentialStore(mail_credentials.CredentialStore):
